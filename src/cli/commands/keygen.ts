@@ -1,0 +1,25 @@
+import type { Command } from "commander";
+import { generateApkKey } from "../../apk/index.js";
+import { UndistroError } from "../../util/index.js";
+import { type Io, printJson } from "../output.js";
+import { action } from "./shared.js";
+
+export function registerKeygen(program: Command, io: Io): void {
+  program
+    .command("keygen")
+    .description("generate a signing key: --apk NAME writes NAME.rsa (0600) and NAME.rsa.pub, as melange keygen does")
+    .option("--apk <name>", "RSA key pair for signing APK packages and indexes")
+    .option("--bits <n>", "RSA modulus size", "4096")
+    .option("--force", "overwrite an existing key")
+    .option("--json", "print the result as JSON")
+    .action(
+      action(io, async (opts: { apk?: string; bits: string; force?: boolean; json?: boolean }) => {
+        if (opts.apk === undefined) throw new UndistroError("USAGE", "keygen needs --apk NAME", { hint: "undistro keygen --apk mykey" });
+        const bits = Number(opts.bits);
+        if (!Number.isInteger(bits) || bits < 2048) throw new UndistroError("USAGE", `--bits ${opts.bits}: use at least 2048`);
+        const key = generateApkKey(opts.apk, { bits, force: opts.force ?? false });
+        if (opts.json) printJson(io, key);
+        else io.out(`wrote ${key.privateKeyPath} (private, mode 0600)\nwrote ${key.publicKeyPath} (install as /etc/apk/keys/${key.keyName})\n`);
+      }),
+    );
+}

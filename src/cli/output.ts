@@ -1,0 +1,54 @@
+import { isUndistroError, sortedJson } from "../util/index.js";
+
+/** Where commands print: data to stdout, progress and errors to stderr. Tests pass their own. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Whether stderr is a terminal (progress lines redraw in place). */
+  interactive: boolean;
+}
+
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+export function printJson(io: Io, value: unknown): void {
+  io.out(`${sortedJson(value)}\n`);
+}
+
+/** Exit codes: 0 ok, 1 a check or operation failed, 2 bad usage, 70 internal error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 70 } as const;
+
+export function reportError(io: Io, err: unknown, json: boolean): number {
+  if (isUndistroError(err)) {
+    if (json) printJson(io, { error: err.toJSON() });
+    else {
+      io.err(`error[${err.code}]: ${err.message}\n`);
+      if (err.hint) io.err(`  hint: ${err.hint}\n`);
+    }
+    return err.code === "USAGE" ? EXIT.usage : EXIT.failed;
+  }
+  const e = err as Error;
+  if (json) printJson(io, { error: { code: "INTERNAL", message: String(e?.message ?? e) } });
+  else io.err(`error[INTERNAL]: ${e?.stack ?? String(e)}\n  hint: this is a bug in undistro; please report it with the command line\n`);
+  return EXIT.internal;
+}
+
+/** A one-line progress reporter: redraws in place on a terminal, silent otherwise. */
+export function progress(io: Io, label: string): { tick: (done: number, total: number, item?: string) => void; done: () => void } {
+  let last = 0;
+  return {
+    tick(done, total, item) {
+      if (!io.interactive) return;
+      const now = Date.now();
+      if (now - last < 100 && done !== total) return;
+      last = now;
+      io.err(`\r\x1b[K${label} ${done}/${total}${item ? ` ${item}` : ""}`);
+    },
+    done() {
+      if (io.interactive) io.err("\r\x1b[K");
+    },
+  };
+}

@@ -1,0 +1,5 @@
+export { sha1, sha1Hex, sha256Hex } from "./digest.js";
+export { sourceDateEpoch } from "./epoch.js";
+export { fsError, isUndistroError, UndistroError } from "./errors.js";
+export { writeFileAtomic } from "./fs.js";
+export { sortedJson } from "./json.js";
