@@ -196,42 +196,53 @@ export interface VerifyReport {
  */
 export function verifyPackage(pkg: ApkPackage, keyring: ApkKeyring): VerifyReport {
   const src = pkg.source;
-  if (pkg.signatures.length === 0) {
-    throw new UndistroError("APK_UNSIGNED", `${src}: the package has no signature`, { hint: "sign it with `undistro apk create --signing-key`" });
-  }
-  // With a datahash the signature covers the control member only; without, control and data.
-  const signed = pkg.info.dataHash !== undefined ? pkg.controlMember : pkg.controlAndData;
+  // Every check runs, so a damaged package reports all that is wrong with it, not only the first.
+  const failures: Array<{ code: string; message: string; hint: string }> = [];
   let verifiedBy: PackageSignature | undefined;
-  const problems: string[] = [];
-  for (const sig of pkg.signatures) {
-    if (!isSignatureAlgorithm(sig.algorithm)) {
-      problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: unsupported algorithm`);
-      continue;
+  if (pkg.signatures.length === 0) {
+    failures.push({ code: "APK_UNSIGNED", message: "the package has no signature", hint: "sign it with `undistro apk create --signing-key`" });
+  } else {
+    // With a datahash the signature covers the control member only; without, control and data.
+    const signed = pkg.info.dataHash !== undefined ? pkg.controlMember : pkg.controlAndData;
+    const problems: string[] = [];
+    for (const sig of pkg.signatures) {
+      if (!isSignatureAlgorithm(sig.algorithm)) problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: unsupported algorithm`);
+      else if (!keyring.has(sig.keyName)) problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: no such key in the keyring`);
+      else if (keyring.verify(sig.keyName, sig.algorithm, signed, sig.signature)) {
+        verifiedBy = sig;
+        break;
+      } else problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: signature does not match the control member`);
     }
-    if (!keyring.has(sig.keyName)) {
-      problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: no such key in the keyring`);
-      continue;
+    if (verifiedBy === undefined) {
+      const unknownOnly = problems.every((p) => p.endsWith("no such key in the keyring"));
+      failures.push({
+        code: unknownOnly ? "APK_UNKNOWN_KEY" : "APK_BAD_SIGNATURE",
+        message: `signature verification failed: ${problems.join("; ")}`,
+        hint: unknownOnly
+          ? `add the signer's public key to the keys directory (known: ${keyring.names().join(", ") || "none"})`
+          : "the package was modified after signing, or signed by another key",
+      });
     }
-    if (keyring.verify(sig.keyName, sig.algorithm, signed, sig.signature)) {
-      verifiedBy = sig;
-      break;
-    }
-    problems.push(`.SIGN.${sig.algorithm}.${sig.keyName}: signature does not match the control member`);
-  }
-  if (verifiedBy === undefined) {
-    const unknownOnly = problems.every((p) => p.endsWith("no such key in the keyring"));
-    throw new UndistroError(unknownOnly ? "APK_UNKNOWN_KEY" : "APK_BAD_SIGNATURE", `${src}: signature verification failed: ${problems.join("; ")}`, {
-      hint: unknownOnly
-        ? `add the signer's public key to the keys directory (known: ${keyring.names().join(", ") || "none"})`
-        : "the package was modified after signing, or signed by another key",
-    });
   }
   if (pkg.info.dataHash !== undefined && pkg.info.dataHash !== pkg.computedDataHash) {
-    throw new UndistroError("APK_DATAHASH_MISMATCH", `${src}: data member sha256 is ${pkg.computedDataHash} but .PKGINFO datahash says ${pkg.info.dataHash}`, {
+    failures.push({
+      code: "APK_DATAHASH_MISMATCH",
+      message: `data member sha256 is ${pkg.computedDataHash} but .PKGINFO datahash says ${pkg.info.dataHash}`,
       hint: "the package contents were changed or truncated after it was built",
     });
   }
-  const filesChecked = verifyFileChecksums(pkg);
+  let filesChecked = 0;
+  try {
+    filesChecked = verifyFileChecksums(pkg);
+  } catch (err) {
+    if (!(err instanceof UndistroError)) throw err;
+    failures.push({ code: err.code, message: err.message.replace(`${src}: `, ""), hint: err.hint ?? "" });
+  }
+  const first = failures[0];
+  if (first !== undefined || verifiedBy === undefined) {
+    const f = first ?? { code: "APK_UNSIGNED", message: "no signature verified", hint: "" };
+    throw new UndistroError(f.code, `${src}: ${failures.map((x) => x.message).join("; and ")}`, { hint: f.hint });
+  }
   return {
     source: src,
     name: pkg.info.name,

@@ -1,0 +1,54 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Io } from "../src/cli/output.js";
+import { main } from "../src/cli/main.js";
+
+/** The repository root (tests run from dist/test/...). */
+export const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
+/** `../shared/reference`, beside the clone (CI puts it there). */
+export const SHARED = process.env.UNDISTRO_SHARED ?? resolve(REPO_ROOT, "../shared");
+export const REFERENCE = join(SHARED, "reference");
+export const FIXTURES = join(REPO_ROOT, "test/fixtures");
+export const BIN = join(REPO_ROOT, "bin/undistro");
+
+export function tempDir(t?: { after: (fn: () => void) => void }, prefix = "undistro-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (t) t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Every file under `dir` whose name satisfies `match`, sorted. */
+export function findFiles(dir: string, match: (name: string) => boolean): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findFiles(path, match));
+    else if (match(name)) out.push(path);
+  }
+  return out;
+}
+
+/** Runs the CLI in-process and captures what it prints. */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), interactive: false };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Runs bin/undistro as a child process (the real executable, as a user would). */
+export function runBin(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(BIN, args, { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a host command (tar, gzip, openssl): the independent path in golden tests. */
+export function run(cmd: string, args: string[], options: { cwd?: string; input?: Buffer; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(cmd, args, { cwd: options.cwd, input: options.input, env: { ...process.env, ...options.env }, maxBuffer: 512 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString("utf8") };
+}
