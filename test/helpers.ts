@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Io } from "../src/cli/output.js";
 import { main } from "../src/cli/main.js";
+import type { Io } from "../src/cli/output.js";
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));

@@ -91,7 +91,9 @@ function outcome(file: string): string {
     return `unreadable:${(e as UndistroError).code}`;
   }
   try {
-    const r = isIndex ? verifyIndex(parsed as ReturnType<typeof readIndexFile>, keysBeside(file)) : verifyPackage(parsed as ReturnType<typeof readPackage>, keysBeside(file));
+    const r = isIndex
+      ? verifyIndex(parsed as ReturnType<typeof readIndexFile>, keysBeside(file))
+      : verifyPackage(parsed as ReturnType<typeof readPackage>, keysBeside(file));
     return `verified:${r.keyName}`;
   } catch (e) {
     assert.ok(e instanceof UndistroError, `${file}: ${String(e)}`);

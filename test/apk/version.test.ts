@@ -39,7 +39,8 @@ describe("apk version ordering", () => {
 
   it("orders the suffixes and the commit hash as the spec lists them", () => {
     const ascending = ["1.0_alpha", "1.0_beta", "1.0_pre", "1.0_rc", "1.0", "1.0_cvs", "1.0_svn", "1.0_git", "1.0_hg", "1.0_p"];
-    for (let i = 1; i < ascending.length; i++) assert.equal(compareVersions(ascending[i - 1] as string, ascending[i] as string), -1, `${ascending[i - 1]} < ${ascending[i]}`);
+    for (let i = 1; i < ascending.length; i++)
+      assert.equal(compareVersions(ascending[i - 1] as string, ascending[i] as string), -1, `${ascending[i - 1]} < ${ascending[i]}`);
     assert.equal(compareVersions("1.0-r1", "1.0-r10"), -1);
     assert.equal(compareVersions("99999999999999999999.1", "99999999999999999998.2"), 1, "numbers beyond 2^53 compare by value");
   });
