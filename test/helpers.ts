@@ -35,7 +35,15 @@ export function findFiles(dir: string, match: (name: string) => boolean): string
 export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), interactive: false };
+  const io: Io = {
+    out: (t) => {
+      stdout += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
+    interactive: false,
+  };
   const code = await main(args, io);
   return { code, stdout, stderr };
 }

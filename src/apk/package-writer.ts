@@ -27,7 +27,7 @@ export interface CreatePackageOptions {
   /**
    * By default file modes are normalised so the umask of whoever staged the files does not show:
    * directories 0755, files 0755 when any execute bit is set and 0644 otherwise, setuid/setgid kept,
-   * world-writable sticky directories 1777. `preserveModes` keeps them as staged (the builder uses it:
+   * sticky directories 1777. `preserveModes` keeps them as staged (the builder uses it:
    * its sandbox runs with a fixed umask).
    */
   preserveModes?: boolean;
@@ -87,7 +87,9 @@ export function normaliseMode(kind: "directory" | "file" | "symlink", mode: numb
   const special = mode & 0o6000;
   if (kind === "symlink") return 0o777;
   if (kind === "directory") {
-    if (mode & 0o1000 && mode & 0o002) return 0o1777;
+    // The sticky bit only means something on a world-writable directory (/tmp): a umask may have
+    // narrowed the rest, the sticky bit says what was meant.
+    if (mode & 0o1000) return 0o1777;
     return 0o755 | special;
   }
   return (mode & 0o111 ? 0o755 : 0o644) | special;

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { runBin, tempDir } from "../helpers.js";
+
+describe("bin/undistro end to end", () => {
+  it("keygen, apk create, info, verify, index, index verify, extract", (t) => {
+    const dir = tempDir(t);
+    const k = runBin(["keygen", "--apk", join(dir, "melange"), "--bits", "2048"]);
+    assert.equal(k.code, 0, k.stderr);
+    assert.equal(statSync(join(dir, "melange.rsa")).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(dir, "melange.rsa"), "utf8"), /^-----BEGIN RSA PRIVATE KEY-----/);
+    assert.match(readFileSync(join(dir, "melange.rsa.pub"), "utf8"), /^-----BEGIN PUBLIC KEY-----/);
+    assert.equal(runBin(["keygen", "--apk", join(dir, "melange")]).code, 1, "refuses to overwrite a key");
+
+    mkdirSync(join(dir, "stage/usr/bin"), { recursive: true });
+    writeFileSync(join(dir, "stage/usr/bin/hello"), "#!/bin/sh\necho hello\n", { mode: 0o755 });
+    mkdirSync(join(dir, "repo/x86_64"), { recursive: true });
+    const apk = join(dir, "repo/x86_64/hello-1.0-r0.apk");
+    const c = runBin(
+      [
+        "apk",
+        "create",
+        join(dir, "stage"),
+        "--name",
+        "hello",
+        "--version",
+        "1.0-r0",
+        "--arch",
+        "x86_64",
+        "--depends",
+        "so:libc.so.6",
+        "--depends",
+        "busybox",
+        "--provides",
+        "cmd:hello=1.0-r0",
+        "--signing-key",
+        join(dir, "melange.rsa"),
+        "--out",
+        apk,
+      ],
+      { env: { SOURCE_DATE_EPOCH: "1234" } },
+    );
+    assert.equal(c.code, 0, c.stderr);
+
+    const info = runBin(["apk", "info", apk, "--json"]);
+    assert.equal(info.code, 0, info.stderr);
+    const j = JSON.parse(info.stdout);
+    assert.equal(j.info.name, "hello");
+    assert.deepEqual(j.info.depends, ["so:libc.so.6", "busybox"]);
+    assert.deepEqual(j.info.provides, ["cmd:hello=1.0-r0"]);
+    assert.equal(j.info.buildDate, 1234);
+    assert.deepEqual(j.signatures, [{ algorithm: "RSA256", keyName: "melange.rsa.pub" }]);
+    assert.ok(j.files.some((f: { path: string; mode: string }) => f.path === "usr/bin/hello" && f.mode === "0755"));
+    const text = runBin(["apk", "info", apk]);
+    assert.match(text.stdout, /^name: +hello$/m);
+
+    mkdirSync(join(dir, "keys"));
+    writeFileSync(join(dir, "keys/melange.rsa.pub"), readFileSync(join(dir, "melange.rsa.pub")));
+    const v = runBin(["apk", "verify", apk, "--keys-dir", join(dir, "keys")]);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /OK hello-1.0-r0, signed RSA256 by melange.rsa.pub/);
+
+    const ix = runBin(["index", join(dir, "repo/x86_64"), "--signing-key", join(dir, "melange.rsa")]);
+    assert.equal(ix.code, 0, ix.stderr);
+    const iv = runBin(["index", "verify", join(dir, "repo/x86_64/APKINDEX.tar.gz"), "--keys-dir", join(dir, "keys"), "--json"]);
+    assert.equal(iv.code, 0, iv.stderr);
+    assert.equal(JSON.parse(iv.stdout).packages, 1);
+
+    const ex = runBin(["apk", "extract", apk, join(dir, "root"), "--keys-dir", join(dir, "keys")]);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.equal(readFileSync(join(dir, "root/usr/bin/hello"), "utf8"), "#!/bin/sh\necho hello\n");
+
+    const bad = runBin(["apk", "verify", apk, "--keys-dir", join(dir, "stage")]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^error\[APK_UNKNOWN_KEY\]/);
+  });
+
+  it("reports usage errors with exit code 2", () => {
+    assert.equal(runBin(["apk", "create", "x"]).code, 2);
+    assert.equal(runBin(["no-such-command"]).code, 2);
+    assert.equal(runBin(["index", "verify", "x"]).code, 2);
+    assert.equal(runBin(["--help"]).code, 0);
+  });
+});
