@@ -260,7 +260,7 @@ function tarHeader(name: string, size: number, mtime: number, mode = 0o644): Tar
 
 /** Serialises a signed APKINDEX.tar.gz (apk-tools layout: signature member, then DESCRIPTION and APKINDEX). */
 export function encodeIndexArchive(entries: readonly IndexEntry[], opts: BuildIndexOptions): Buffer {
-  const level = opts.compressionLevel ?? 9;
+  const level = opts.compressionLevel ?? 9; // indexes are small and fetched often: smallest wins
   const sorted = [...entries].sort(compareIndexEntries);
   const text = Buffer.from(formatIndex(sorted), "utf8");
   const description = Buffer.from(opts.description ?? "", "utf8");

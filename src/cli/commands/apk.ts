@@ -65,7 +65,7 @@ export function registerApk(program: Command, io: Io): void {
     .option("--script <kind=FILE>", `install script, kind one of ${SCRIPT_NAMES.map((s) => s.slice(1)).join(", ")} (repeatable)`, collect, [])
     .option("--signing-key <key.rsa>", "RSA private key (NAME.rsa); its public half is NAME.rsa.pub")
     .option("--signature-algorithm <alg>", "RSA256 (SHA-256) or RSA (SHA-1, for old apk-tools)", "RSA256")
-    .option("--compression-level <n>", "gzip level 1-9", "9")
+    .option("--compression-level <n>", "gzip level 1-9", "6")
     .option("--preserve-modes", "keep file modes as staged instead of normalising them")
     .option("--out <file.apk>", "output file")
     .option("--json", "print the result as JSON")
