@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { runBin, tempDir } from "../helpers.js";
+import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
 
 describe("bin/undistro end to end", () => {
   it("keygen, apk create, info, verify, index, index verify, extract", (t) => {
@@ -82,5 +83,16 @@ describe("bin/undistro end to end", () => {
     assert.equal(runBin(["no-such-command"]).code, 2);
     assert.equal(runBin(["index", "verify", "x"]).code, 2);
     assert.equal(runBin(["--help"]).code, 0);
+  });
+});
+
+describe("README main job", () => {
+  it("scripts/main-job.sh makes a key, packages, indexes and verifies", (t) => {
+    const out = tempDir(t);
+    const r = spawnSync("bash", ["scripts/main-job.sh"], { cwd: REPO_ROOT, env: { ...process.env, UNDISTRO_OUT: out }, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /main job: OK/);
+    const arch = readdirSync(join(out, "repo"))[0] as string;
+    assert.deepEqual(readdirSync(join(out, "repo", arch)).sort(), ["APKINDEX.tar.gz", "undistro-release-0.1.0-r0.apk"]);
   });
 });
