@@ -1,0 +1,7 @@
+export { type AppletOptions, applyAdd, applyDel, applyFix, applyUpgrade, type TransactionReport, worldString } from "./applets.js";
+export { parseSolverTest, runSolverTest, runSolverTestFile, type SolverTestCase, type SolverTestResult, shellWords, TEST_CLOCK } from "./conformance.js";
+export { depIsProvided, depString, versionMatch } from "./dep-match.js";
+export { type Explanation, explainFailure, type Problem } from "./explain.js";
+export * from "./flags.js";
+export { type Dep, type InstalledInfo, Name, PackageDb, Pkg, type Provider, type Repository } from "./model.js";
+export { type Change, type Changeset, type SolveOptions, type SolveResult, Solver } from "./solve.js";
