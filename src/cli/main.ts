@@ -3,6 +3,7 @@ import { registerApk } from "./commands/apk.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { ExitCode } from "./commands/shared.js";
+import { registerSolver } from "./commands/solver.js";
 import { EXIT, type Io, processIo } from "./output.js";
 
 export const VERSION = "0.1.0";
@@ -18,6 +19,7 @@ export function buildProgram(io: Io): Command {
   registerKeygen(program, io);
   registerApk(program, io);
   registerIndex(program, io);
+  registerSolver(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -4,4 +4,24 @@ export { depIsProvided, depString, versionMatch } from "./dep-match.js";
 export { type Explanation, explainFailure, type Problem } from "./explain.js";
 export * from "./flags.js";
 export { type Dep, type InstalledInfo, Name, PackageDb, Pkg, type Provider, type Repository } from "./model.js";
+export {
+  absoluteUrl,
+  assertLockHolds,
+  buildDatabase,
+  checkLock,
+  explain,
+  formatLock,
+  indexPathFor,
+  LOCK_VERSION,
+  type LoadedRepository,
+  type LockFile,
+  loadRepository,
+  lockFromResolution,
+  parseLock,
+  type RepositorySpec,
+  type Resolution,
+  type ResolvedPackage,
+  resolveWorld,
+  UnsatisfiableError,
+} from "./resolve.js";
 export { type Change, type Changeset, type SolveOptions, type SolveResult, Solver } from "./solve.js";

@@ -1,0 +1,150 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { ApkKeyring } from "../../apk/index.js";
+import {
+  assertLockHolds,
+  checkLock,
+  formatLock,
+  type LoadedRepository,
+  loadRepository,
+  lockFromResolution,
+  parseLock,
+  type RepositorySpec,
+  resolveWorld,
+  runSolverTestFile,
+  UnsatisfiableError,
+} from "../../solver/index.js";
+import { fsError, UndistroError, writeFileAtomic } from "../../util/index.js";
+import { EXIT, type Io, printJson } from "../output.js";
+import { action, collect } from "./shared.js";
+
+function repositorySpecs(list: string[]): RepositorySpec[] {
+  // "[@tag ]URL" as in /etc/apk/repositories, or "tag:URL" as apk's test harness writes it.
+  return list.map((s) => {
+    const m = /^@(\S+)\s+(.+)$/.exec(s);
+    if (m) return { url: m[2] as string, tag: m[1] as string };
+    return { url: s };
+  });
+}
+
+function loadAll(specs: RepositorySpec[], arch: string, keysDir: string | undefined, allowUntrusted: boolean): LoadedRepository[] {
+  if (specs.length === 0)
+    throw new UndistroError("USAGE", "give at least one --repository", { hint: "--repository ./out/repo (the directory holding <arch>/APKINDEX.tar.gz)" });
+  if (!keysDir && !allowUntrusted) {
+    throw new UndistroError("USAGE", "index signatures are verified: give --keys-dir DIR (or --allow-untrusted)");
+  }
+  const keyring = keysDir ? ApkKeyring.fromDirectory(keysDir) : undefined;
+  return specs.map((s) => loadRepository(s, arch, keyring));
+}
+
+export function registerSolver(program: Command, io: Io): void {
+  program
+    .command("resolve [packages...]")
+    .description("resolve packages (apk atoms) against repositories: the install order, or why not")
+    .option("-X, --repository <url>", "repository directory or file:// URL; '@tag URL' pins (repeatable)", collect, [])
+    .option("--keys-dir <dir>", "trusted public keys for index signatures")
+    .option("--allow-untrusted", "do not verify index signatures")
+    .option("--arch <arch>", "architecture", process.arch === "arm64" ? "aarch64" : "x86_64")
+    .option("--write-lock <file>", "write a lock file for the resolved set")
+    .option("--json", "print as JSON")
+    .action(
+      action(
+        io,
+        async (
+          packages: string[],
+          f: { repository: string[]; keysDir?: string; allowUntrusted?: boolean; arch: string; writeLock?: string; json?: boolean },
+        ) => {
+          const repos = loadAll(repositorySpecs(f.repository), f.arch, f.keysDir, f.allowUntrusted ?? false);
+          let res: ReturnType<typeof resolveWorld>;
+          try {
+            res = resolveWorld(repos, packages, f.arch);
+          } catch (err) {
+            if (err instanceof UnsatisfiableError && !f.json) {
+              io.err(`${err.message}\n`);
+              return EXIT.failed;
+            }
+            if (err instanceof UnsatisfiableError) {
+              printJson(io, { error: { code: err.code, message: err.message, hint: err.hint }, problems: err.problems });
+              return EXIT.failed;
+            }
+            throw err;
+          }
+          if (f.writeLock) writeFileAtomic(f.writeLock, Buffer.from(formatLock(lockFromResolution(res, repos))));
+          if (f.json) printJson(io, res);
+          else {
+            res.packages.forEach((p, i) => {
+              io.out(`(${i + 1}/${res.packages.length}) ${p.name}-${p.version} ${p.arch} ${p.checksum} ${p.url}\n`);
+            });
+            if (f.writeLock) io.out(`wrote ${f.writeLock}\n`);
+          }
+          return EXIT.ok;
+        },
+      ),
+    );
+
+  const lock = program.command("lock").description("check lock files against repositories");
+  lock
+    .command("check <file>")
+    .description("check that every locked package is still in its repository with the same checksum")
+    .option("-X, --repository <url>", "repository (repeatable); default: those recorded in the lock", collect, [])
+    .option("--keys-dir <dir>", "trusted public keys for index signatures")
+    .option("--allow-untrusted", "do not verify index signatures")
+    .option("--json", "print as JSON")
+    .action(
+      action(io, async (file: string, f: { repository: string[]; keysDir?: string; allowUntrusted?: boolean; json?: boolean }) => {
+        let text: string;
+        try {
+          text = readFileSync(file, "utf8");
+        } catch (err) {
+          throw fsError(err, "read lock", file);
+        }
+        const l = parseLock(text, file);
+        const specs = f.repository.length ? repositorySpecs(f.repository) : l.repositories.map((r) => (r.tag ? { url: r.url, tag: r.tag } : { url: r.url }));
+        const repos = loadAll(specs, l.arch, f.keysDir, f.allowUntrusted ?? false);
+        if (f.json) {
+          const problems = checkLock(l, repos);
+          printJson(io, { ok: problems.length === 0, problems, packages: l.packages.length });
+          return problems.length ? EXIT.failed : EXIT.ok;
+        }
+        assertLockHolds(l, repos, file);
+        io.out(`${file}: OK, ${l.packages.length} packages still match their repositories\n`);
+        return EXIT.ok;
+      }),
+    );
+
+  const dev = program.command("dev").description("developer tools");
+  dev
+    .command("solver-test <files...>")
+    .description("run apk-tools solver test cases (*.test) against undistro's solver")
+    .option("--json", "print as JSON")
+    .action(
+      action(io, async (files: string[], f: { json?: boolean }) => {
+        const results = files.map((file) => runSolverTestFile(file));
+        const passed = results.filter((r) => r.passed).length;
+        const failed = results.length - passed;
+        if (f.json) printJson(io, { passed, failed, results });
+        else {
+          for (const r of results) {
+            if (r.passed) continue;
+            io.out(`FAIL ${r.file}\n${sideBySide(r.expected, r.actual)}\n`);
+          }
+          io.out(`${passed} passed, ${failed} failed\n`);
+        }
+        return failed === 0 ? EXIT.ok : EXIT.failed;
+      }),
+    );
+}
+
+/** Expected (apk) and actual (undistro) output in two columns, differing lines marked. */
+function sideBySide(expected: string, actual: string): string {
+  const a = expected.replace(/\n$/, "").split("\n");
+  const b = actual.replace(/\n$/, "").split("\n");
+  const width = Math.max(20, ...a.map((l) => l.length));
+  const rows = [`  ${"expected (apk-tools)".padEnd(width)} | undistro`];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? "";
+    const y = b[i] ?? "";
+    rows.push(`${x === y ? " " : "!"} ${x.padEnd(width)} | ${y}`);
+  }
+  return rows.join("\n");
+}
