@@ -18,6 +18,7 @@ import {
   parseIndexArchive,
   writePackage,
 } from "../src/apk/index.js";
+import { benchSolver } from "./solver.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const REFERENCE = join(process.env.UNDISTRO_SHARED ?? resolve(REPO_ROOT, "../shared"), "reference");
@@ -134,6 +135,7 @@ async function main(): Promise<void> {
     const keyPath = generateApkKey(join(dir, "bench"), { bits: 4096 }).privateKeyPath;
     console.log(`node ${process.version}, ${process.arch}`);
     if (!which || which === "parse") benchParse();
+    if (!which || which === "solver") benchSolver();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);
   } finally {

@@ -17,10 +17,13 @@ export {
   type LockFile,
   loadRepository,
   lockFromResolution,
+  openRepositories,
   parseLock,
+  type RepositorySet,
   type RepositorySpec,
   type Resolution,
   type ResolvedPackage,
+  resolveIn,
   resolveWorld,
   UnsatisfiableError,
 } from "./resolve.js";

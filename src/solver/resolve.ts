@@ -118,10 +118,27 @@ export class UnsatisfiableError extends UndistroError {
   }
 }
 
+/** Repositories loaded into one database, ready for any number of resolves. */
+export interface RepositorySet {
+  db: PackageDb;
+  repoOf: Map<Pkg, LoadedRepository>;
+}
+
+export function openRepositories(repos: LoadedRepository[]): RepositorySet {
+  return buildDatabase(repos);
+}
+
 /** Resolves `world` (apk atoms) against the repositories into an ordered install set. */
 export function resolveWorld(repos: LoadedRepository[], world: string[], arch: string): Resolution {
-  const { db, repoOf } = buildDatabase(repos);
+  return resolveIn(openRepositories(repos), world, arch);
+}
+
+/** Resolves against an already opened set (the database is not changed). */
+export function resolveIn(set: RepositorySet, world: string[], arch: string): Resolution {
+  const { db, repoOf } = set;
+  db.world = [];
   const report = applyAdd(db, world);
+  db.world = [];
   if (report.errors) {
     const text = report.output.join("\n");
     if (report.problems.length === 0) throw new UndistroError("SOLVER_BAD_WORLD", text.replace(/^ERROR: /, ""));

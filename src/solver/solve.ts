@@ -290,8 +290,8 @@ export class Solver {
 
   private reevaluateReverseDeps(name: Name): void {
     for (const name0 of name.rdepends) {
-      const s = this.n(name0);
-      if (!s.seen) continue;
+      const s = this.ns.get(name0);
+      if (s === undefined || !s.seen) continue;
       s.reevaluateDeps = true;
       this.queueDirty(name0);
     }
@@ -299,8 +299,8 @@ export class Solver {
 
   private reevaluateReverseInstallIf(name: Name): void {
     for (const name0 of name.rinstallIf) {
-      const s = this.n(name0);
-      if (!s.seen || s.noIif) continue;
+      const s = this.ns.get(name0);
+      if (s === undefined || !s.seen || s.noIif) continue;
       s.reevaluateIif = true;
       this.queueDirty(name0);
     }
@@ -530,8 +530,8 @@ export class Solver {
     }
     s.reverseDepsDone = true;
     for (const name0 of name.rdepends) {
-      const s0 = this.n(name0);
-      if (s0.seen && !s0.locked) {
+      const s0 = this.ns.get(name0);
+      if (s0 !== undefined && s0.seen && !s0.locked) {
         s.reverseDepsDone = false;
         break;
       }
