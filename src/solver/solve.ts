@@ -531,7 +531,7 @@ export class Solver {
     s.reverseDepsDone = true;
     for (const name0 of name.rdepends) {
       const s0 = this.ns.get(name0);
-      if (s0 !== undefined && s0.seen && !s0.locked) {
+      if (s0?.seen && !s0.locked) {
         s.reverseDepsDone = false;
         break;
       }
