@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { registerApk } from "./commands/apk.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
+import { registerRecipe } from "./commands/recipe.js";
 import { ExitCode } from "./commands/shared.js";
 import { registerSolver } from "./commands/solver.js";
 import { EXIT, type Io, processIo } from "./output.js";
@@ -20,6 +21,7 @@ export function buildProgram(io: Io): Command {
   registerApk(program, io);
   registerIndex(program, io);
   registerSolver(program, io);
+  registerRecipe(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
