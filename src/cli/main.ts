@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerApk } from "./commands/apk.js";
+import { registerBuild } from "./commands/build.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerRecipe } from "./commands/recipe.js";
@@ -22,6 +23,7 @@ export function buildProgram(io: Io): Command {
   registerIndex(program, io);
   registerSolver(program, io);
   registerRecipe(program, io);
+  registerBuild(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

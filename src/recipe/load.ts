@@ -322,3 +322,31 @@ export function loadRecipe(file: string): Recipe {
   }
   return parseRecipe(text, file);
 }
+
+const PIPELINE_KEYS = new Set(["name", "description", "inputs", "needs", "pipeline", "test"]);
+
+/** Parses a pipeline definition (melange's `pipelines/NAME.yaml` format). */
+export function parsePipelineDefinition(text: string, file: string, name: string): import("./model.js").PipelineDefinition {
+  const yaml = parseYamlFile(text, file);
+  const doc = obj(dropNulls(yaml.data));
+  const problems: RecipeProblem[] = [];
+  for (const k of Object.keys(doc)) {
+    if (!PIPELINE_KEYS.has(k)) {
+      const line = yaml.lineOf([k]);
+      problems.push(line === undefined ? { path: k, message: "unknown field" } : { path: k, line, message: "unknown field" });
+    }
+  }
+  const inputs: import("./model.js").PipelineDefinition["inputs"] = {};
+  for (const [k, v] of Object.entries(obj(doc.inputs))) {
+    const o = obj(v);
+    const input: { description?: string; default?: string; required?: boolean } = {};
+    if (o.description !== undefined) input.description = String(o.description);
+    if (o.default !== undefined) input.default = String(o.default);
+    if (o.required !== undefined) input.required = String(o.required) === "true";
+    inputs[k] = input;
+  }
+  const pipeline = readSteps(doc.pipeline, "pipeline", problems, yaml, ["pipeline"]);
+  if (pipeline.length === 0) problems.push({ path: "pipeline", message: "a pipeline definition needs at least one step" });
+  if (problems.length > 0) throw new RecipeInvalidError(file, problems);
+  return { name, file, inputs, needs: strs(obj(doc.needs).packages), pipeline };
+}

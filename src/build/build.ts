@@ -1,0 +1,364 @@
+/**
+ * Builds a recipe: sources fetched and verified outside the sandbox, every step inside it, then per
+ * package: dependency detection, an SPDX SBOM inside the package, a signed .apk, the index refreshed.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
+import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
+import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
+import { sourceDateEpoch, UndistroError } from "../util/index.js";
+import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
+import { openLog, runInSandbox } from "./sandbox.js";
+import { analyzePackage, walkPackageDir } from "./sca.js";
+import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
+import { archInfo, OUTDIR, recipeVars, substitute, WORKSPACE } from "./substitute.js";
+
+export const BUILDER_VERSION = "0.1.0";
+
+type SourceStep = Exclude<PlannedStep, { kind: "run" }>;
+
+export interface BuildOptions {
+  outDir: string;
+  signingKey?: ApkSigningKey;
+  arch?: string;
+  sourceMirrors?: string[];
+  pipelineDirs?: string[];
+  logDir?: string;
+  cacheDir?: string;
+  /** Defaults to $SOURCE_DATE_EPOCH, else 0. */
+  sourceDateEpoch?: number;
+  distro?: string;
+  /** Keep the workspace after the build (for debugging). */
+  keepWorkspace?: boolean;
+  onEvent?: (e: BuildEvent) => void;
+}
+
+export type BuildEvent =
+  | { type: "step-start"; package: string; index: number; total: number; name: string; where: string }
+  | { type: "step-end"; package: string; index: number; total: number; name: string; ms: number }
+  | { type: "source"; uri: string; from: string }
+  | { type: "package"; name: string; file: string }
+  | { type: "skip"; reason: string };
+
+export interface BuiltPackage {
+  name: string;
+  version: string;
+  file: string;
+  checksum: string;
+  size: number;
+  depends: string[];
+  provides: string[];
+  sbom: string;
+}
+
+export interface BuildReport {
+  recipe: string;
+  arch: string;
+  packages: BuiltPackage[];
+  sources: FetchedSource[];
+  logFile: string;
+  skipped?: string;
+  durationMs: number;
+}
+
+export function hostArch(): string {
+  return process.arch === "arm64" ? "aarch64" : "x86_64";
+}
+
+/** What stage 0 builds with: the host's toolchain, by Debian package version where dpkg knows it. */
+function hostToolchain(): Array<{ name: string; version: string; purl?: string; comment?: string }> {
+  const r = spawnSync(
+    "dpkg-query",
+    [
+      "-W",
+      "-f=${Package}\\t${Version}\\t${Architecture}\\n",
+      "gcc-12",
+      "gcc",
+      "g++-12",
+      "make",
+      "binutils",
+      "libc6",
+      "libc6-dev",
+      "coreutils",
+      "tar",
+      "bash",
+      "dash",
+    ],
+    {
+      encoding: "utf8",
+    },
+  );
+  const tools: Array<{ name: string; version: string; purl?: string; comment?: string }> = [];
+  for (const line of (r.stdout ?? "").split("\n")) {
+    const [name, version, arch] = line.split("\t");
+    if (!name || !version) continue;
+    tools.push({
+      name,
+      version,
+      purl: `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=${arch}`,
+      comment: "host toolchain, mounted read-only (stage 0)",
+    });
+  }
+  return tools;
+}
+
+function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
+  return {
+    runtime: declared.runtime.map((d, i) => substitute(d, vars, `${where}.dependencies.runtime[${i}]`)),
+    provides: declared.provides.map((d, i) => substitute(d, vars, `${where}.dependencies.provides[${i}]`)),
+  };
+}
+
+function stepFailure(recipe: Recipe, step: PlannedStep, code: number, tail: string[], logFile: string): UndistroError {
+  const command = step.kind === "run" ? step.script.trim().split("\n").slice(0, 6).join("\n      ") : `${step.kind} ${JSON.stringify(step.with)}`;
+  return new UndistroError(
+    "BUILD_STEP_FAILED",
+    `${recipe.file}: step ${step.where} (${step.name}) failed with exit code ${code}\n  command:\n      ${command}\n  last lines of output:\n${tail
+      .slice(-15)
+      .map((l) => `    | ${l}`)
+      .join("\n")}`,
+    { hint: `full log: ${logFile}` },
+  );
+}
+
+export async function buildRecipe(recipePath: string, opts: BuildOptions): Promise<BuildReport> {
+  const started = Date.now();
+  const recipe = loadRecipe(recipePath);
+  const arch = archInfo(opts.arch ?? hostArch());
+  const targets = recipe.package.targetArchitecture;
+  const logDir = opts.logDir ?? mkdtempSync(join(tmpdir(), "undistro-logs-"));
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${recipe.package.name}-${recipe.package.version}-r${recipe.package.epoch}.${arch.arch}.log`);
+  if (targets.length > 0 && !targets.includes("all") && !targets.includes(arch.arch)) {
+    const reason = `${recipe.package.name} is not built for ${arch.arch} (target-architecture: ${targets.join(", ")})`;
+    opts.onEvent?.({ type: "skip", reason });
+    return { recipe: recipePath, arch: arch.arch, packages: [], sources: [], logFile, skipped: reason, durationMs: Date.now() - started };
+  }
+  const bad = recipe.warnings.find((w) => w.path === "package.version");
+  if (bad)
+    throw new UndistroError("BUILD_INVALID_VERSION", `${recipePath}: ${bad.path}: ${bad.message}`, {
+      hint: "use an APK version: digits and dots, optional letter, _alpha/_beta/_pre/_rc/_p suffixes",
+    });
+  const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
+  const distro = opts.distro ?? "undistro";
+  const registry = PipelineRegistry.standard(opts.pipelineDirs ?? []);
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const root = mkdtempSync(join(tmpdir(), "undistro-build-"));
+  const ws = join(root, "ws");
+  mkdirSync(join(ws, "melange-out", recipe.package.name), { recursive: true });
+  const log = openLog(logFile);
+  const sources: FetchedSource[] = [];
+  const warnings: string[] = [];
+  const baseVars = recipeVars(recipe, arch);
+  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch) };
+  for (const [k, v] of Object.entries(recipe.environment.environment)) env[k] = substitute(v, baseVars, `environment.environment.${k}`);
+  const recipeDir = dirname(resolve(recipePath));
+  try {
+    const runSteps = async (label: string, steps: PlannedStep[]) => {
+      for (const [i, step] of steps.entries()) {
+        opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
+        const t0 = Date.now();
+        log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
+        let result: { code: number; tail: string[] };
+        if (step.kind === "run") {
+          result = await runInSandbox({
+            workspace: ws,
+            workdir: step.workdir,
+            script: step.script,
+            env: { ...env, ...step.env },
+            logStream: log,
+            readOnly: [[recipeDir, "/home/recipe"]],
+          });
+        } else if (step.kind === "fetch") {
+          result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir);
+        } else {
+          result = await gitCheckoutStep(step, ws, env, log);
+        }
+        if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
+        opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
+      }
+    };
+    const mainVars = new Map(baseVars);
+    mainVars.set("targets.subpkgdir", `${OUTDIR}/${recipe.package.name}`);
+    await runSteps(recipe.package.name, planSteps(recipe.pipeline, mainVars, registry, { env: {}, warnings }));
+    for (const sp of recipe.subpackages) {
+      const v = new Map(baseVars);
+      const name = substitute(sp.name, baseVars, `${sp.where}.name`);
+      v.set("targets.subpkgdir", `${OUTDIR}/${name}`);
+      v.set("targets.contextdir", `${OUTDIR}/${name}`);
+      v.set("subpkg.name", name);
+      if (sp.range) {
+        v.set("range.key", sp.range.key);
+        v.set("range.value", sp.range.value);
+      }
+      mkdirSync(join(ws, "melange-out", name), { recursive: true });
+      await runSteps(name, planSteps(sp.pipeline, v, registry, { env: {}, warnings }));
+    }
+    for (const w of warnings) log.write(`warning: ${w}\n`);
+
+    // Package everything: main package first, then subpackages in recipe order.
+    const archDir = join(opts.outDir, arch.arch);
+    mkdirSync(archDir, { recursive: true });
+    const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
+    const recipeSha = createHash("sha256").update(readFileSync(recipePath)).digest("hex");
+    const tools = hostToolchain();
+    const license = recipe.package.copyright
+      .map((c) => c.license)
+      .filter(Boolean)
+      .join(" AND ");
+    const built: BuiltPackage[] = [];
+    const units = [
+      {
+        name: recipe.package.name,
+        description: recipe.package.description,
+        url: recipe.package.url,
+        commit: recipe.package.commit,
+        declared: deps(recipe.package.dependencies, baseVars, "package"),
+        options: recipe.package.options,
+        priority: recipe.package.dependencies.providerPriority,
+        scriptlets: recipe.package.scriptlets,
+      },
+      ...recipe.subpackages.map((sp) => ({
+        name: substitute(sp.name, baseVars, `${sp.where}.name`),
+        description: sp.description ? substitute(sp.description, baseVars, `${sp.where}.description`, true) : recipe.package.description,
+        url: sp.url ?? recipe.package.url,
+        commit: sp.commit ?? recipe.package.commit,
+        declared: deps(sp.dependencies, baseVars, sp.where),
+        options: sp.options,
+        priority: sp.dependencies.providerPriority,
+        scriptlets: sp.scriptlets,
+      })),
+    ];
+    for (const u of units) {
+      const dest = join(ws, "melange-out", u.name);
+      const sca = analyzePackage(walkPackageDir(dest), fullVersion, u.options ?? {});
+      for (const [k, why] of Object.entries(sca.reasons)) log.write(`[${u.name}] ${k}: ${why}\n`);
+      const provides = [...new Set([...u.declared.provides, ...sca.provides])];
+      const providedNames = new Set(provides.map((p) => parseDependency(p, "provides", false).name).concat(u.name));
+      const depends = [...new Set([...u.declared.runtime, ...sca.depends])].filter((d) => !providedNames.has(parseDependency(d, "depends", false).name));
+      const sbomRel = `var/lib/db/sbom/${u.name}-${fullVersion}.spdx.json`;
+      const doc = packageSpdx({
+        distro,
+        name: u.name,
+        fullVersion,
+        arch: arch.arch,
+        license,
+        ...(u.description ? { description: u.description } : {}),
+        ...(u.url ? { url: u.url } : {}),
+        recipe: { path: relative(process.cwd(), resolve(recipePath)) || basename(recipePath), sha256: recipeSha },
+        sources: sources.map((s) => ({
+          uri: s.uri,
+          sha256: s.sha256,
+          ...(s.sha512 ? { sha512: s.sha512 } : {}),
+          name: s.fileName,
+          version: recipe.package.version,
+          ...(s.from === "mirror" ? { comment: "fetched from the source mirror by digest; identical bytes to the upstream URI" } : {}),
+        })),
+        buildTools: tools,
+        buildEnvironmentComment: `stage 0 (bootstrap): built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, with the host's toolchain mounted read-only`,
+        created: new Date(epoch * 1000),
+        toolVersion: BUILDER_VERSION,
+      });
+      validateSpdx(doc, `${u.name} SBOM`);
+      mkdirSync(join(dest, "var/lib/db/sbom"), { recursive: true });
+      writeFileSync(join(dest, sbomRel), formatSpdx(doc), { mode: 0o644 });
+      const info: PackageInfo = emptyPackageInfo(u.name, fullVersion, arch.arch);
+      info.origin = recipe.package.name;
+      info.depends = depends;
+      info.provides = provides;
+      if (u.description) info.description = u.description;
+      if (u.url) info.url = u.url;
+      if (u.commit) info.commit = u.commit;
+      if (license) info.license = license;
+      if (u.priority !== undefined) info.providerPriority = u.priority;
+      const scripts: Record<string, string> = {};
+      for (const [k, v] of Object.entries(u.scriptlets ?? {})) if (k !== "trigger") scripts[`.${k}`] = v;
+      const file = join(archDir, `${u.name}-${fullVersion}.apk`);
+      const wopts: Parameters<typeof writePackage>[0] = { sourceDir: dest, info, sourceDateEpoch: epoch, preserveModes: true, scripts };
+      if (opts.signingKey) wopts.signingKey = opts.signingKey;
+      const pkg = await writePackage(wopts, file);
+      built.push({ name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel });
+      opts.onEvent?.({ type: "package", name: u.name, file });
+    }
+    if (opts.signingKey) indexDirectory(archDir, { signingKey: opts.signingKey, sourceDateEpoch: epoch, description: distro });
+    return { recipe: recipePath, arch: arch.arch, packages: built, sources, logFile, durationMs: Date.now() - started };
+  } finally {
+    log.end();
+    if (!opts.keepWorkspace) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function fetchStep(
+  step: SourceStep,
+  ws: string,
+  recipe: Recipe,
+  env: Record<string, string>,
+  log: NodeJS.WritableStream,
+  sources: FetchedSource[],
+  cacheDir: string,
+  opts: BuildOptions,
+  recipeDir: string,
+): Promise<{ code: number; tail: string[] }> {
+  const w = step.with;
+  const uri = w.uri;
+  if (!uri) throw new UndistroError("BUILD_MISSING_INPUT", `${recipe.file}: ${step.where}: fetch needs uri`);
+  const req: Parameters<typeof fetchSource>[0] = {
+    uri: /^[a-z]+:\/\//.test(uri) || uri.startsWith("/") ? uri : join(recipeDir, uri),
+    where: `${recipe.file}: ${step.where}`,
+  };
+  if (w["expected-sha256"]) req.sha256 = w["expected-sha256"];
+  if (w["expected-sha512"]) req.sha512 = w["expected-sha512"];
+  const src = await fetchSource(req, { cacheDir, mirrors: opts.sourceMirrors ?? [] });
+  const fetched = { ...src, uri };
+  sources.push(fetched);
+  opts.onEvent?.({ type: "source", uri, from: src.from });
+  log.write(`fetched ${uri} (sha256 ${src.sha256}) from ${src.from}\n`);
+  const inside = `/var/cache/undistro-source/${src.fileName}`;
+  const extract = (w.extract ?? "true") !== "false";
+  const strip = w["strip-components"] ?? "1";
+  const dir = w.directory ?? ".";
+  const script = extract
+    ? `mkdir -p '${dir}'\ntar -x --no-same-owner -f '${inside}' --strip-components=${Number(strip)} -C '${dir}'\n`
+    : `mkdir -p '${dir}'\ncp '${inside}' '${dir}/'\n`;
+  const r = await runInSandbox({ workspace: ws, workdir: step.workdir, script, env, logStream: log as never, readOnly: [[src.path, inside]] });
+  return r;
+}
+
+async function gitCheckoutStep(
+  step: SourceStep,
+  ws: string,
+  env: Record<string, string>,
+  log: NodeJS.WritableStream,
+): Promise<{ code: number; tail: string[] }> {
+  const w = step.with;
+  const repo = w.repository ?? "";
+  if (/^(https?|ssh|git):\/\//.test(repo) || repo.includes("@")) {
+    throw new UndistroError("BUILD_GIT_REMOTE", `${step.where}: git-checkout of ${repo}: remote repositories are not fetched by this builder yet`, {
+      hint: "use a local clone (a path or file:// URL), or a fetch step with a release tarball and its sha256",
+    });
+  }
+  const local = repo.replace(/^file:\/\//, "");
+  const inside = "/var/cache/undistro-git/repo";
+  const dest = w.destination ?? ".";
+  const ref = w.tag ?? w.branch ?? "";
+  const expected = w["expected-commit"] ?? "";
+  const script = [
+    `git config --global --add safe.directory '*' 2>/dev/null || true`,
+    `git clone --quiet --no-hardlinks '${inside}' '.undistro-clone'`,
+    `cd .undistro-clone`,
+    ref ? `git -c advice.detachedHead=false checkout --quiet '${ref}'` : "",
+    `actual=$(git rev-parse HEAD)`,
+    expected ? `[ "$actual" = '${expected}' ] || { echo "expected commit ${expected}, got $actual"; exit 1; }` : "",
+    `cd ..`,
+    `mkdir -p '${dest}'`,
+    `(cd .undistro-clone && tar -c --exclude=.git .) | tar -x -C '${dest}'`,
+    `rm -rf .undistro-clone`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  return runInSandbox({ workspace: ws, workdir: step.workdir, script, env: { ...env, HOME: "/tmp" }, logStream: log as never, readOnly: [[local, inside]] });
+}

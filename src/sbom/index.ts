@@ -1,0 +1,1 @@
+export { apkPurl, formatSpdx, packageSpdx, type SpdxPackageInput, validateSpdx } from "./spdx.js";
