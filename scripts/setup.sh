@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(tar gzip openssl git)
+DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git bubblewrap gcc make libc6-dev patch)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -19,3 +19,6 @@ if ((${#missing[@]} > 0)); then
 fi
 
 npm ci --no-audit --no-fund
+
+# Upstream source tarballs for the builds the tests and the main job run, from Debian's archive.
+bash scripts/fetch-sources.sh

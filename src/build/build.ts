@@ -15,7 +15,7 @@ import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { openLog, runInSandbox } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
-import { archInfo, OUTDIR, recipeVars, substitute, WORKSPACE } from "./substitute.js";
+import { archInfo, OUTDIR, recipeVars, substitute } from "./substitute.js";
 
 export const BUILDER_VERSION = "0.1.0";
 
@@ -75,6 +75,8 @@ function hostToolchain(): Array<{ name: string; version: string; purl?: string; 
     "dpkg-query",
     [
       "-W",
+      // dpkg-query's own ${Field} syntax, not a template literal.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query format string
       "-f=${Package}\\t${Version}\\t${Architecture}\\n",
       "gcc-12",
       "gcc",

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fills undistro's source mirror from Debian's source archive: `apt-get source --download-only`
+# gives the real upstream release tarballs (*.orig.tar.*), which are added to the mirror by sha256
+# so recipes keep their upstream URI and expected-sha256 and build offline.
+#   scripts/fetch-sources.sh [DEBIAN-SOURCE-PACKAGE...]   (default: the packages the tests build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
+DL=${UNDISTRO_DEBIAN_SRC:-.cache/debian-src}
+PACKAGES=("$@")
+if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello); fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+  echo "fetch-sources: enabling Debian deb-src (bookworm main)" >&2
+  $SUDO tee /etc/apt/sources.list.d/undistro-deb-src.sources >/dev/null <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  $SUDO apt-get update -qq
+fi
+
+mkdir -p "$DL" "$MIRROR"
+for pkg in "${PACKAGES[@]}"; do
+  if ! ls "$DL/${pkg}"_*.orig.tar.* >/dev/null 2>&1; then
+    (cd "$DL" && apt-get source --download-only -qq "$pkg" 2>&1 | grep -v "unsandboxed" || true)
+  fi
+  ls "$DL/${pkg}"_*.orig.tar.* >/dev/null 2>&1 || { echo "fetch-sources: no .orig tarball for $pkg" >&2; exit 1; }
+done
+shopt -s nullglob
+tarballs=()
+for f in "$DL"/*.orig.tar.gz "$DL"/*.orig.tar.xz "$DL"/*.orig.tar.bz2; do tarballs+=("$f"); done
+./bin/undistro source add "${tarballs[@]}" --mirror "$MIRROR"

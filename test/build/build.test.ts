@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import Ajv2019 from "ajv/dist/2019.js";
+import { ApkKeyring, extractPackage, generateApkKey, loadSigningKey, readIndexFile, readPackage, verifyIndex, verifyPackage } from "../../src/apk/index.js";
+import { buildRecipe } from "../../src/build/index.js";
+import { UndistroError } from "../../src/util/index.js";
+import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
+
+const MIRROR = join(REPO_ROOT, ".cache/mirror");
+const HELLO = join(REPO_ROOT, "distro/packages/hello.yaml");
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+describe("building GNU hello from its upstream tarball", () => {
+  let dir: string;
+  let key: string;
+  before(() => {
+    assert.ok(existsSync(join(MIRROR, "sha256")), `no source mirror at ${MIRROR}: run scripts/setup.sh (it runs scripts/fetch-sources.sh)`);
+    dir = tempDir();
+    key = generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath;
+  });
+
+  it("builds in the sandbox, verifies, carries a valid SBOM, installs into an empty root and runs; twice identical", async () => {
+    const build = (out: string) =>
+      buildRecipe(HELLO, {
+        outDir: join(dir, out),
+        signingKey: loadSigningKey(key),
+        sourceMirrors: [MIRROR],
+        cacheDir: join(dir, `cache-${out}`),
+        sourceDateEpoch: 1700000000,
+      });
+    const first = await build("out1");
+    assert.deepEqual(
+      first.packages.map((p) => p.name),
+      ["hello", "hello-doc", "hello-lang"],
+    );
+    assert.equal(first.sources[0]?.from, "mirror");
+    const ring = ApkKeyring.fromFiles([`${key}.pub`]);
+    for (const p of first.packages) assert.equal(verifyPackage(readPackage(p.file), ring).name, p.name);
+    assert.equal(verifyIndex(readIndexFile(join(dir, "out1/x86_64/APKINDEX.tar.gz")), ring).packages, 3);
+
+    const hello = readPackage(first.packages[0]?.file as string);
+    assert.deepEqual(hello.info.depends.sort(), ["so:ld-linux-x86-64.so.2", "so:libc.so.6"]);
+    assert.deepEqual(hello.info.provides, ["cmd:hello=2.10-r0"]);
+    assert.ok(readPackage(first.packages[1]?.file as string).files.some((f) => f.path.startsWith("usr/share/man/man1/hello.1")));
+    assert.ok(readPackage(first.packages[2]?.file as string).files.some((f) => f.path.endsWith("LC_MESSAGES/hello.mo")));
+
+    // The SBOM inside the package, against the official SPDX 2.3 schema in ../shared.
+    const sbomEntry = hello.dataEntries.find((e) => e.header.name === "var/lib/db/sbom/hello-2.10-r0.spdx.json");
+    assert.ok(sbomEntry, "SBOM at var/lib/db/sbom/hello-2.10-r0.spdx.json");
+    const sbom = JSON.parse(sbomEntry.content.toString("utf8"));
+    const schema = JSON.parse(readFileSync(join(REFERENCE, "sigstore/schemas/spdx-2.3-schema.json"), "utf8"));
+    const validate = new Ajv2019.default({ strict: false, allErrors: true }).compile(schema);
+    assert.ok(validate(sbom), JSON.stringify(validate.errors));
+    const text = JSON.stringify(sbom);
+    assert.ok(text.includes("pkg:apk/undistro/hello@2.10-r0?arch=x86_64"));
+    assert.ok(text.includes("https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"));
+    assert.ok(text.includes("31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b"));
+    assert.ok(text.includes("GPL-3.0-or-later"));
+    assert.match(text, /stage 0/);
+
+    // Install into an empty root and run it. The C library comes from the host, read-only, exactly
+    // where the package's so: dependencies say it must be (stage 0 links against the host's glibc).
+    const root = join(dir, "root");
+    extractPackage(hello, root);
+    assert.deepEqual(readdirSync(root).sort(), ["usr", "var"]);
+    const libdir = "/usr/lib/x86_64-linux-gnu";
+    const run = spawnSync(
+      "bwrap",
+      [
+        ...["--die-with-parent", "--unshare-all", "--bind", root, "/", "--ro-bind", libdir, libdir, "--ro-bind", "/usr/lib64", "/usr/lib64"],
+        ...["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--proc", "/proc", "--dev", "/dev", "--clearenv", "--", "/usr/bin/hello"],
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "Hello, world!\n");
+
+    const second = await build("out2");
+    for (const [i, p] of first.packages.entries()) {
+      const q = second.packages[i];
+      assert.ok(q);
+      assert.equal(sha256(q.file), sha256(p.file), `${p.name} rebuilt bit-identically`);
+    }
+  });
+
+  it("a failing step names the step, its command and the last lines of output; the log keeps everything", async () => {
+    const recipe = join(dir, "fails.yaml");
+    writeFileSync(
+      recipe,
+      `package:\n  name: fails\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - runs: echo preparing\n  - name: compile the thing\n    runs: |\n      echo "compiling..."\n      echo "disk on fire" >&2\n      exit 3\n`,
+    );
+    const logs = join(dir, "logs");
+    await assert.rejects(buildRecipe(recipe, { outDir: join(dir, "out-fail"), signingKey: loadSigningKey(key), logDir: logs }), (e: unknown) => {
+      assert.ok(e instanceof UndistroError);
+      assert.equal(e.code, "BUILD_STEP_FAILED");
+      assert.match(e.message, /step pipeline\[1\] \(compile the thing\) failed with exit code 3/);
+      assert.match(e.message, /command:\n\s+echo "compiling\.\.\."/);
+      assert.match(e.message, /\| disk on fire/);
+      assert.match(e.hint ?? "", /full log: .*fails-1\.0-r0\.x86_64\.log/);
+      return true;
+    });
+    assert.match(readFileSync(join(logs, "fails-1.0-r0.x86_64.log"), "utf8"), /preparing[\s\S]*compiling\.\.\.[\s\S]*disk on fire/);
+    assert.equal(existsSync(join(dir, "out-fail/x86_64")), false, "nothing written for a failed build");
+  });
+
+  it("refuses a source whose digest does not match, before any step runs", async () => {
+    const src = join(dir, "src.tar.gz");
+    spawnSync("tar", ["-czf", src, "-C", dir, "fails.yaml"]);
+    mkdirSync(join(dir, "r"), { recursive: true });
+    const recipe = join(dir, "r/bad-digest.yaml");
+    writeFileSync(
+      recipe,
+      `package:\n  name: bad-digest\n  version: 1.0\n  epoch: 0\npipeline:\n  - uses: fetch\n    with:\n      uri: file://${src}\n      expected-sha256: ${"0".repeat(64)}\n`,
+    );
+    await assert.rejects(buildRecipe(recipe, { outDir: join(dir, "out-bad"), signingKey: loadSigningKey(key), cacheDir: join(dir, "c") }), (e: unknown) => {
+      assert.ok(e instanceof UndistroError);
+      assert.equal(e.code, "SOURCE_DIGEST_MISMATCH");
+      assert.match(e.message, new RegExp(`has sha256 ${sha256(src)}, the recipe expects 0{64}`));
+      return true;
+    });
+  });
+});
