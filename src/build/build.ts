@@ -76,7 +76,6 @@ function hostToolchain(): Array<{ name: string; version: string; purl?: string; 
     [
       "-W",
       // dpkg-query's own ${Field} syntax, not a template literal.
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query format string
       "-f=${Package}\\t${Version}\\t${Architecture}\\n",
       "gcc-12",
       "gcc",
