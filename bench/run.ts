@@ -18,6 +18,7 @@ import {
   parseIndexArchive,
   writePackage,
 } from "../src/apk/index.js";
+import { benchBuild } from "./build.js";
 import { benchSolver } from "./solver.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
     console.log(`node ${process.version}, ${process.arch}`);
     if (!which || which === "parse") benchParse();
     if (!which || which === "solver") benchSolver();
+    if (!which || which === "build") await benchBuild();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);
   } finally {

@@ -152,6 +152,10 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const ws = join(root, "ws");
   mkdirSync(join(ws, "melange-out", recipe.package.name), { recursive: true });
   const log = openLog(logFile);
+  log.write(
+    `undistro ${BUILDER_VERSION} building ${recipePath} for ${arch.arch}\n` +
+      "stage 0 (bootstrap): steps run in a bubblewrap sandbox without network; the toolchain is the host's /usr, mounted read-only\n",
+  );
   const sources: FetchedSource[] = [];
   const warnings: string[] = [];
   const baseVars = recipeVars(recipe, arch);
