@@ -1,8 +1,7 @@
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import Ajv2020, { type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { isValidVersion, parseDependency } from "../apk/index.js";
-import { fsError, UndistroError } from "../util/index.js";
+import { adaptGoSchema, fsError, readSchema, UndistroError } from "../util/index.js";
 import type { PackageDependencies, PipelineStep, Recipe, Subpackage, VarTransform } from "./model.js";
 import { formatPath, parseYamlFile, type YamlFile } from "./yaml.js";
 
@@ -30,36 +29,12 @@ let validator: ValidateFunction | undefined;
 
 function schemaValidator(): ValidateFunction {
   if (validator === undefined) {
-    const schemaPath = fileURLToPath(new URL("../../../schemas/melange-config.schema.json", import.meta.url));
-    const schema = adaptGoSchema(JSON.parse(readFileSync(schemaPath, "utf8")));
+    const schema = adaptGoSchema(readSchema("melange-config.schema.json"));
     // coerceTypes: YAML scalars arrive as written ("0", "false") and become what the schema says.
     const ajv = new Ajv2020.default({ allErrors: true, coerceTypes: true, strict: false, useDefaults: false });
     validator = ajv.compile(schema as object);
   }
   return validator;
-}
-
-/**
- * melange's schema is generated from Go structs: it lists every field without `omitempty` as
- * required (Go's YAML decoder requires none) and keeps untagged field names capitalised (the decoder
- * matches them lower-cased). Adapted so it accepts what melange itself accepts.
- */
-function adaptGoSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(adaptGoSchema);
-  if (node === null || typeof node !== "object") return node;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) {
-    if (k === "required") continue;
-    if (k === "properties" && v !== null && typeof v === "object") {
-      const props: Record<string, unknown> = {};
-      for (const [name, def] of Object.entries(v)) {
-        props[name] = adaptGoSchema(def);
-        if (/^[A-Z]/.test(name)) props[name.toLowerCase()] = adaptGoSchema(def);
-      }
-      out[k] = props;
-    } else out[k] = adaptGoSchema(v);
-  }
-  return out;
 }
 
 /** Removes null-valued keys (an empty `runtime:` means "none", as in Go's decoder). */

@@ -3,3 +3,4 @@ export { sourceDateEpoch } from "./epoch.js";
 export { fsError, isUndistroError, UndistroError } from "./errors.js";
 export { writeFileAtomic } from "./fs.js";
 export { sortedJson } from "./json.js";
+export { adaptGoSchema, readSchema, schemaPath } from "./schema.js";
