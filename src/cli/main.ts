@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerApk } from "./commands/apk.js";
 import { registerBuild } from "./commands/build.js";
+import { registerImage } from "./commands/image.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerRecipe } from "./commands/recipe.js";
@@ -24,6 +25,7 @@ export function buildProgram(io: Io): Command {
   registerSolver(program, io);
   registerRecipe(program, io);
   registerBuild(program, io);
+  registerImage(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

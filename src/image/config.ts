@@ -45,11 +45,17 @@ export interface ImageConfig {
 }
 
 const ARCH_ALIASES: Record<string, string> = { amd64: "x86_64", x86_64: "x86_64", arm64: "aarch64", aarch64: "aarch64", "arm64/v8": "aarch64" };
-export const OCI_ARCH: Record<string, { architecture: string; variant?: string }> = { x86_64: { architecture: "amd64" }, aarch64: { architecture: "arm64", variant: "v8" } };
+export const OCI_ARCH: Record<string, { architecture: string; variant?: string }> = {
+  x86_64: { architecture: "amd64" },
+  aarch64: { architecture: "arm64", variant: "v8" },
+};
 
 export function apkArch(name: string, where: string): string {
   const a = ARCH_ALIASES[name];
-  if (!a) throw new UndistroError("IMAGE_INVALID", `${where}: architecture ${JSON.stringify(name)} is not supported`, { hint: "use x86_64 (amd64) or aarch64 (arm64)" });
+  if (!a)
+    throw new UndistroError("IMAGE_INVALID", `${where}: architecture ${JSON.stringify(name)} is not supported`, {
+      hint: "use x86_64 (amd64) or aarch64 (arm64)",
+    });
   return a;
 }
 
@@ -66,11 +72,19 @@ function schema(): ValidateFunction {
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const strs = (v: unknown): string[] => arr(v).filter((x) => x !== null).map(String);
+const strs = (v: unknown): string[] =>
+  arr(v)
+    .filter((x) => x !== null)
+    .map(String);
 
 function dropNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.filter((x) => x !== null).map(dropNulls);
-  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  if (v !== null && typeof v === "object")
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== null)
+        .map(([k, x]) => [k, dropNulls(x)]),
+    );
   return v;
 }
 
@@ -147,7 +161,11 @@ function findInclude(configFile: string, inc: string): string {
   }
   candidates.push(resolve(inc));
   const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new UndistroError("IMAGE_INVALID", `${configFile}: include ${JSON.stringify(inc)} not found (looked beside the config and in its parent directories)`);
+  if (!found)
+    throw new UndistroError(
+      "IMAGE_INVALID",
+      `${configFile}: include ${JSON.stringify(inc)} not found (looked beside the config and in its parent directories)`,
+    );
   return found;
 }
 
@@ -188,7 +206,14 @@ export function loadImageConfig(file: string): ImageConfig {
         throw new UndistroError("IMAGE_INVALID", `${where}.type: ${JSON.stringify(type)} is not one of directory, symlink, hardlink, empty-file, permissions`);
       }
       if (!o.path) throw new UndistroError("IMAGE_INVALID", `${where}.path is required`);
-      const entry: ImagePath = { path: String(o.path), type, uid: Number(o.uid ?? 0), gid: Number(o.gid ?? 0), permissions: o.permissions === undefined ? (type === "directory" ? 0o755 : 0o644) : mode(o.permissions, `${where}.permissions`), recursive: String(o.recursive ?? "false") === "true" };
+      const entry: ImagePath = {
+        path: String(o.path),
+        type,
+        uid: Number(o.uid ?? 0),
+        gid: Number(o.gid ?? 0),
+        permissions: o.permissions === undefined ? (type === "directory" ? 0o755 : 0o644) : mode(o.permissions, `${where}.permissions`),
+        recursive: String(o.recursive ?? "false") === "true",
+      };
       if (o.source !== undefined) entry.source = String(o.source);
       if ((type === "symlink" || type === "hardlink") && !entry.source) throw new UndistroError("IMAGE_INVALID", `${where}: a ${type} needs source`);
       return entry;

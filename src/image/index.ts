@@ -1,1 +1,17 @@
+export {
+  buildImage,
+  formatImageLock,
+  IMAGE_TOOL_VERSION,
+  type ImageArchResult,
+  type ImageBuildOptions,
+  type ImageBuildReport,
+  type ImageLock,
+  keyringFor,
+  layerTar,
+  lockImage,
+  readImageLock,
+  shellSplit,
+} from "./build.js";
 export { apkArch, type ImageConfig, type ImagePath, type ImageUser, loadImageConfig, OCI_ARCH } from "./config.js";
+export { type InstallOptions, installPackages } from "./install.js";
+export { type FsEntry, type FsType, RootFs } from "./rootfs.js";

@@ -1,0 +1,463 @@
+/**
+ * apko-style image builds: config → solver → packages verified → root filesystem assembled in
+ * memory → one deterministic layer per architecture → OCI layout (+ tar) with SBOMs; locks.
+ */
+import { createHash, createPublicKey } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import zlib from "node:zlib";
+import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, type TarHeader, verifyPackage } from "../apk/index.js";
+import { type Descriptor, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
+import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
+import { type LoadedRepository, loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
+import { fsError, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { type ImageConfig, loadImageConfig, OCI_ARCH } from "./config.js";
+import { type FsEntry, RootFs } from "./rootfs.js";
+
+export const IMAGE_TOOL_VERSION = "0.1.0";
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin";
+
+export interface ImageBuildOptions {
+  outDir: string;
+  tarFile?: string;
+  lockFile?: string;
+  archs?: string[];
+  sourceDateEpoch?: number;
+  distro?: string;
+  /** Name of the image in the layout's index.json (default "latest"). */
+  tag?: string;
+  /** gzip level of layers (default 6). */
+  compressionLevel?: number;
+}
+
+export interface ImageArchResult {
+  arch: string;
+  manifest: Descriptor;
+  config: Descriptor;
+  layer: Descriptor & { diffId: string; uncompressedSize: number };
+  packages: ResolvedPackage[];
+  sboms: { spdx: string; cyclonedx: string };
+  timings: Record<string, number>;
+}
+
+export interface ImageBuildReport {
+  config: string;
+  outDir: string;
+  index: Descriptor;
+  archs: ImageArchResult[];
+  tarFile?: string;
+}
+
+/** Paths in configs are relative to the config's directory, else to the current directory (as apko). */
+function locate(configFile: string, p: string): string {
+  if (/^[a-z]+:\/\//.test(p) && !p.startsWith("file://")) return p;
+  const local = p.replace(/^file:\/\//, "");
+  if (local.startsWith("/")) return local;
+  for (let d = dirname(resolve(configFile)); ; d = dirname(d)) {
+    const c = resolve(d, local);
+    if (existsSync(c)) return c;
+    if (dirname(d) === d) break;
+  }
+  return resolve(local);
+}
+
+export function keyringFor(cfg: ImageConfig): { ring: ApkKeyring; keys: Array<{ name: string; pem: Buffer }> } {
+  const ring = new ApkKeyring();
+  const keys: Array<{ name: string; pem: Buffer }> = [];
+  for (const k of cfg.contents.keyring) {
+    const path = locate(cfg.file, k);
+    if (/^https?:\/\//.test(path)) {
+      throw new UndistroError("IMAGE_REMOTE_KEY", `${cfg.file}: keyring ${k}: remote keys are not fetched; give a local path`);
+    }
+    let pem: Buffer;
+    try {
+      pem = readFileSync(path);
+    } catch (err) {
+      throw fsError(err, "read key", path);
+    }
+    ring.add(basename(path), createPublicKey(pem));
+    keys.push({ name: basename(path), pem });
+  }
+  return { ring, keys };
+}
+
+function loadRepos(cfg: ImageConfig, arch: string, ring: ApkKeyring): LoadedRepository[] {
+  const specs = [...cfg.contents.buildRepositories, ...cfg.contents.repositories];
+  if (specs.length === 0) throw new UndistroError("IMAGE_INVALID", `${cfg.file}: contents.repositories is empty`);
+  return specs.map((r) => {
+    const m = /^@(\S+)\s+(.+)$/.exec(r);
+    const url = locate(cfg.file, m ? (m[2] as string) : r);
+    return loadRepository(m ? { url, tag: m[1] as string } : { url }, arch, ring.size > 0 ? ring : undefined);
+  });
+}
+
+/** Image lock: everything a later build needs, without consulting an index. */
+export interface ImageLock {
+  lockVersion: 1;
+  config: { name: string; sha256: string };
+  keyring: Array<{ name: string; sha256: string }>;
+  repositories: string[];
+  world: string[];
+  packages: Record<string, Array<Omit<ResolvedPackage, "depends" | "provides"> & { depends: string[] }>>;
+}
+
+function resolveForArch(cfg: ImageConfig, arch: string, ring: ApkKeyring): ResolvedPackage[] {
+  return resolveIn(openRepositories(loadRepos(cfg, arch, ring)), cfg.contents.packages, arch).packages;
+}
+
+export function lockImage(configPath: string, archs?: string[]): ImageLock {
+  const cfg = loadImageConfig(configPath);
+  const { ring, keys } = keyringFor(cfg);
+  const targets = archs?.length ? archs : cfg.archs.length ? cfg.archs : [hostArch()];
+  const packages: ImageLock["packages"] = {};
+  for (const arch of targets) packages[arch] = resolveForArch(cfg, arch, ring).map(({ provides: _p, ...rest }) => rest);
+  return {
+    lockVersion: 1,
+    config: { name: basename(configPath), sha256: createHash("sha256").update(readFileSync(configPath)).digest("hex") },
+    keyring: keys.map((k) => ({ name: k.name, sha256: createHash("sha256").update(k.pem).digest("hex") })),
+    repositories: [...cfg.contents.buildRepositories, ...cfg.contents.repositories],
+    world: cfg.contents.packages,
+    packages,
+  };
+}
+
+export function formatImageLock(lock: ImageLock): string {
+  return `${sortedJson(lock)}\n`;
+}
+
+export function readImageLock(path: string): ImageLock {
+  let lock: ImageLock;
+  try {
+    lock = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new UndistroError("LOCK_INVALID", `${path}: not JSON (${err.message})`);
+    throw fsError(err, "read lock", path);
+  }
+  if (lock.lockVersion !== 1 || typeof lock.packages !== "object")
+    throw new UndistroError("LOCK_INVALID", `${path}: not an undistro image lock (lockVersion 1)`);
+  return lock;
+}
+
+function hostArch(): string {
+  return process.arch === "arm64" ? "aarch64" : "x86_64";
+}
+
+/** Splits a command line the way apko does (shell-like words, quotes respected). */
+export function shellSplit(s: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let q: string | null = null;
+  let has = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i] as string;
+    if (q) {
+      if (c === q) q = null;
+      else if (c === "\\" && q === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += c;
+    } else if (c === '"' || c === "'") {
+      q = c;
+      has = true;
+    } else if (c === "\\" && i + 1 < s.length) {
+      cur += s[++i];
+      has = true;
+    } else if (/\s/.test(c)) {
+      if (has) out.push(cur);
+      cur = "";
+      has = false;
+    } else {
+      cur += c;
+      has = true;
+    }
+  }
+  if (has) out.push(cur);
+  return out;
+}
+
+function skeleton(fs: RootFs): void {
+  const dir = (path: string, mode = 0o755) => fs.put({ path, type: "directory", mode, uid: 0, gid: 0 });
+  for (const d of [
+    "dev",
+    "etc",
+    "etc/apk",
+    "etc/apk/keys",
+    "lib",
+    "opt",
+    "usr",
+    "usr/lib",
+    "usr/lib/apk",
+    "usr/lib/apk/db",
+    "usr/lib/apk/exec",
+    "var",
+    "var/cache",
+    "var/cache/apk",
+    "var/cache/misc",
+    "var/lib",
+    "var/lib/db",
+    "var/lib/db/sbom",
+  ]) {
+    dir(d);
+  }
+  dir("proc", 0o555);
+  dir("tmp", 0o1777);
+  fs.put({ path: "lib/apk", type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "../usr/lib/apk" });
+  const dev = (name: string, major: number, minor: number, mode: number) =>
+    fs.put({ path: `dev/${name}`, type: "char", mode, uid: 0, gid: 0, devmajor: major, devminor: minor });
+  dev("console", 5, 1, 0o620);
+  dev("null", 1, 3, 0o666);
+  dev("random", 1, 8, 0o666);
+  dev("urandom", 1, 9, 0o666);
+  dev("zero", 1, 5, 0o666);
+}
+
+function file(fs: RootFs, path: string, content: string | Buffer, mode = 0o644, uid = 0, gid = 0): void {
+  fs.put({ path, type: "file", mode, uid, gid, content: Buffer.isBuffer(content) ? content : Buffer.from(content, "utf8") });
+}
+
+function applyAccounts(fs: RootFs, cfg: ImageConfig): void {
+  const read = (p: string) => fs.entries.get(p)?.content?.toString("utf8") ?? "";
+  let passwd = read("etc/passwd");
+  let group = read("etc/group");
+  const has = (text: string, name: string) => text.split("\n").some((l) => l.split(":")[0] === name);
+  for (const g of cfg.accounts.groups) {
+    if (!has(group, g.groupname)) group += `${group && !group.endsWith("\n") ? "\n" : ""}${g.groupname}:x:${g.gid}:${g.members.join(",")}\n`;
+  }
+  for (const u of cfg.accounts.users) {
+    const gid = u.gid ?? u.uid;
+    const home = u.homedir ?? `/home/${u.username}`;
+    if (!has(passwd, u.username))
+      passwd += `${passwd && !passwd.endsWith("\n") ? "\n" : ""}${u.username}:x:${u.uid}:${gid}:${u.username}:${home}:${u.shell ?? "/bin/sh"}\n`;
+    const h = home.replace(/^\/+/, "");
+    if (h && !fs.entries.has(h)) fs.put({ path: h, type: "directory", mode: 0o755, uid: u.uid, gid });
+  }
+  if (cfg.accounts.users.length || cfg.accounts.groups.length || !fs.entries.has("etc/passwd")) file(fs, "etc/passwd", passwd);
+  if (cfg.accounts.users.length || cfg.accounts.groups.length || !fs.entries.has("etc/group")) file(fs, "etc/group", group);
+}
+
+function applyPaths(fs: RootFs, cfg: ImageConfig): void {
+  for (const [i, p] of cfg.paths.entries()) {
+    const where = `${cfg.file}: paths[${i}]`;
+    const path = p.path.replace(/^\/+/, "").replace(/\/+$/, "");
+    const target = fs.resolveParent(path, where);
+    const own = (e: FsEntry) => {
+      e.uid = p.uid;
+      e.gid = p.gid;
+      e.mode = p.permissions;
+    };
+    switch (p.type) {
+      case "directory": {
+        const e = fs.entries.get(target);
+        if (e && e.type !== "directory") throw new UndistroError("IMAGE_PATH_CONFLICT", `${where}: ${p.path} exists and is a ${e.type}`);
+        fs.put({ path: target, type: "directory", mode: p.permissions, uid: p.uid, gid: p.gid });
+        if (p.recursive) for (const [k, x] of fs.entries) if (k.startsWith(`${target}/`)) own(x);
+        break;
+      }
+      case "empty-file":
+        fs.put({ path: target, type: "file", mode: p.permissions, uid: p.uid, gid: p.gid, content: Buffer.alloc(0) });
+        break;
+      case "symlink":
+        fs.put({ path: target, type: "symlink", mode: 0o777, uid: p.uid, gid: p.gid, linkname: p.source as string });
+        break;
+      case "hardlink": {
+        const src = fs.resolveParent((p.source as string).replace(/^\/+/, ""), where);
+        const s = fs.entries.get(src);
+        if (!s || s.type !== "file") throw new UndistroError("IMAGE_PATH_CONFLICT", `${where}: hardlink source ${p.source} is not a file in the image`);
+        fs.put({ path: target, type: "hardlink", mode: s.mode, uid: s.uid, gid: s.gid, linkname: src });
+        break;
+      }
+      case "permissions": {
+        const e = fs.entries.get(target);
+        if (!e) throw new UndistroError("IMAGE_PATH_CONFLICT", `${where}: ${p.path} does not exist in the image`);
+        own(e);
+        if (p.recursive) for (const [k, x] of fs.entries) if (k.startsWith(`${target}/`)) own(x);
+        break;
+      }
+    }
+  }
+}
+
+/** The layer as an uncompressed tar: sorted, owners and modes from the tree, one mtime. */
+export function layerTar(fs: RootFs, mtime: number): Buffer {
+  const parts: Buffer[] = [];
+  const emitted = new Map<string, string>(); // hardlink target → first path written
+  const entries = fs.sorted();
+  // A hardlink and its target may sort in either order: the first one written carries the data.
+  const groupOf = new Map<string, string>();
+  for (const e of entries) if (e.type === "hardlink" && e.linkname) groupOf.set(e.path, e.linkname);
+  for (const e of entries) {
+    const base: TarHeader = { name: e.path, type: "file", mode: e.mode, uid: e.uid, gid: e.gid, uname: "", gname: "", mtime, size: 0, linkname: "", pax: {} };
+    if (e.type === "directory") parts.push(...encodeEntry({ ...base, type: "directory" }));
+    else if (e.type === "symlink") parts.push(...encodeEntry({ ...base, type: "symlink", mode: 0o777, linkname: e.linkname ?? "" }));
+    else if (e.type === "char") parts.push(...encodeEntry({ ...base, type: "other", typeflag: "3", devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 }));
+    else {
+      const key = e.type === "hardlink" ? (e.linkname as string) : e.path;
+      const first = emitted.get(key);
+      if (first !== undefined) parts.push(...encodeEntry({ ...base, type: "hardlink", linkname: first }));
+      else {
+        const content = e.type === "hardlink" ? (fs.entries.get(key)?.content ?? Buffer.alloc(0)) : (e.content ?? Buffer.alloc(0));
+        emitted.set(key, e.path);
+        parts.push(...encodeEntry({ ...base, size: content.length }, content));
+      }
+    }
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+function isoDate(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+export async function buildImage(configPath: string, opts: ImageBuildOptions): Promise<ImageBuildReport> {
+  const cfg = loadImageConfig(configPath);
+  const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
+  const created = isoDate(epoch);
+  const distro = opts.distro ?? "undistro";
+  const { ring, keys } = keyringFor(cfg);
+  const lock = opts.lockFile ? readImageLock(opts.lockFile) : undefined;
+  const archs = opts.archs?.length ? opts.archs : cfg.archs.length ? cfg.archs : lock ? Object.keys(lock.packages).sort() : [hostArch()];
+  const layout = new OciLayout(opts.outDir);
+  layout.init();
+  const annotations: Record<string, string> = {
+    "org.opencontainers.image.created": created,
+    ...Object.fromEntries(Object.entries(cfg.annotations).sort(([a], [b]) => (a < b ? -1 : 1))),
+  };
+  const results: ImageArchResult[] = [];
+  for (const arch of archs) {
+    const timings: Record<string, number> = {};
+    let t = performance.now();
+    let resolved: ResolvedPackage[];
+    if (lock) {
+      const locked = lock.packages[arch];
+      if (!locked)
+        throw new UndistroError("LOCK_STALE", `${opts.lockFile}: no packages locked for ${arch}`, {
+          hint: "re-run undistro image lock with this architecture",
+        });
+      resolved = locked.map((p) => ({ ...p, provides: [] }));
+    } else resolved = resolveForArch(cfg, arch, ring);
+    timings.resolve = performance.now() - t;
+    t = performance.now();
+    const pkgs = resolved.map((r) => {
+      const path = r.url.replace(/^file:\/\//, "");
+      const pkg = readPackage(path);
+      if (pkg.checksum !== r.checksum) {
+        throw new UndistroError(
+          "IMAGE_PACKAGE_MISMATCH",
+          `${path}: control checksum ${pkg.checksum} is not the ${r.checksum} the ${lock ? "lock" : "index"} names`,
+          {
+            hint: lock ? "the repository changed since the lock was made: re-lock" : "the repository's index is stale: re-index it",
+          },
+        );
+      }
+      if (ring.size > 0) verifyPackage(pkg, ring);
+      return pkg;
+    });
+    timings.fetch = performance.now() - t;
+    t = performance.now();
+    const fs = new RootFs();
+    skeleton(fs);
+    for (const pkg of pkgs) {
+      const replaces = new Set(pkg.info.replaces.map((r) => r.split(/[<>=~]/)[0]));
+      fs.installPackage(pkg, (owner) => replaces.has(owner) || pkgs.find((p) => p.info.name === owner)?.info.origin === pkg.info.origin);
+    }
+    for (const k of keys) file(fs, `etc/apk/keys/${k.name}`, k.pem);
+    file(fs, "etc/apk/arch", `${arch}\n`);
+    file(fs, "etc/apk/repositories", [...cfg.contents.runtimeRepositories, ...cfg.contents.repositories].map((r) => `${r}\n`).join(""));
+    file(
+      fs,
+      "etc/apk/world",
+      [...new Set(cfg.contents.packages)]
+        .sort()
+        .map((w) => `${w}\n`)
+        .join(""),
+    );
+    applyAccounts(fs, cfg);
+    applyPaths(fs, cfg);
+    file(fs, "usr/lib/apk/db/installed", fs.installedDatabase());
+    file(fs, "usr/lib/apk/db/lock", "", 0o600);
+    file(fs, "usr/lib/apk/db/triggers", "");
+    file(fs, "usr/lib/apk/db/scripts.tar", END_OF_ARCHIVE);
+    timings.assemble = performance.now() - t;
+    t = performance.now();
+    const tar = layerTar(fs, epoch);
+    const gz = zlib.gzipSync(tar, { level: opts.compressionLevel ?? 6 });
+    timings.compress = performance.now() - t;
+    t = performance.now();
+    const diffId = sha256Digest(tar);
+    const layer = { ...layout.writeBlob(gz, MEDIA.layerGzip), diffId, uncompressedSize: tar.length };
+    const oci = OCI_ARCH[arch] ?? { architecture: arch };
+    const env = { PATH: DEFAULT_PATH, SSL_CERT_FILE: "/etc/ssl/certs/ca-certificates.crt", ...cfg.environment };
+    const imageConfig: Record<string, unknown> = {
+      architecture: oci.architecture,
+      ...(oci.variant ? { variant: oci.variant } : {}),
+      os: "linux",
+      created,
+      author: "undistro",
+      history: [{ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}` }],
+      rootfs: { type: "layers", diff_ids: [diffId] },
+      config: {
+        ...(cfg.entrypoint?.command ? { Entrypoint: shellSplit(cfg.entrypoint.command) } : {}),
+        ...(cfg.cmd ? { Cmd: shellSplit(cfg.cmd) } : {}),
+        Env: Object.entries(env)
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([k, v]) => `${k}=${v}`),
+        ...(cfg.accounts.runAs ? { User: cfg.accounts.runAs } : {}),
+        ...(cfg.workDir ? { WorkingDir: cfg.workDir } : {}),
+        ...(cfg.stopSignal ? { StopSignal: cfg.stopSignal } : {}),
+        Labels: annotations,
+      },
+    };
+    const config = layout.writeBlob(Buffer.from(JSON.stringify(imageConfig)), MEDIA.config);
+    const manifestDoc = {
+      schemaVersion: 2,
+      mediaType: MEDIA.manifest,
+      config,
+      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+      annotations,
+    };
+    const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
+    const manifest: Descriptor = {
+      ...layout.writeBlob(manifestBytes, MEDIA.manifest),
+      platform: { architecture: oci.architecture, os: "linux", ...(oci.variant ? { variant: oci.variant } : {}) },
+    };
+    timings.write = performance.now() - t;
+    const sbomInput = {
+      distro,
+      imageName: basename(configPath).replace(/\.ya?ml$/, ""),
+      imageDigest: manifest.digest,
+      arch,
+      packages: pkgs.map((p) => ({
+        name: p.info.name,
+        version: p.info.version,
+        arch: p.info.arch,
+        ...(p.info.license ? { license: p.info.license } : {}),
+        ...(p.info.description ? { description: p.info.description } : {}),
+        ...(p.info.origin ? { origin: p.info.origin } : {}),
+        checksum: p.checksum,
+        depends: p.info.depends,
+      })),
+      created: new Date(epoch * 1000),
+      toolVersion: IMAGE_TOOL_VERSION,
+    };
+    mkdirSync(join(opts.outDir, "sboms"), { recursive: true });
+    const spdxPath = join(opts.outDir, "sboms", `sbom-${arch}.spdx.json`);
+    const cdxPath = join(opts.outDir, "sboms", `sbom-${arch}.cdx.json`);
+    writeFileAtomic(spdxPath, Buffer.from(`${sortedJson(imageSpdx(sbomInput))}\n`));
+    writeFileAtomic(cdxPath, Buffer.from(`${sortedJson(imageCycloneDx(sbomInput))}\n`));
+    results.push({ arch, manifest, config, layer, packages: resolved, sboms: { spdx: spdxPath, cyclonedx: cdxPath }, timings });
+  }
+  const indexDoc = { schemaVersion: 2, mediaType: MEDIA.index, manifests: results.map((r) => r.manifest), annotations };
+  const index = layout.writeBlob(Buffer.from(JSON.stringify(indexDoc)), MEDIA.index);
+  // index.json names the image index as "latest" (and by its digest), which is what skopeo, umoci
+  // and podman look up in a layout; the per-architecture manifests hang below it.
+  layout.writeIndex({
+    schemaVersion: 2,
+    mediaType: MEDIA.index,
+    manifests: [{ ...index, annotations: { "org.opencontainers.image.ref.name": opts.tag ?? "latest" } }],
+  });
+  const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results };
+  if (opts.tarFile) {
+    writeFileAtomic(opts.tarFile, layout.toTar(epoch));
+    report.tarFile = opts.tarFile;
+  }
+  return report;
+}

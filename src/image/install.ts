@@ -1,0 +1,68 @@
+/**
+ * `undistro install`: what `apk add --root DIR --initdb` does, with undistro's solver and checks:
+ * the root gets the packages' files, apk's installed database, world, repositories and keys.
+ */
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { ApkKeyring, END_OF_ARCHIVE, readPackage, verifyPackage } from "../apk/index.js";
+import { loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
+import { fsError, UndistroError } from "../util/index.js";
+import { RootFs } from "./rootfs.js";
+import { writeRootFs } from "./write-root.js";
+
+export interface InstallOptions {
+  root: string;
+  repositories: string[];
+  keyring: string[];
+  arch: string;
+  world: string[];
+}
+
+export function installPackages(opts: InstallOptions): { root: string; packages: ResolvedPackage[] } {
+  if (opts.keyring.length === 0) throw new UndistroError("USAGE", "install needs at least one --keyring KEY.pub: packages are always verified");
+  const ring = new ApkKeyring();
+  const keys: Array<{ name: string; pem: Buffer }> = [];
+  for (const k of opts.keyring) {
+    let pem: Buffer;
+    try {
+      pem = readFileSync(k);
+    } catch (err) {
+      throw fsError(err, "read key", k);
+    }
+    ring.add(basename(k), createPublicKey(pem));
+    keys.push({ name: basename(k), pem });
+  }
+  const repos = opts.repositories.map((url) => loadRepository({ url }, opts.arch, ring));
+  const res = resolveIn(openRepositories(repos), opts.world, opts.arch);
+  const fs = new RootFs();
+  const pkgs = res.packages.map((r) => {
+    const pkg = readPackage(r.url);
+    if (pkg.checksum !== r.checksum) throw new UndistroError("INSTALL_PACKAGE_MISMATCH", `${r.url}: checksum ${pkg.checksum}, index says ${r.checksum}`);
+    verifyPackage(pkg, ring);
+    return pkg;
+  });
+  for (const pkg of pkgs) {
+    const replaces = new Set(pkg.info.replaces.map((r) => r.split(/[<>=~]/)[0]));
+    fs.installPackage(pkg, (owner) => replaces.has(owner) || pkgs.find((p) => p.info.name === owner)?.info.origin === pkg.info.origin);
+  }
+  const put = (path: string, content: string | Buffer, mode = 0o644) =>
+    fs.put({ path, type: "file", mode, uid: 0, gid: 0, content: Buffer.isBuffer(content) ? content : Buffer.from(content) });
+  for (const k of keys) put(`etc/apk/keys/${k.name}`, k.pem);
+  put("etc/apk/arch", `${opts.arch}\n`);
+  put("etc/apk/repositories", opts.repositories.map((r) => `${r}\n`).join(""));
+  put(
+    "etc/apk/world",
+    [...new Set(opts.world)]
+      .sort()
+      .map((w) => `${w}\n`)
+      .join(""),
+  );
+  put("usr/lib/apk/db/installed", fs.installedDatabase());
+  put("usr/lib/apk/db/triggers", "");
+  put("usr/lib/apk/db/scripts.tar", END_OF_ARCHIVE);
+  put("usr/lib/apk/db/lock", "", 0o600);
+  fs.put({ path: "lib/apk", type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "../usr/lib/apk" });
+  writeRootFs(fs, opts.root);
+  return { root: opts.root, packages: res.packages };
+}

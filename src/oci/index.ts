@@ -1,0 +1,1 @@
+export { canonicalJson, type Descriptor, MEDIA, OciLayout, sha256Digest } from "./layout.js";

@@ -1,0 +1,116 @@
+/**
+ * OCI image layouts on disk (https://github.com/opencontainers/image-spec/blob/main/image-layout.md):
+ * content-addressed blobs written atomically, index.json, oci-layout; and export as a tar.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { END_OF_ARCHIVE, encodeEntry } from "../apk/index.js";
+import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
+
+export const MEDIA = {
+  index: "application/vnd.oci.image.index.v1+json",
+  manifest: "application/vnd.oci.image.manifest.v1+json",
+  config: "application/vnd.oci.image.config.v1+json",
+  layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  layerTar: "application/vnd.oci.image.layer.v1.tar",
+} as const;
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { architecture: string; os: string; variant?: string };
+  annotations?: Record<string, string>;
+  artifactType?: string;
+}
+
+export function sha256Digest(data: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+/**
+ * JSON for OCI documents: insertion order as built (the documents below are built in a fixed
+ * order), no whitespace, so the bytes and thus digests are stable.
+ */
+export function canonicalJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value), "utf8");
+}
+
+export class OciLayout {
+  constructor(readonly dir: string) {}
+
+  init(): void {
+    mkdirSync(join(this.dir, "blobs", "sha256"), { recursive: true });
+    const marker = join(this.dir, "oci-layout");
+    if (!existsSync(marker)) writeFileAtomic(marker, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+  }
+
+  blobPath(digest: string): string {
+    const [algo, hex] = digest.split(":");
+    if (!algo || !hex || !/^[a-f0-9]+$/.test(hex)) throw new UndistroError("OCI_BAD_DIGEST", `bad digest ${digest}`);
+    return join(this.dir, "blobs", algo, hex);
+  }
+
+  /** Stores a blob (idempotent) and returns its descriptor. */
+  writeBlob(data: Uint8Array, mediaType: string): Descriptor {
+    const digest = sha256Digest(data);
+    const path = this.blobPath(digest);
+    if (!existsSync(path)) writeFileAtomic(path, data);
+    return { mediaType, digest, size: data.length };
+  }
+
+  readBlob(digest: string): Buffer {
+    try {
+      const data = readFileSync(this.blobPath(digest));
+      if (sha256Digest(data) !== digest) throw new UndistroError("OCI_BLOB_CORRUPT", `${this.dir}: blob ${digest} does not match its digest`);
+      return data;
+    } catch (err) {
+      throw fsError(err, "read blob", this.blobPath(digest));
+    }
+  }
+
+  writeIndex(index: Record<string, unknown>): void {
+    writeFileAtomic(join(this.dir, "index.json"), canonicalJson(index));
+  }
+
+  readIndex(): { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; annotations?: Record<string, string> } {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, "index.json"), "utf8"));
+    } catch (err) {
+      throw fsError(err, "read", join(this.dir, "index.json"));
+    }
+  }
+
+  /** The layout as one tar (what `docker load`-style tools and `skopeo oci-archive:` read). */
+  toTar(mtime: number): Buffer {
+    const files: string[] = [];
+    const walk = (rel: string) => {
+      for (const n of readdirSync(join(this.dir, rel)).sort()) {
+        const p = rel ? `${rel}/${n}` : n;
+        if (statSync(join(this.dir, p)).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk("");
+    const parts: Buffer[] = [];
+    const dirs = new Set<string>();
+    for (const f of files.sort()) {
+      const segs = f.split("/");
+      for (let i = 1; i < segs.length; i++) {
+        const d = segs.slice(0, i).join("/");
+        if (dirs.has(d)) continue;
+        dirs.add(d);
+        parts.push(
+          ...encodeEntry({ name: `${d}/`, type: "directory", mode: 0o755, uid: 0, gid: 0, uname: "", gname: "", mtime, size: 0, linkname: "", pax: {} }),
+        );
+      }
+      const data = readFileSync(join(this.dir, f));
+      parts.push(
+        ...encodeEntry({ name: f, type: "file", mode: 0o644, uid: 0, gid: 0, uname: "", gname: "", mtime, size: data.length, linkname: "", pax: {} }, data),
+      );
+    }
+    parts.push(END_OF_ARCHIVE);
+    return Buffer.concat(parts);
+  }
+}
