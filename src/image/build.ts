@@ -260,7 +260,7 @@ function applyPaths(fs: RootFs, cfg: ImageConfig): void {
       case "hardlink": {
         const src = fs.resolveParent((p.source as string).replace(/^\/+/, ""), where);
         const s = fs.entries.get(src);
-        if (!s || s.type !== "file") throw new UndistroError("IMAGE_PATH_CONFLICT", `${where}: hardlink source ${p.source} is not a file in the image`);
+        if (s?.type !== "file") throw new UndistroError("IMAGE_PATH_CONFLICT", `${where}: hardlink source ${p.source} is not a file in the image`);
         fs.put({ path: target, type: "hardlink", mode: s.mode, uid: s.uid, gid: s.gid, linkname: src });
         break;
       }

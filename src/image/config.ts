@@ -185,7 +185,7 @@ export function loadImageConfig(file: string): ImageConfig {
     },
     environment: Object.fromEntries(Object.entries(obj(doc.environment)).map(([k, v]) => [k, String(v)])),
     accounts: {
-      groups: arr(accounts.groups).map((g, i) => {
+      groups: arr(accounts.groups).map((g, _i) => {
         const o = obj(g);
         return { groupname: String(o.groupname ?? ""), gid: Number(o.gid ?? 0), members: strs(o.members) };
       }),

@@ -120,7 +120,7 @@ export class RootFs {
         const target = safeRelativePath(h.linkname);
         if (target === undefined || target === "") throw new UndistroError("IMAGE_UNSAFE_PATH", `${pkg.source}: hardlink ${path} points outside the root`);
         const t = this.entries.get(this.resolveParent(target, pkg.source));
-        if (!t || t.type !== "file") throw new UndistroError("IMAGE_PATH_CONFLICT", `${pkg.source}: hardlink ${path} → ${target}, which is not a file`);
+        if (t?.type !== "file") throw new UndistroError("IMAGE_PATH_CONFLICT", `${pkg.source}: hardlink ${path} → ${target}, which is not a file`);
         entry.type = "hardlink";
         entry.linkname = t.path;
       } else {

@@ -46,7 +46,8 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(verifyIndex(readIndexFile(join(dir, "out1/x86_64/APKINDEX.tar.gz")), ring).packages, 3);
 
     const hello = readPackage(first.packages[0]?.file as string);
-    assert.deepEqual(hello.info.depends.sort(), ["so:ld-linux-x86-64.so.2", "so:libc.so.6"]);
+    // Linked statically (the recipe says why): no so: dependencies, and the ELF reader agrees.
+    assert.deepEqual(hello.info.depends, []);
     assert.deepEqual(hello.info.provides, ["cmd:hello=2.10-r0"]);
     assert.ok(readPackage(first.packages[1]?.file as string).files.some((f) => f.path.startsWith("usr/share/man/man1/hello.1")));
     assert.ok(readPackage(first.packages[2]?.file as string).files.some((f) => f.path.endsWith("LC_MESSAGES/hello.mo")));
@@ -65,20 +66,11 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.ok(text.includes("GPL-3.0-or-later"));
     assert.match(text, /stage 0/);
 
-    // Install into an empty root and run it. The C library comes from the host, read-only, exactly
-    // where the package's so: dependencies say it must be (stage 0 links against the host's glibc).
+    // Install into an empty root and run it there, with nothing from the host.
     const root = join(dir, "root");
     extractPackage(hello, root);
     assert.deepEqual(readdirSync(root).sort(), ["usr", "var"]);
-    const libdir = "/usr/lib/x86_64-linux-gnu";
-    const run = spawnSync(
-      "bwrap",
-      [
-        ...["--die-with-parent", "--unshare-all", "--bind", root, "/", "--ro-bind", libdir, libdir, "--ro-bind", "/usr/lib64", "/usr/lib64"],
-        ...["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--proc", "/proc", "--dev", "/dev", "--clearenv", "--", "/usr/bin/hello"],
-      ],
-      { encoding: "utf8" },
-    );
+    const run = spawnSync("bwrap", ["--die-with-parent", "--unshare-all", "--bind", root, "/", "--clearenv", "--", "/usr/bin/hello"], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, "Hello, world!\n");
 

@@ -38,7 +38,7 @@ export function registerImage(program: Command, io: Io): void {
     .action(
       action(io, async (config: string, f: { out?: string; arch: string[]; json?: boolean }) => {
         const lock = lockImage(config, f.arch);
-        const out = f.out ?? config.replace(/\.ya?ml$/, "") + ".lock.json";
+        const out = f.out ?? `${config.replace(/\.ya?ml$/, "")}.lock.json`;
         writeFileAtomic(out, Buffer.from(formatImageLock(lock)));
         if (f.json) printJson(io, lock);
         else
@@ -63,7 +63,7 @@ export function registerImage(program: Command, io: Io): void {
         const r = installPackages({ root: f.root, repositories: f.repository, keyring: f.keyring, arch: f.arch, world: packages });
         if (f.json) printJson(io, r);
         else {
-          r.packages.forEach((p, i) => io.out(`(${i + 1}/${r.packages.length}) Installing ${p.name} (${p.version})\n`));
+          for (const [i, p] of r.packages.entries()) io.out(`(${i + 1}/${r.packages.length}) Installing ${p.name} (${p.version})\n`);
           io.out(`OK: ${r.packages.length} packages in ${f.root}\n`);
         }
       }),
