@@ -86,9 +86,10 @@ export class RootFs {
     for (const e of pkg.dataEntries) {
       const rel = safeRelativePath(e.header.name);
       if (rel === undefined || rel === "") throw new UndistroError("IMAGE_UNSAFE_PATH", `${pkg.source}: ${e.header.name} would land outside the image root`);
-      const path = this.resolveParent(rel, pkg.source);
-      if (path === "") continue;
       const h = e.header;
+      // A directory where the tree already has a symlink follows it (merged-/usr style links).
+      const path = h.type === "directory" ? this.resolveParent(`${rel}/.`, pkg.source).replace(/\/?\.?$/, "") : this.resolveParent(rel, pkg.source);
+      if (path === "") continue;
       const existing = this.entries.get(path);
       if (h.type === "directory") {
         if (existing && existing.type !== "directory") {

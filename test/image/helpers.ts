@@ -1,0 +1,53 @@
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import zlib from "node:zlib";
+import { parseTar, type TarEntry } from "../../src/apk/index.js";
+
+/** Entries of a gzipped layer blob, by path (no leading ./ or trailing /). */
+export function layerEntries(gz: Buffer): Map<string, TarEntry> {
+  const tar = zlib.gunzipSync(gz);
+  const m = new Map<string, TarEntry>();
+  for (const e of parseTar(tar, (o) => `layer offset ${o}`).entries) m.set(e.header.name.replace(/^\.\//, "").replace(/\/$/, ""), e);
+  return m;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Debian's docker-registry (distribution 2.8) on loopback, for client interoperability tests. */
+export async function startDockerRegistry(dir: string): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  mkdirSync(join(dir, "data"), { recursive: true });
+  const config = join(dir, "config.yml");
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  const child = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
+  const url = `127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://${url}/v2/`);
+      if (r.status === 200) break;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, stop: () => child.kill("SIGKILL") };
+}
+
+/** diffoscope's account of how two files differ, for failure messages (empty when unavailable). */
+export function explainDifference(a: string, b: string): string {
+  const r = spawnSync("diffoscope", ["--text", "-", "--max-text-report-size", "20000", a, b], { encoding: "utf8", timeout: 120_000 });
+  return r.stdout || r.stderr || "";
+}
