@@ -1,32 +1,51 @@
 #!/usr/bin/env bash
-# The main job, end to end on its embedded defaults: make a signing key, package a staged
-# directory, index the repository, verify everything with the public key alone.
-# Later issues extend it to the whole distro (build from source, images, registry, signatures).
+# The main job, end to end on its embedded defaults: a signing key, packages built from upstream
+# source (offline, from the source mirror scripts/setup.sh fills) in the sandbox, a signed
+# repository, verified with the public key alone, then the images built from it and run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${UNDISTRO_OUT:-out}
 ARCH=$(uname -m)
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 U=./bin/undistro
 
-mkdir -p "$OUT/keys" "$OUT/repo/$ARCH"
+mkdir -p "$OUT/keys" "$OUT/repo" "$OUT/images" "$OUT/logs"
 if [[ ! -f "$OUT/keys/undistro.rsa" ]]; then
   $U keygen --apk "$OUT/keys/undistro"
 fi
 mkdir -p "$OUT/trusted"
 cp "$OUT/keys/undistro.rsa.pub" "$OUT/trusted/"
 
-$U apk create distro/staged/undistro-release \
-  --name undistro-release --version 0.1.0-r0 --arch "$ARCH" \
-  --description "undistro release files (/etc/os-release)" --license Apache-2.0 \
-  --signing-key "$OUT/keys/undistro.rsa" \
-  --out "$OUT/repo/$ARCH/undistro-release-0.1.0-r0.apk"
+echo "== packages (from source, in the sandbox)"
+for recipe in distro/packages/*.yaml; do
+  $U build "$recipe" --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+done
 
-$U index "$OUT/repo/$ARCH" --signing-key "$OUT/keys/undistro.rsa" --description "undistro $ARCH"
-
+echo "== verify the repository with the public key alone"
 for apk in "$OUT/repo/$ARCH"/*.apk; do
   $U apk verify "$apk" --keys-dir "$OUT/trusted"
 done
 $U index verify "$OUT/repo/$ARCH/APKINDEX.tar.gz" --keys-dir "$OUT/trusted"
-echo "main job: OK — repository at $OUT/repo/$ARCH, trusted key in $OUT/trusted"
+
+echo "== images"
+for config in distro/images/*.yaml; do
+  name=$(basename "$config" .yaml)
+  # Image configs name the repository and key relative to the repository root (../../out/...).
+  if [[ "$OUT" != "out" ]]; then
+    tmp="$OUT/images/$name.yaml"
+    sed -e "s#../../out/#$(realpath "$OUT")/#g" "$config" > "$tmp"
+    config=$tmp
+  fi
+  $U image build "$config" --out "$OUT/images/$name" --tar "$OUT/images/$name.tar"
+done
+
+if command -v umoci >/dev/null && command -v runc >/dev/null; then
+  echo "== run the hello image with runc"
+  rm -rf "$OUT/images/hello-bundle"
+  umoci unpack --image "$OUT/images/hello:latest" "$OUT/images/hello-bundle" >/dev/null
+  node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/hello-bundle/config.json"
+  runc run --bundle "$OUT/images/hello-bundle" "undistro-main-job-$$"
+fi
+echo "main job: OK — repository $OUT/repo, images in $OUT/images, trusted key in $OUT/trusted"

@@ -87,12 +87,20 @@ describe("bin/undistro end to end", () => {
 });
 
 describe("README main job", () => {
-  it("scripts/main-job.sh makes a key, packages, indexes and verifies", (t) => {
+  it("scripts/main-job.sh builds from source, verifies, builds and runs the images", (t) => {
     const out = tempDir(t);
-    const r = spawnSync("bash", ["scripts/main-job.sh"], { cwd: REPO_ROOT, env: { ...process.env, UNDISTRO_OUT: out }, encoding: "utf8" });
+    const r = spawnSync("bash", ["scripts/main-job.sh"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, UNDISTRO_OUT: out },
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /main job: OK/);
+    assert.match(r.stdout, /^Hello, world!$/m);
     const arch = readdirSync(join(out, "repo"))[0] as string;
-    assert.deepEqual(readdirSync(join(out, "repo", arch)).sort(), ["APKINDEX.tar.gz", "undistro-release-0.1.0-r0.apk"]);
+    const repo = readdirSync(join(out, "repo", arch)).sort();
+    for (const f of ["APKINDEX.tar.gz", "hello-2.10-r0.apk", "undistro-baselayout-0.1-r0.apk"]) assert.ok(repo.includes(f), `${f} in ${repo.join(", ")}`);
+    assert.ok(readdirSync(join(out, "images/hello")).includes("index.json"));
   });
 });
