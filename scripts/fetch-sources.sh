@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 DL=${UNDISTRO_DEBIAN_SRC:-.cache/debian-src}
 PACKAGES=("$@")
-if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello); fi
+if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates); fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -27,12 +27,17 @@ fi
 
 mkdir -p "$DL" "$MIRROR"
 for pkg in "${PACKAGES[@]}"; do
-  if ! ls "$DL/${pkg}"_*.orig.tar.* >/dev/null 2>&1; then
+  if ! ls "$DL/${pkg}"_*.dsc >/dev/null 2>&1; then
     (cd "$DL" && apt-get source --download-only -qq "$pkg" 2>&1 | grep -v "unsandboxed" || true)
   fi
-  ls "$DL/${pkg}"_*.orig.tar.* >/dev/null 2>&1 || { echo "fetch-sources: no .orig tarball for $pkg" >&2; exit 1; }
+  ls "$DL/${pkg}"_*.dsc >/dev/null 2>&1 || { echo "fetch-sources: apt-get source $pkg failed" >&2; exit 1; }
 done
 shopt -s nullglob
 tarballs=()
-for f in "$DL"/*.orig.tar.gz "$DL"/*.orig.tar.xz "$DL"/*.orig.tar.bz2; do tarballs+=("$f"); done
+# Upstream releases (*.orig.tar.*), and the whole source of Debian-native packages (no .orig,
+# no .debian.tar: Debian is their upstream, e.g. ca-certificates).
+for f in "$DL"/*.tar.gz "$DL"/*.tar.xz "$DL"/*.tar.bz2; do
+  case "$f" in *.debian.tar.*) continue ;; esac
+  tarballs+=("$f")
+done
 ./bin/undistro source add "${tarballs[@]}" --mirror "$MIRROR"

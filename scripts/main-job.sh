@@ -18,10 +18,9 @@ fi
 mkdir -p "$OUT/trusted"
 cp "$OUT/keys/undistro.rsa.pub" "$OUT/trusted/"
 
-echo "== packages (from source, in the sandbox)"
-for recipe in distro/packages/*.yaml; do
-  $U build "$recipe" --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
-done
+echo "== packages (from source, in the sandbox, in dependency order)"
+$U build distro/packages --plan
+$U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 
 echo "== verify the repository with the public key alone"
 for apk in "$OUT/repo/$ARCH"/*.apk; do
@@ -47,5 +46,10 @@ if command -v umoci >/dev/null && command -v runc >/dev/null; then
   umoci unpack --image "$OUT/images/hello:latest" "$OUT/images/hello-bundle" >/dev/null
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/hello-bundle/config.json"
   runc run --bundle "$OUT/images/hello-bundle" "undistro-main-job-$$"
+  echo "== run a shell in the base image"
+  rm -rf "$OUT/images/base-bundle"
+  umoci unpack --image "$OUT/images/base:latest" "$OUT/images/base-bundle" >/dev/null
+  node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;c.process.args=["/bin/sh","-c","echo ok from $(cat /etc/os-release | grep ^PRETTY_NAME)"];require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/base-bundle/config.json"
+  runc run --bundle "$OUT/images/base-bundle" "undistro-main-job-base-$$"
 fi
 echo "main job: OK — repository $OUT/repo, images in $OUT/images, trusted key in $OUT/trusted"

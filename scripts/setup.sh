@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git bubblewrap gcc make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal)
+DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git bubblewrap gcc make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal python3 python3-cryptography)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

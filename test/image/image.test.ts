@@ -6,7 +6,7 @@ import { before, describe, it } from "node:test";
 import Ajv from "ajv";
 import Ajv2019 from "ajv/dist/2019.js";
 import { emptyPackageInfo, generateApkKey, indexDirectory, loadSigningKey, parseIndex, writePackage } from "../../src/apk/index.js";
-import { buildRecipe } from "../../src/build/index.js";
+import { buildGraph } from "../../src/build/index.js";
 import { buildImage, formatImageLock, loadImageConfig, lockImage } from "../../src/image/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REFERENCE, REPO_ROOT, runCli, tempDir } from "../helpers.js";
@@ -153,12 +153,13 @@ describe("the hello image (undistro's own packages) with real container tools", 
       cacheDir: join(dir, "cache"),
       sourceDateEpoch: 1700000000,
     };
-    await buildRecipe(join(REPO_ROOT, "distro/packages/undistro-baselayout.yaml"), opts);
-    await buildRecipe(join(REPO_ROOT, "distro/packages/hello.yaml"), opts);
-    const cfg = readFileSync(join(REPO_ROOT, "distro/images/hello.yaml"), "utf8")
-      .replace("../../out/keys/undistro.rsa.pub", `${key}.pub`)
-      .replace("../../out/repo", join(dir, "repo"));
-    writeFileSync(join(dir, "hello.yaml"), cfg);
+    await buildGraph(join(REPO_ROOT, "distro/packages"), { ...opts, jobs: 2 });
+    for (const name of ["hello", "base", "static"]) {
+      const cfg = readFileSync(join(REPO_ROOT, `distro/images/${name}.yaml`), "utf8")
+        .replace("../../out/keys/undistro.rsa.pub", `${key}.pub`)
+        .replace("../../out/repo", join(dir, "repo"));
+      writeFileSync(join(dir, `${name}.yaml`), cfg);
+    }
     layout = join(dir, "layout");
     report = await buildImage(join(dir, "hello.yaml"), { outDir: layout, tarFile: join(dir, "hello.tar"), sourceDateEpoch: 1700000000 });
   });
@@ -177,6 +178,24 @@ describe("the hello image (undistro's own packages) with real container tools", 
     assert.equal(r.stdout, "Hello, world!\n");
     assert.match(readFileSync(join(bundle, "rootfs/etc/passwd"), "utf8"), /^hello:x:65532:65532:/m);
     assert.ok(existsSync(join(bundle, "rootfs/usr/lib/apk/db/installed")));
+  });
+
+  it("the base image runs a busybox shell; the static image has certificates and no shell", async () => {
+    const base = await buildImage(join(dir, "base.yaml"), { outDir: join(dir, "base"), sourceDateEpoch: 1700000000 });
+    assert.deepEqual(base.archs[0]?.packages.map((p) => p.name).sort(), ["busybox", "ca-certificates-bundle", "undistro-baselayout"]);
+    const bundle = join(dir, "base-bundle");
+    assert.equal(spawnSync("umoci", ["unpack", "--image", `${join(dir, "base")}:latest`, bundle]).status, 0);
+    const config = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
+    config.process.terminal = false;
+    config.process.args = ["/bin/sh", "-c", "echo ok; test -s /etc/ssl/certs/ca-certificates.crt && echo certs"];
+    writeFileSync(join(bundle, "config.json"), JSON.stringify(config));
+    const r = spawnSync("runc", ["run", "--bundle", bundle, `undistro-base-${process.pid}`], { encoding: "utf8", timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "ok\ncerts\n");
+    const stat = await buildImage(join(dir, "static.yaml"), { outDir: join(dir, "static"), sourceDateEpoch: 1700000000 });
+    const entries = layerEntries(readFileSync(join(dir, "static/blobs/sha256", stat.archs[0]?.layer.digest.slice(7) as string)));
+    assert.ok(entries.has("etc/ssl/certs/ca-certificates.crt"));
+    assert.equal(entries.has("bin/sh"), false);
   });
 
   it("skopeo inspects the layout and copies it to a registry on loopback, keeping the digest", async (t) => {

@@ -1,6 +1,7 @@
+import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
-import { addToMirror, type BuildEvent, buildRecipe, hostArch } from "../../build/index.js";
+import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, formatPlanText, hostArch, planGraph } from "../../build/index.js";
 import { UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
 import { action, collect } from "./shared.js";
@@ -13,13 +14,17 @@ interface BuildFlags {
   pipelineDir: string[];
   logDir?: string;
   keepWorkspace?: boolean;
+  jobs: string;
+  plan?: string | boolean;
   json?: boolean;
 }
 
 export function registerBuild(program: Command, io: Io): void {
   program
-    .command("build <recipe>")
-    .description("build a melange-format recipe in a bubblewrap sandbox into signed .apk files with SBOMs")
+    .command("build <recipe-or-dir>")
+    .description("build a melange-format recipe (or a directory of them, in dependency order) in a bubblewrap sandbox into signed .apk files with SBOMs")
+    .option("-j, --jobs <n>", "with a directory: recipes built at once", "1")
+    .option("--plan [format]", "with a directory: print the build order (text, or dot) and stop")
     .option("--out <dir>", "repository directory (packages land in DIR/<arch>/)")
     .option("--signing-key <key.rsa>", "RSA key to sign packages and the index")
     .option("--source-mirror <dir>", "source mirror consulted before any download (repeatable)", collect, [])
@@ -30,6 +35,14 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--json", "print the report as JSON")
     .action(
       action(io, async (recipe: string, f: BuildFlags) => {
+        const isDir = statSync(recipe, { throwIfNoEntry: false })?.isDirectory() ?? false;
+        if (f.plan !== undefined) {
+          if (!isDir) throw new UndistroError("USAGE", "--plan takes a directory of recipes");
+          const plan = planGraph(recipe, f.arch);
+          if (f.json) printJson(io, plan);
+          else io.out(f.plan === "dot" ? formatPlanDot(plan) : formatPlanText(plan));
+          return;
+        }
         if (!f.out) throw new UndistroError("USAGE", "build needs --out DIR");
         if (!f.signingKey) throw new UndistroError("USAGE", "build needs --signing-key KEY.rsa", { hint: "make one with `undistro keygen --apk NAME`" });
         const onEvent = (e: BuildEvent) => {
@@ -49,6 +62,17 @@ export function registerBuild(program: Command, io: Io): void {
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;
+        if (isDir) {
+          const jobs = Number(f.jobs);
+          if (!Number.isInteger(jobs) || jobs < 1) throw new UndistroError("USAGE", `--jobs ${f.jobs}: a whole number ≥ 1`);
+          const g = await buildGraph(recipe, { ...opts, jobs });
+          if (f.json) printJson(io, g);
+          else {
+            for (const r of g.built) for (const p of r.packages) io.out(`built ${p.file}\n`);
+            io.out(`${g.built.length} recipes built, ${g.skipped.length} unchanged (${g.skipped.join(", ") || "none"})\n`);
+          }
+          return;
+        }
         const report = await buildRecipe(recipe, opts);
         if (f.json) printJson(io, report);
         else {

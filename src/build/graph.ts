@@ -1,0 +1,225 @@
+/**
+ * Builds a directory of recipes in dependency order: the graph comes from what each recipe needs
+ * (runtime depends, build environment packages) and what each provides (packages, subpackages,
+ * provides); independent recipes build in parallel; a recipe whose inputs (recipe, sources,
+ * dependency packages, builder version) are unchanged is skipped.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, join } from "node:path";
+import { indexDirectory, parseDependency, readPackage } from "../apk/index.js";
+import { findRecipes, loadRecipe, type Recipe } from "../recipe/index.js";
+import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, hostArch } from "./build.js";
+import { BUILTIN_PIPELINE_DIR } from "./pipelines.js";
+import { archInfo, recipeVars, substitute } from "./substitute.js";
+
+export interface GraphNode {
+  recipe: string;
+  name: string;
+  /** Names this recipe's packages are known by (package, subpackages, provides). */
+  produces: string[];
+  /** Other recipes (by name) it must come after. */
+  after: string[];
+  /** Why: the atom that made each edge. */
+  because: Record<string, string>;
+}
+
+export interface BuildPlan {
+  nodes: GraphNode[];
+  /** Recipe names in build order. */
+  order: string[];
+}
+
+function atomName(atom: string): string {
+  try {
+    return parseDependency(atom, "", false).name;
+  } catch {
+    return atom;
+  }
+}
+
+export function planGraph(path: string, arch = hostArch()): BuildPlan {
+  const files = findRecipes(path);
+  const recipes: Array<{ file: string; recipe: Recipe }> = files.map((file) => ({ file, recipe: loadRecipe(file) }));
+  const producer = new Map<string, string>();
+  const nodes: GraphNode[] = [];
+  for (const { file, recipe } of recipes) {
+    const vars = recipeVars(recipe, archInfo(arch));
+    const produces = new Set<string>([recipe.package.name]);
+    for (const p of recipe.package.dependencies.provides) produces.add(atomName(substitute(p, vars, "provides", true)));
+    for (const sp of recipe.subpackages) {
+      produces.add(substitute(sp.name, vars, "subpackage", true));
+      for (const p of sp.dependencies.provides) produces.add(atomName(substitute(p, vars, "provides", true)));
+    }
+    for (const n of produces) {
+      const other = producer.get(n);
+      if (other && other !== recipe.package.name) {
+        throw new UndistroError("BUILD_GRAPH_DUPLICATE", `${file}: ${n} is also produced by recipe ${other}`, {
+          hint: "each package name may come from one recipe only",
+        });
+      }
+      producer.set(n, recipe.package.name);
+    }
+    nodes.push({ recipe: file, name: recipe.package.name, produces: [...produces].sort(), after: [], because: {} });
+  }
+  for (const [i, { recipe }] of recipes.entries()) {
+    const node = nodes[i] as GraphNode;
+    const vars = recipeVars(recipe, archInfo(arch));
+    const needs = [
+      ...recipe.environment.contents.packages,
+      ...recipe.package.dependencies.runtime,
+      ...recipe.subpackages.flatMap((s) => s.dependencies.runtime),
+    ].map((a) => substitute(a, vars, "depends", true));
+    for (const atom of needs) {
+      if (atom.startsWith("!")) continue;
+      const from = producer.get(atomName(atom));
+      if (from && from !== node.name && !node.after.includes(from)) {
+        node.after.push(from);
+        node.because[from] = atom;
+      }
+    }
+    node.after.sort();
+  }
+  // Kahn's algorithm with name order among the ready ones: a stable order for the same inputs.
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const remaining = new Map(nodes.map((n) => [n.name, new Set(n.after)]));
+  const order: string[] = [];
+  while (remaining.size > 0) {
+    const ready = [...remaining]
+      .filter(([, deps]) => deps.size === 0)
+      .map(([n]) => n)
+      .sort();
+    if (ready.length === 0) throw cycleError(remaining, byName);
+    for (const n of ready) {
+      order.push(n);
+      remaining.delete(n);
+      for (const deps of remaining.values()) deps.delete(n);
+    }
+  }
+  return { nodes: nodes.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name)), order };
+}
+
+function cycleError(remaining: Map<string, Set<string>>, byName: Map<string, GraphNode>): UndistroError {
+  // Walk dependencies from any remaining node until a node repeats: that loop is the cycle.
+  const start = [...remaining.keys()].sort()[0] as string;
+  const path: string[] = [];
+  let cur = start;
+  while (!path.includes(cur)) {
+    path.push(cur);
+    cur = [...(remaining.get(cur) ?? [])].sort()[0] as string;
+  }
+  const cycle = [...path.slice(path.indexOf(cur)), cur];
+  const edges = cycle.slice(0, -1).map((n, i) => `${n} needs ${byName.get(n)?.because[cycle[i + 1] as string] ?? cycle[i + 1]}`);
+  return new UndistroError("BUILD_GRAPH_CYCLE", `recipes depend on each other in a cycle: ${cycle.join(" → ")} (${edges.join("; ")})`, {
+    hint: "break the cycle: one of these dependencies must come from a bootstrap build or be removed",
+  });
+}
+
+export function formatPlanText(plan: BuildPlan): string {
+  const lines: string[] = [];
+  for (const [i, name] of plan.order.entries()) {
+    const n = plan.nodes.find((x) => x.name === name) as GraphNode;
+    lines.push(`${String(i + 1).padStart(3)}. ${name}${n.after.length ? `  ← ${n.after.map((a) => `${a} (${n.because[a]})`).join(", ")}` : ""}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function formatPlanDot(plan: BuildPlan): string {
+  const lines = ["digraph undistro {", "  rankdir=LR;"];
+  for (const n of plan.nodes) lines.push(`  "${n.name}";`);
+  for (const n of plan.nodes) for (const a of n.after) lines.push(`  "${a}" -> "${n.name}" [label="${(n.because[a] ?? "").replace(/"/g, '\\"')}"];`);
+  lines.push("}");
+  return `${lines.join("\n")}\n`;
+}
+
+export interface GraphBuildResult {
+  plan: BuildPlan;
+  built: BuildReport[];
+  skipped: string[];
+}
+
+function pipelinesDigest(dirs: readonly string[]): string {
+  const h = createHash("sha256");
+  const walk = (d: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.ya?ml$/.test(n)) h.update(p.slice(d.length)).update(readFileSync(p));
+    }
+  };
+  for (const d of dirs) walk(d);
+  return h.digest("hex");
+}
+
+/** Builds every recipe under `path` in graph order, `jobs` at a time. */
+export async function buildGraph(path: string, opts: BuildOptions & { jobs?: number }): Promise<GraphBuildResult> {
+  const arch = opts.arch ?? hostArch();
+  const plan = planGraph(path, arch);
+  const archDir = join(opts.outDir, arch);
+  const stateDir = join(opts.outDir, ".undistro-build", arch);
+  mkdirSync(stateDir, { recursive: true });
+  const pipes = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
+  const done = new Map<string, Promise<{ checksums: string[] }>>();
+  const built: BuildReport[] = [];
+  const skipped: string[] = [];
+  const jobs = Math.max(1, opts.jobs ?? 1);
+  let running = 0;
+  const queue: Array<() => void> = [];
+  const slot = async () => {
+    if (running >= jobs) await new Promise<void>((r) => queue.push(r));
+    running++;
+  };
+  const release = () => {
+    running--;
+    queue.shift()?.();
+  };
+  const run = (name: string): Promise<{ checksums: string[] }> => {
+    const existing = done.get(name);
+    if (existing) return existing;
+    const node = plan.nodes.find((n) => n.name === name) as GraphNode;
+    const p = (async () => {
+      const deps = await Promise.all(node.after.map(run));
+      await slot();
+      try {
+        const recipe = readFileSync(node.recipe);
+        const inputs = sortedJson({
+          recipe: createHash("sha256").update(recipe).digest("hex"),
+          dependencies: deps.flatMap((d) => d.checksums).sort(),
+          builder: BUILDER_VERSION,
+          pipelines: pipes,
+          arch,
+          epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+        });
+        const key = createHash("sha256").update(inputs).digest("hex");
+        const stateFile = join(stateDir, `${name}.json`);
+        if (existsSync(stateFile)) {
+          const state = JSON.parse(readFileSync(stateFile, "utf8")) as { key: string; outputs: Array<{ file: string; checksum: string }> };
+          const intact = state.outputs.every((o) => existsSync(join(archDir, o.file)) && readPackage(join(archDir, o.file)).checksum === o.checksum);
+          if (state.key === key && intact) {
+            skipped.push(name);
+            opts.onEvent?.({ type: "skip", reason: `${name}: inputs unchanged` });
+            return { checksums: state.outputs.map((o) => o.checksum) };
+          }
+        }
+        const report = await buildRecipe(node.recipe, { ...opts, arch });
+        built.push(report);
+        const outputs = report.packages.map((p) => ({ file: basename(p.file), checksum: p.checksum }));
+        writeFileAtomic(stateFile, Buffer.from(`${sortedJson({ key, inputs: JSON.parse(inputs), outputs })}\n`));
+        return { checksums: outputs.map((o) => o.checksum) };
+      } finally {
+        release();
+      }
+    })();
+    done.set(name, p);
+    return p;
+  };
+  await Promise.all(plan.order.map(run));
+  if (opts.signingKey && existsSync(archDir))
+    indexDirectory(archDir, {
+      signingKey: opts.signingKey,
+      sourceDateEpoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+      description: opts.distro ?? "undistro",
+    });
+  return { plan, built, skipped };
+}

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
+import { buildGraph, formatPlanDot, planGraph } from "../../src/build/index.js";
+import { UndistroError } from "../../src/util/index.js";
+import { REPO_ROOT, runCli, tempDir } from "../helpers.js";
+
+function recipe(dir: string, name: string, needs: string[], extra = ""): void {
+  const env = needs.length ? `environment:\n  contents:\n    packages:\n${needs.map((n) => `      - ${n}\n`).join("")}` : "";
+  writeFileSync(
+    join(dir, `${name}.yaml`),
+    `package:\n  name: ${name}\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\n${env}pipeline:\n  - runs: |\n      mkdir -p \${{targets.destdir}}/usr/share/${name}\n      echo ${name}${extra} > \${{targets.destdir}}/usr/share/${name}/data\n`,
+  );
+}
+
+describe("build graph", () => {
+  it("orders distro/packages: busybox before what builds with it", () => {
+    const plan = planGraph(join(REPO_ROOT, "distro/packages"), "x86_64");
+    assert.ok(plan.order.indexOf("busybox") < plan.order.indexOf("hello"));
+    assert.ok(plan.order.indexOf("busybox") < plan.order.indexOf("ca-certificates-bundle"));
+    assert.match(formatPlanDot(plan), /"busybox" -> "hello"/);
+  });
+
+  it("builds in order, in parallel, skips what did not change, rebuilds a touched recipe and its dependents only", async (t) => {
+    const dir = tempDir(t);
+    const recipes = join(dir, "recipes");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(recipes);
+    recipe(recipes, "base", []);
+    recipe(recipes, "middle", ["base"]);
+    recipe(recipes, "top", ["middle"]);
+    recipe(recipes, "loner", []);
+    const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
+    const opts = { outDir: join(dir, "out"), signingKey: key, arch: "x86_64", sourceDateEpoch: 1, jobs: 2 };
+    const first = await buildGraph(recipes, opts);
+    assert.deepEqual(first.plan.order, ["base", "loner", "middle", "top"]);
+    assert.equal(first.built.length, 4);
+    assert.equal(readIndexFile(join(dir, "out/x86_64/APKINDEX.tar.gz")).entries.length, 4);
+    const second = await buildGraph(recipes, opts);
+    assert.deepEqual(second.built, []);
+    assert.deepEqual(second.skipped.sort(), ["base", "loner", "middle", "top"]);
+    recipe(recipes, "middle", ["base"], " changed");
+    const third = await buildGraph(recipes, opts);
+    assert.deepEqual(third.built.map((r) => r.packages[0]?.name).sort(), ["middle", "top"]);
+    assert.deepEqual(third.skipped.sort(), ["base", "loner"]);
+    assert.ok(readFileSync(join(dir, "out/.undistro-build/x86_64/middle.json"), "utf8").includes('"recipe"'));
+  });
+
+  it("reports a cycle with its path", async (t) => {
+    const dir = tempDir(t);
+    recipe(dir, "chicken", ["egg"]);
+    recipe(dir, "egg", ["chicken"]);
+    assert.throws(
+      () => planGraph(dir, "x86_64"),
+      (e: unknown) =>
+        e instanceof UndistroError && e.code === "BUILD_GRAPH_CYCLE" && /chicken → egg → chicken/.test(e.message) && /chicken needs egg/.test(e.message),
+    );
+    const r = await runCli(["build", dir, "--plan"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /error\[BUILD_GRAPH_CYCLE\]/);
+  });
+});
