@@ -19,6 +19,7 @@ import {
   writePackage,
 } from "../src/apk/index.js";
 import { benchBuild } from "./build.js";
+import { benchImage } from "./image.js";
 import { benchSolver } from "./solver.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
     if (!which || which === "parse") benchParse();
     if (!which || which === "solver") benchSolver();
     if (!which || which === "build") await benchBuild();
+    if (!which || which === "image") await benchImage();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);
   } finally {

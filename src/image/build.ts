@@ -5,9 +5,8 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import zlib from "node:zlib";
 import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, type TarHeader, verifyPackage } from "../apk/index.js";
-import { type Descriptor, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
+import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
 import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
 import { type LoadedRepository, loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
 import { fsError, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
@@ -379,7 +378,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     timings.assemble = performance.now() - t;
     t = performance.now();
     const tar = layerTar(fs, epoch);
-    const gz = zlib.gzipSync(tar, { level: opts.compressionLevel ?? 6 });
+    const gz = await gzipLayer(tar, opts.compressionLevel ?? 6);
     timings.compress = performance.now() - t;
     t = performance.now();
     const diffId = sha256Digest(tar);
