@@ -6,12 +6,13 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { indexDirectory, parseDependency, readPackage } from "../apk/index.js";
 import { findRecipes, loadRecipe, type Recipe } from "../recipe/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, hostArch } from "./build.js";
 import { BUILTIN_PIPELINE_DIR } from "./pipelines.js";
+import { defaultCacheDir } from "./sources.js";
 import { archInfo, recipeVars, substitute } from "./substitute.js";
 
 export interface GraphNode {
@@ -157,7 +158,10 @@ export async function buildGraph(path: string, opts: BuildOptions & { jobs?: num
   const arch = opts.arch ?? hostArch();
   const plan = planGraph(path, arch);
   const archDir = join(opts.outDir, arch);
-  const stateDir = join(opts.outDir, ".undistro-build", arch);
+  // What was built from which inputs is cache, not output: it lives in the cache directory, keyed
+  // by the output directory it describes.
+  const outKey = createHash("sha256").update(resolve(opts.outDir)).digest("hex").slice(0, 16);
+  const stateDir = join(opts.cacheDir ?? defaultCacheDir(), "build-state", outKey, arch);
   mkdirSync(stateDir, { recursive: true });
   const pipes = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
   const done = new Map<string, Promise<{ checksums: string[] }>>();

@@ -33,7 +33,7 @@ describe("build graph", () => {
     recipe(recipes, "top", ["middle"]);
     recipe(recipes, "loner", []);
     const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
-    const opts = { outDir: join(dir, "out"), signingKey: key, arch: "x86_64", sourceDateEpoch: 1, jobs: 2 };
+    const opts = { outDir: join(dir, "out"), signingKey: key, arch: "x86_64", sourceDateEpoch: 1, jobs: 2, cacheDir: join(dir, "cache") };
     const first = await buildGraph(recipes, opts);
     assert.deepEqual(first.plan.order, ["base", "loner", "middle", "top"]);
     assert.equal(first.built.length, 4);
@@ -45,7 +45,11 @@ describe("build graph", () => {
     const third = await buildGraph(recipes, opts);
     assert.deepEqual(third.built.map((r) => r.packages[0]?.name).sort(), ["middle", "top"]);
     assert.deepEqual(third.skipped.sort(), ["base", "loner"]);
-    assert.ok(readFileSync(join(dir, "out/.undistro-build/x86_64/middle.json"), "utf8").includes('"recipe"'));
+    const { readdirSync } = await import("node:fs");
+    const stateRoot = join(dir, "cache/build-state");
+    const state = join(stateRoot, readdirSync(stateRoot)[0] as string, "x86_64/middle.json");
+    assert.ok(readFileSync(state, "utf8").includes('"recipe"'));
+    assert.deepEqual(readdirSync(join(dir, "out")), ["x86_64"], "no cache inside the output");
   });
 
   it("reports a cycle with its path", async (t) => {
