@@ -5,6 +5,7 @@ import { registerImage } from "./commands/image.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
 import { registerRecipe } from "./commands/recipe.js";
+import { registerRegistry } from "./commands/registry.js";
 import { ExitCode } from "./commands/shared.js";
 import { registerSolver } from "./commands/solver.js";
 import { EXIT, type Io, processIo } from "./output.js";
@@ -26,6 +27,7 @@ export function buildProgram(io: Io): Command {
   registerRecipe(program, io);
   registerBuild(program, io);
   registerImage(program, io);
+  registerRegistry(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
