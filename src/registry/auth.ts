@@ -137,10 +137,16 @@ export class RegistryAuth {
     if (this.open) return "ok";
     const p = this.principal(header);
     if (p === "bad") return "unauthenticated";
-    if (check.kind === "base" || check.kind === "catalog") return p.user !== null || this.config?.anonymous === "pull" ? "ok" : "unauthenticated";
+    // The /v2/ ping is where clients learn how to authenticate: with auth configured it always
+    // challenges a request without credentials (anonymous clients then fetch an anonymous token).
+    if (check.kind === "base") return header ? "ok" : "unauthenticated";
+    if (check.kind === "catalog") return p.user !== null || this.config?.anonymous === "pull" ? "ok" : "unauthenticated";
     const allowed = check.actions.every((a) => p.grants.some((g) => g.actions.includes(a) && globMatch(g.repository, check.name)));
     if (allowed) return "ok";
-    return p.user === null ? "unauthenticated" : "denied";
+    // A bearer token without this scope earns a new challenge (the client then asks for a token
+    // with it); known users with Basic credentials and no permission are refused outright.
+    if (p.user === null || header?.toLowerCase().startsWith("bearer ")) return "unauthenticated";
+    return "denied";
   }
 
   allows(header: string | undefined, repo: string, action: Action): boolean {

@@ -89,7 +89,7 @@ export class RegistryServer {
 
   async listen(host = "127.0.0.1", port = 0): Promise<RunningRegistry> {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.handle(req, res).catch((err) => this.fail(res, err));
+      this.handle(req, res).catch((err) => this.fail(res, err, req));
     };
     const server = this.opts.tls
       ? https.createServer({ cert: readFileSync(this.opts.tls.cert), key: readFileSync(this.opts.tls.key) }, handler)
@@ -112,7 +112,8 @@ export class RegistryServer {
     };
   }
 
-  private fail(res: http.ServerResponse, err: unknown): void {
+  private fail(res: http.ServerResponse, err: unknown, req?: http.IncomingMessage): void {
+    req?.resume();
     if (res.headersSent) {
       res.destroy();
       return;
@@ -138,6 +139,7 @@ export class RegistryServer {
   private async authorize(req: http.IncomingMessage, res: http.ServerResponse, check: AccessCheck): Promise<boolean> {
     const verdict = this.auth.check(req.headers.authorization, check);
     if (verdict === "ok") return true;
+    req.resume(); // drain an unread body so the client sees the answer
     const challenge = this.auth.challenge(check);
     const status = verdict === "denied" ? 403 : 401;
     const code = verdict === "denied" ? "DENIED" : "UNAUTHORIZED";
