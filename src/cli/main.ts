@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerApk } from "./commands/apk.js";
 import { registerBuild } from "./commands/build.js";
+import { registerCopy } from "./commands/copy.js";
 import { registerImage } from "./commands/image.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
@@ -28,6 +29,7 @@ export function buildProgram(io: Io): Command {
   registerBuild(program, io);
   registerImage(program, io);
   registerRegistry(program, io);
+  registerCopy(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
