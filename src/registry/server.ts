@@ -430,7 +430,10 @@ export class RegistryServer {
 
   private referrers(res: http.ServerResponse, url: URL, name: string, digest: string): void {
     this.checkDigest(digest);
-    let list = [...(this.referrersOf(name).get(digest) ?? [])].sort((a, b) => String(a.digest).localeCompare(String(b.digest)));
+    // `registry gc` in another process may have removed referrers since the cache was filled.
+    let list = [...(this.referrersOf(name).get(digest) ?? [])]
+      .filter((d) => this.storage.hasManifest(name, String(d.digest)))
+      .sort((a, b) => String(a.digest).localeCompare(String(b.digest)));
     const filter = url.searchParams.get("artifactType");
     const headers: Record<string, string | number> = { "Content-Type": "application/vnd.oci.image.index.v1+json" };
     if (filter) {

@@ -10,7 +10,7 @@
  *   ROOT/uploads/<uuid>/{data,info.json}            uploads in progress
  */
 import { createHash, randomUUID } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/index.js";
 
@@ -67,6 +67,56 @@ export class RegistryStorage {
   linkBlob(repo: string, digest: string): void {
     const l = this.link(repo, "_layers", digest);
     if (!existsSync(l)) this.put(l, Buffer.from(digest));
+    this.touchBlob(digest);
+  }
+  /**
+   * Marks a blob as just used: `registry gc` only removes blobs older than its delay, so a blob a
+   * push links while gc runs (after gc's mark phase) is kept.
+   */
+  touchBlob(digest: string): void {
+    const now = new Date();
+    try {
+      utimesSync(this.blobFile(digest), now, now);
+    } catch {
+      // gone: the caller's existence check reports it
+    }
+  }
+  /** Removes a blob from the store (gc only). */
+  removeBlob(digest: string): void {
+    rmSync(this.blobFile(digest), { force: true });
+  }
+  /** Every stored blob digest. */
+  allBlobs(): string[] {
+    const out: string[] = [];
+    for (const algo of ["sha256", "sha512"]) {
+      const d = join(this.root, "blobs", algo);
+      if (existsSync(d)) for (const h of readdirSync(d)) if (!h.startsWith(".")) out.push(`${algo}:${h}`);
+    }
+    return out.sort();
+  }
+  /** Digests a repository links as layers (blobs it may serve). */
+  layerLinks(repo: string): string[] {
+    const out: string[] = [];
+    for (const algo of ["sha256", "sha512"]) {
+      const d = join(this.repoDir(repo), "_layers", algo);
+      if (existsSync(d)) for (const h of readdirSync(d)) if (!h.startsWith(".")) out.push(`${algo}:${h}`);
+    }
+    return out.sort();
+  }
+  /** Modification time of a repository link (when the blob or manifest was pushed to it). */
+  linkTime(repo: string, kind: "_layers" | "_manifests/revisions", digest: string): number {
+    try {
+      return statSync(this.link(repo, kind, digest)).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+  blobTime(digest: string): number {
+    try {
+      return statSync(this.blobFile(digest)).mtimeMs;
+    } catch {
+      return 0;
+    }
   }
   unlinkBlob(repo: string, digest: string): boolean {
     const l = this.link(repo, "_layers", digest);
@@ -84,6 +134,24 @@ export class RegistryStorage {
     }
     mkdirSync(dirname(dest), { recursive: true });
     renameSync(tmpFile, dest);
+  }
+  /** Upload directories and scratch files with their age, for gc. */
+  staleScratch(olderThan: number): string[] {
+    const out: string[] = [];
+    for (const d of ["uploads", "tmp"]) {
+      const dir = join(this.root, d);
+      for (const n of readdirSync(dir)) {
+        const p = join(dir, n);
+        try {
+          // An upload's data file changes with every chunk; its directory does not.
+          const probe = d === "uploads" && existsSync(join(p, "data")) ? join(p, "data") : p;
+          if (statSync(probe).mtimeMs < olderThan) out.push(p);
+        } catch {
+          // finished meanwhile
+        }
+      }
+    }
+    return out;
   }
   putBlob(data: Uint8Array, digest: string): void {
     if (!this.hasBlob(digest)) this.put(this.blobFile(digest), data);
@@ -135,6 +203,7 @@ export class RegistryStorage {
   /** Stores a manifest; its media type is kept in the revision link so GET can answer with it. */
   putManifest(repo: string, digest: string, data: Uint8Array, mediaType: string): void {
     this.putBlob(data, digest);
+    this.touchBlob(digest);
     const l = this.link(repo, "_manifests/revisions", digest);
     if (!existsSync(l)) this.put(l, Buffer.from(JSON.stringify({ digest, mediaType })));
   }
@@ -192,7 +261,8 @@ export class RegistryStorage {
   repositoryExists(repo: string): boolean {
     return existsSync(join(this.repoDir(repo), "_manifests")) || existsSync(join(this.repoDir(repo), "_layers"));
   }
-  repositories(): string[] {
+  /** Repositories with manifests (catalog); with `withLayers`, also those holding only blobs so far. */
+  repositories(withLayers = false): string[] {
     const out: string[] = [];
     const walk = (dir: string, prefix: string[]) => {
       if (!existsSync(dir)) return;
@@ -201,7 +271,7 @@ export class RegistryStorage {
         const p = join(dir, n);
         if (!statSync(p).isDirectory()) continue;
         const name = [...prefix, n];
-        if (existsSync(join(p, "_manifests"))) out.push(name.join("/"));
+        if (existsSync(join(p, "_manifests")) || (withLayers && existsSync(join(p, "_layers")))) out.push(name.join("/"));
         walk(p, name);
       }
     };

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
-import { hashPassword, RegistryServer } from "../../registry/index.js";
+import { collectGarbage, hashPassword, RegistryServer, RegistryStorage } from "../../registry/index.js";
 import { UndistroError } from "../../util/index.js";
-import type { Io } from "../output.js";
+import { type Io, printJson } from "../output.js";
 import { action } from "./shared.js";
 
 export function registerRegistry(program: Command, io: Io): void {
@@ -35,6 +35,30 @@ export function registerRegistry(program: Command, io: Io): void {
       }),
     );
   reg
+    .command("gc")
+    .description("remove untagged manifests, orphaned referrers, unreferenced blobs and stale uploads (safe while serving)")
+    .requiredOption("--root <dir>", "storage directory")
+    .option("--delay <duration>", "keep anything newer than this (30s, 10m, 1h)", "1h")
+    .option("--upload-age <duration>", "remove uploads idle longer than this", "24h")
+    .option("--keep-untagged", "keep untagged manifests (still removes referrers of missing subjects)")
+    .option("--dry-run", "report what would be removed, remove nothing")
+    .option("--json", "print the report as JSON")
+    .action(
+      action(io, async (f: { root: string; delay: string; uploadAge: string; keepUntagged?: boolean; dryRun?: boolean; json?: boolean }) => {
+        const r = collectGarbage(new RegistryStorage(f.root), {
+          delayMs: parseDuration(f.delay, "--delay"),
+          uploadMaxAgeMs: parseDuration(f.uploadAge, "--upload-age"),
+          keepUntagged: f.keepUntagged === true,
+          dryRun: f.dryRun === true,
+        });
+        if (f.json) return printJson(io, r);
+        for (const m of r.manifestsRemoved) io.out(`${r.dryRun ? "would remove" : "removed"} manifest ${m}\n`);
+        io.out(
+          `${r.repositories} repositories: ${r.manifestsRemoved.length} manifests, ${r.layerLinksRemoved} blob links, ${r.blobsRemoved} blobs (${(r.bytesFreed / 1048576).toFixed(1)} MiB), ${r.scratchRemoved} stale uploads ${r.dryRun ? "would be " : ""}removed; ${r.blobsKept} blobs kept\n`,
+        );
+      }),
+    );
+  reg
     .command("hash-password")
     .description("print an scrypt hash for the registry config (password from $UNDISTRO_PASSWORD or stdin)")
     .action(
@@ -51,4 +75,11 @@ export function registerRegistry(program: Command, io: Io): void {
         io.out(`${hashPassword(pw)}\n`);
       }),
     );
+}
+
+function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UndistroError("USAGE", `${flag} ${text}: use a number with ms, s, m, h or d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
 }

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readdirSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildImage } from "../../src/image/index.js";
+import { copyImage, endpoint, MEDIA, OciLayout, RegistryClient } from "../../src/oci/index.js";
+import { collectGarbage, RegistryServer, RegistryStorage, type RunningRegistry } from "../../src/registry/index.js";
+import { BIN, REFERENCE, runCli, tempDir } from "../helpers.js";
+
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+interface Manifest {
+  manifests?: { digest: string; platform?: { architecture: string } }[];
+  config?: { digest: string };
+  layers?: { digest: string }[];
+}
+
+describe("registry gc", () => {
+  let dir: string;
+  let layout: string;
+  let reg: RunningRegistry;
+  let host: string;
+  let storage: RegistryStorage;
+  const docs = new Map<string, Manifest>();
+  let amd64 = "";
+  let arm64 = "";
+  let sbom = "";
+
+  before(async () => {
+    dir = tempDir();
+    layout = join(dir, "multiarch");
+    await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: layout, sourceDateEpoch: 0 });
+    const oci = new OciLayout(layout);
+    const index = JSON.parse(oci.readBlob(oci.readIndex().manifests[0]?.digest as string).toString("utf8")) as Manifest;
+    for (const m of index.manifests ?? []) docs.set(m.digest, JSON.parse(oci.readBlob(m.digest).toString("utf8")) as Manifest);
+    amd64 = index.manifests?.find((m) => m.platform?.architecture === "amd64")?.digest as string;
+    arm64 = index.manifests?.find((m) => m.platform?.architecture === "arm64")?.digest as string;
+    const empty = oci.writeBlob(Buffer.from("{}"), "application/vnd.oci.empty.v1+json");
+    const layer = oci.writeBlob(Buffer.from('{"spdxVersion":"SPDX-2.3","name":"gc-test"}'), "application/spdx+json");
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.manifest,
+        artifactType: "application/spdx+json",
+        config: empty,
+        layers: [layer],
+        subject: { mediaType: MEDIA.manifest, digest: amd64, size: oci.readBlob(amd64).length },
+      }),
+    );
+    sbom = oci.writeBlob(body, MEDIA.manifest).digest;
+    reg = await new RegistryServer({ root: join(dir, "root") }).listen();
+    host = reg.url.replace("http://", "");
+    storage = new RegistryStorage(join(dir, "root"));
+  });
+  after(() => reg.close());
+
+  const blobsOf = (digest: string) => {
+    const m = docs.get(digest) as Manifest;
+    return [m.config?.digest as string, ...(m.layers ?? []).map((l) => l.digest)];
+  };
+  /** Pulls REPO:TAG into a fresh layout: every blob arrives and matches its digest. */
+  const pullable = async (ref: string) => {
+    const out = join(tempDir(), "pull");
+    const r = await copyImage(endpoint(`${host}/${ref}`), endpoint(`oci:${out}:x`), { referrers: true });
+    return r;
+  };
+
+  it("removes untagged images, referrers of missing subjects, orphan blobs and stale uploads; keeps what tags reach", async () => {
+    await copyImage(endpoint(`oci:${layout}:latest`), endpoint(`${host}/app/multi:v1`), { referrers: true });
+    await copyImage(endpoint(`oci:${layout}:latest`), endpoint(`${host}/app/multi:arm`), { platform: "linux/arm64", referrers: false });
+    const client = new RegistryClient(host);
+    const orphan = Buffer.from("a blob no manifest uses");
+    await client.putBlob("app/multi", orphan);
+    const upload = await fetch(`${reg.url}/v2/app/multi/blobs/uploads/`, { method: "POST" });
+    assert.equal(upload.status, 202);
+    // v1 now names only the arm64 image: the index, the amd64 image and its SBOM lose every tag.
+    const del = await fetch(`${reg.url}/v2/app/multi/manifests/v1`, { method: "DELETE" });
+    assert.equal(del.status, 202);
+    const later = Date.now() + 5000;
+
+    const beforeCount = storage.allBlobs().length;
+    const dry = collectGarbage(storage, { delayMs: 1000, uploadMaxAgeMs: 1000, dryRun: true, now: later });
+    assert.equal(storage.allBlobs().length, beforeCount);
+    assert.ok(dry.blobsRemoved > 0);
+    assert.ok(storage.hasManifest("app/multi", amd64), "a dry run removes nothing");
+
+    const r = await runCli(["registry", "gc", "--root", join(dir, "root"), "--delay", "0", "--upload-age", "0", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { manifestsRemoved: string[]; blobsRemoved: number; scratchRemoved: number };
+    const top = new OciLayout(layout).readIndex().manifests[0]?.digest as string;
+    assert.deepEqual(report.manifestsRemoved, [`app/multi@${amd64}`, `app/multi@${sbom}`, `app/multi@${top}`].sort());
+    assert.deepEqual(dry.manifestsRemoved, report.manifestsRemoved, "the dry run predicted it");
+    assert.ok(report.scratchRemoved >= 1, "the idle upload is gone");
+    assert.equal(readdirSync(join(dir, "root/uploads")).length, 0);
+    const armBlobs = new Set(blobsOf(arm64));
+    const onlyAmd = blobsOf(amd64).filter((b) => !armBlobs.has(b));
+    assert.ok(onlyAmd.length > 0);
+    for (const b of onlyAmd) assert.equal(storage.hasBlob(b), false, `${b} (amd64 only) was collected`);
+    assert.equal(storage.hasBlob(sha(orphan)), false, "the orphan blob was collected");
+    for (const b of armBlobs) assert.ok(storage.hasBlob(b), `${b} (still tagged) was kept`);
+    const referrers = (await (await fetch(`${reg.url}/v2/app/multi/referrers/${amd64}`)).json()) as { manifests: unknown[] };
+    assert.deepEqual(referrers.manifests, [], "the server forgets collected referrers");
+    const pulled = await pullable("app/multi:arm");
+    assert.equal(pulled.digest, arm64);
+  });
+
+  it("keeps fresh uploads and untagged pushes within the delay", () => {
+    const fresh = collectGarbage(storage, { dryRun: true });
+    assert.deepEqual(fresh.manifestsRemoved, []);
+    assert.equal(fresh.blobsRemoved, 0);
+  });
+
+  it("runs while clients push: images that reuse old orphaned blobs stay complete", async () => {
+    // Make every stored blob old and orphan them by deleting the arm tag.
+    const del = await fetch(`${reg.url}/v2/app/multi/manifests/arm`, { method: "DELETE" });
+    assert.equal(del.status, 202);
+    const old = new Date(Date.now() - 3_600_000);
+    for (const b of storage.allBlobs()) utimesSync(storage.blobPath(b), old, old);
+    let stop = false;
+    let runs = 0;
+    const loop = (async () => {
+      while (!stop) {
+        await new Promise<void>((resolve, reject) => {
+          const child = spawn(BIN, ["registry", "gc", "--root", join(dir, "root"), "--delay", "20s"], { stdio: "ignore" });
+          child.on("error", reject);
+          child.on("close", () => resolve());
+        });
+        runs++;
+      }
+    })();
+    try {
+      const pushes = [];
+      for (let i = 0; i < 6; i++) pushes.push(copyImage(endpoint(`oci:${layout}:latest`), endpoint(`${host}/push/r${i}:v1`), { referrers: true }));
+      await Promise.all(pushes);
+      while (runs < 2) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      stop = true;
+      await loop;
+    }
+    for (let i = 0; i < 6; i++) {
+      const r = await pullable(`push/r${i}:v1`);
+      assert.equal(r.referrers, 1);
+    }
+  });
+});
