@@ -40,16 +40,33 @@ for config in distro/images/*.yaml; do
   $U image build "$config" --out "$OUT/images/$name" --tar "$OUT/images/$name.tar"
 done
 
+echo "== serve the images from undistro's registry (embedded, loopback) and pull them back"
+PORT=$(node -e 's=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+REGISTRY="127.0.0.1:$PORT"
+$U registry serve --listen "$REGISTRY" --root "$OUT/registry" &
+REGISTRY_PID=$!
+trap 'kill $REGISTRY_PID 2>/dev/null || true' EXIT
+node -e 'const u=process.argv[1];(async()=>{for(let i=0;i<100;i++){try{if((await fetch(u)).ok)return}catch{}await new Promise(r=>setTimeout(r,100))}process.exit(1)})()' "http://$REGISTRY/v2/"
+for config in distro/images/*.yaml; do
+  name=$(basename "$config" .yaml)
+  $U push "$OUT/images/$name:latest" "$REGISTRY/undistro/$name:latest"
+done
+rm -rf "$OUT/pulled"
+for name in hello base; do
+  $U pull "$REGISTRY/undistro/$name:latest" "$OUT/pulled/$name:latest"
+done
+$U registry gc --root "$OUT/registry"
+
 if command -v umoci >/dev/null && command -v runc >/dev/null; then
-  echo "== run the hello image with runc"
+  echo "== run the hello image (as pulled from the registry) with runc"
   rm -rf "$OUT/images/hello-bundle"
-  umoci unpack --image "$OUT/images/hello:latest" "$OUT/images/hello-bundle" >/dev/null
+  umoci unpack --image "$OUT/pulled/hello:latest" "$OUT/images/hello-bundle" >/dev/null
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/hello-bundle/config.json"
   runc run --bundle "$OUT/images/hello-bundle" "undistro-main-job-$$"
   echo "== run a shell in the base image"
   rm -rf "$OUT/images/base-bundle"
-  umoci unpack --image "$OUT/images/base:latest" "$OUT/images/base-bundle" >/dev/null
+  umoci unpack --image "$OUT/pulled/base:latest" "$OUT/images/base-bundle" >/dev/null
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;c.process.args=["/bin/sh","-c","echo ok from $(cat /etc/os-release | grep ^PRETTY_NAME)"];require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/base-bundle/config.json"
   runc run --bundle "$OUT/images/base-bundle" "undistro-main-job-base-$$"
 fi
-echo "main job: OK — repository $OUT/repo, images in $OUT/images, trusted key in $OUT/trusted"
+echo "main job: OK — repository $OUT/repo, images in $OUT/images (served from $OUT/registry), trusted key in $OUT/trusted"

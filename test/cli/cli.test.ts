@@ -102,5 +102,10 @@ describe("README main job", () => {
     const repo = readdirSync(join(out, "repo", arch)).sort();
     for (const f of ["APKINDEX.tar.gz", "hello-2.10-r0.apk", "undistro-baselayout-0.1-r0.apk"]) assert.ok(repo.includes(f), `${f} in ${repo.join(", ")}`);
     assert.ok(readdirSync(join(out, "images/hello")).includes("index.json"));
+    // The images went through the embedded registry and came back with the same digest.
+    const built = JSON.parse(readFileSync(join(out, "images/hello/index.json"), "utf8")).manifests[0].digest;
+    const pulled = JSON.parse(readFileSync(join(out, "pulled/hello/index.json"), "utf8")).manifests[0].digest;
+    assert.equal(pulled, built);
+    assert.match(r.stdout, new RegExp(`/undistro/hello@${built}`));
   });
 });
