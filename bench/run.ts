@@ -20,6 +20,7 @@ import {
 } from "../src/apk/index.js";
 import { benchBuild } from "./build.js";
 import { benchImage } from "./image.js";
+import { benchRegistry } from "./registry.js";
 import { benchSolver } from "./solver.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -140,6 +141,7 @@ async function main(): Promise<void> {
     if (!which || which === "solver") benchSolver();
     if (!which || which === "build") await benchBuild();
     if (!which || which === "image") await benchImage();
+    if (!which || which === "registry") await benchRegistry();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);
   } finally {

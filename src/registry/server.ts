@@ -3,8 +3,8 @@
  * Handlers check names, tags and digests against the spec's grammar before touching storage,
  * verify every digest, and answer errors in the spec's JSON shape.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
@@ -59,12 +59,13 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-/** Streams the request body into `file` (append or new), hashing the whole file as it goes. */
-async function streamTo(req: http.IncomingMessage, file: string, append: boolean): Promise<number> {
+/** Streams the request body into `file` (append or new), feeding each chunk to `onChunk`. */
+async function streamTo(req: http.IncomingMessage, file: string, append: boolean, onChunk?: (c: Buffer) => void): Promise<number> {
   const out = createWriteStream(file, { flags: append ? "a" : "w" });
   let n = 0;
   req.on("data", (c: Buffer) => {
     n += c.length;
+    onChunk?.(c);
   });
   await pipeline(req, out);
   return n;
@@ -253,11 +254,53 @@ export class RegistryServer {
     return `/v2/${name}/blobs/uploads/${id}`;
   }
 
-  /** Verifies the upload's content against `digest`, then moves it into the blob store. */
+  /**
+   * sha256 of each upload so far, fed while the body streams in, so finishing an upload need not
+   * read the data back. Dropped (and the file hashed instead) when chunks could interleave.
+   */
+  private uploadHashes = new Map<string, { hash: Hash; size: number; busy: boolean }>();
+
+  private async receive(req: http.IncomingMessage, id: string, append: boolean): Promise<void> {
+    const file = this.storage.uploadDataPath(id);
+    const before = append ? statSync(file).size : 0;
+    let state = this.uploadHashes.get(id);
+    if (state && (state.busy || state.size !== before)) {
+      this.uploadHashes.delete(id);
+      state = undefined;
+    } else if (!state && before === 0) {
+      if (this.uploadHashes.size > 10_000) this.uploadHashes.clear();
+      state = { hash: createHash("sha256"), size: 0, busy: false };
+      this.uploadHashes.set(id, state);
+    }
+    const s = state;
+    if (s) s.busy = true;
+    try {
+      const n = await streamTo(req, file, append, s ? (c) => s.hash.update(c) : undefined);
+      if (s) s.size += n;
+    } catch (err) {
+      this.uploadHashes.delete(id);
+      throw err;
+    } finally {
+      if (s) s.busy = false;
+    }
+  }
+
+  /** Verifies the upload's content against `digest`, then fsyncs it and moves it into the blob store. */
   private async finishUpload(name: string, id: string, digest: string): Promise<void> {
     const data = this.storage.uploadDataPath(id);
     const algo = digest.startsWith("sha512:") ? "sha512" : "sha256";
-    const actual = await fileDigest(data, algo);
+    const running = this.uploadHashes.get(id);
+    this.uploadHashes.delete(id);
+    const actual =
+      algo === "sha256" && running && !running.busy && running.size === statSync(data).size
+        ? `sha256:${running.hash.digest("hex")}`
+        : await fileDigest(data, algo);
+    const fd = openSync(data, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     if (actual !== digest) {
       this.storage.deleteUpload(id);
       throw new RegistryError(400, "DIGEST_INVALID", `content has digest ${actual}, not ${digest}`);
@@ -284,7 +327,7 @@ export class RegistryServer {
       const upload = this.storage.startUpload(name);
       if (digest) {
         this.checkDigest(digest);
-        await streamTo(req, this.storage.uploadDataPath(upload), false);
+        await this.receive(req, upload, false);
         await this.finishUpload(name, upload, digest);
         return this.send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest });
       }
@@ -299,6 +342,7 @@ export class RegistryServer {
     const rangeHeader = (size: number) => (size === 0 ? "0-0" : `0-${size - 1}`);
     if (method === "GET") return this.send(res, 204, { Location: this.uploadLocation(name, id), Range: rangeHeader(info.size), "Docker-Upload-UUID": id });
     if (method === "DELETE") {
+      this.uploadHashes.delete(id);
       this.storage.deleteUpload(id);
       return this.send(res, 204, {});
     }
@@ -311,7 +355,7 @@ export class RegistryServer {
           return this.send(res, 416, { Location: this.uploadLocation(name, id), Range: rangeHeader(info.size), "Docker-Upload-UUID": id });
         }
       }
-      await streamTo(req, this.storage.uploadDataPath(id), true);
+      await this.receive(req, id, true);
       if (method === "PATCH") {
         const size = this.storage.upload(id)?.size ?? 0;
         return this.send(res, 202, { Location: this.uploadLocation(name, id), Range: rangeHeader(size), "Docker-Upload-UUID": id });
