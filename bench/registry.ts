@@ -80,8 +80,8 @@ async function startDistribution(dir: string): Promise<Target> {
 }
 
 /** A 200 MB image of four incompressible 50 MB layers (uncompressed tar media type: copied as is). */
-function makeImage(dir: string): { layout: string; manifest: string; config: string; layer: string } {
-  const layout = join(dir, "layout");
+function makeImage(dir: string, round: number): { layout: string; manifest: string; config: string; layer: string } {
+  const layout = join(dir, `layout${round}`);
   const oci = new OciLayout(layout);
   oci.init();
   const layers = [0, 1, 2, 3].map(() => oci.writeBlob(randomBytes(50 * 1024 * 1024), "application/vnd.oci.image.layer.v1.tar"));
@@ -95,12 +95,12 @@ function makeImage(dir: string): { layout: string; manifest: string; config: str
 }
 
 /** 50 concurrent keep-alive clients for `seconds`, cycling HEAD/GET manifest and HEAD/GET config blob. */
-async function load(host: string, img: { manifest: string; config: string }, seconds: number): Promise<number> {
+async function load(host: string, img: { manifest: string; config: string }, tag: string, seconds: number): Promise<number> {
   const [h, p] = host.split(":") as [string, string];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   const paths: [string, string][] = [
     ["HEAD", `/v2/bench/img/manifests/${img.manifest}`],
-    ["GET", `/v2/bench/img/manifests/v1`],
+    ["GET", `/v2/bench/img/manifests/${tag}`],
     ["HEAD", `/v2/bench/img/blobs/${img.config}`],
     ["GET", `/v2/bench/img/blobs/${img.config}`],
   ];
@@ -138,25 +138,36 @@ export async function benchRegistry(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "undistro-bench-registry-"));
   const targets: Target[] = [];
   try {
-    const img = makeImage(dir);
     targets.push(await startUndistro(dir), await startDistribution(dir));
+    // Three rounds, each with a fresh image (nothing deduplicated), alternating which registry
+    // goes first; medians are reported.
+    const samples = new Map<string, { push: number[]; pull: number[] }>(targets.map((t) => [t.name, { push: [], pull: [] }]));
+    let last = makeImage(dir, 0);
+    for (let round = 0; round < 3; round++) {
+      const img = round === 0 ? last : makeImage(dir, round);
+      last = img;
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const t of order) {
+        const ref = `docker://${t.host}/bench/img:v${round}`;
+        const push = await run("skopeo", ["copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", `oci:${img.layout}:latest`, ref]);
+        const out = join(dir, `pull-${t.proc.pid}`);
+        const pull = await run("skopeo", ["copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", ref, `oci:${out}:v1`]);
+        rmSync(out, { recursive: true, force: true });
+        samples.get(t.name)?.push.push(push);
+        samples.get(t.name)?.pull.push(pull);
+      }
+      rmSync(img.layout, { recursive: true, force: true });
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     const figures: Record<string, { push: number; pull: number; rps: number }> = {};
     for (const t of targets) {
-      const push = await run("skopeo", [
-        "copy",
-        "--quiet",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        `oci:${img.layout}:latest`,
-        `docker://${t.host}/bench/img:v1`,
-      ]);
-      const out = join(dir, `pull-${t.proc.pid}`);
-      const pull = await run("skopeo", ["copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", `docker://${t.host}/bench/img:v1`, `oci:${out}:v1`]);
-      rmSync(out, { recursive: true, force: true });
-      const rps = await load(t.host, img, 5);
+      const sm = samples.get(t.name) as { push: number[]; pull: number[] };
+      const rps = await load(t.host, last, "v2", 5);
+      const push = median(sm.push);
+      const pull = median(sm.pull);
       figures[t.name] = { push, pull, rps };
       console.log(
-        `registry ${t.name}: skopeo push 200 MB ${push.toFixed(2)} s (${(200 / push).toFixed(0)} MB/s); pull ${pull.toFixed(2)} s (${(200 / pull).toFixed(0)} MB/s); 50 clients HEAD/GET ${rps.toFixed(0)} req/s`,
+        `registry ${t.name}: skopeo push 200 MB ${push.toFixed(2)} s (${(200 / push).toFixed(0)} MB/s); pull ${pull.toFixed(2)} s (${(200 / pull).toFixed(0)} MB/s); 50 clients HEAD/GET ${rps.toFixed(0)} req/s (medians of 3: push ${sm.push.map((x) => x.toFixed(2)).join("/")} s)`,
       );
     }
     const u = figures.undistro;
