@@ -8,6 +8,7 @@ import { registerKeygen } from "./commands/keygen.js";
 import { registerRecipe } from "./commands/recipe.js";
 import { registerRegistry } from "./commands/registry.js";
 import { ExitCode } from "./commands/shared.js";
+import { registerSign } from "./commands/sign.js";
 import { registerSolver } from "./commands/solver.js";
 import { EXIT, type Io, processIo } from "./output.js";
 
@@ -30,6 +31,7 @@ export function buildProgram(io: Io): Command {
   registerImage(program, io);
   registerRegistry(program, io);
   registerCopy(program, io);
+  registerSign(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -192,13 +192,14 @@ export function endpoint(spec: string, opts: { username?: string; password?: str
   return { kind: "registry", client: new RegistryClient(ref.registry, opts), ref };
 }
 
-interface Node {
+export interface Node {
   digest: string;
   mediaType: string;
   body: Buffer;
 }
 
-async function readManifest(ep: Endpoint, ref: string): Promise<Node | undefined> {
+/** A manifest by tag or digest from a registry or a layout (undefined when absent). */
+export async function readManifest(ep: Endpoint, ref: string): Promise<Node | undefined> {
   if (ep.kind === "registry") {
     const m = await ep.client.getManifest(ep.ref.repository, ref);
     return m ? { digest: m.digest, mediaType: m.mediaType, body: m.body } : undefined;
@@ -217,7 +218,7 @@ async function readManifest(ep: Endpoint, ref: string): Promise<Node | undefined
   return { digest, mediaType, body };
 }
 
-async function readBlob(ep: Endpoint, digest: string): Promise<Buffer> {
+export async function readBlob(ep: Endpoint, digest: string): Promise<Buffer> {
   return ep.kind === "registry" ? ep.client.getBlob(ep.ref.repository, digest) : ep.layout.readBlob(digest);
 }
 
@@ -368,6 +369,34 @@ function layoutReferrers(ep: Extract<Endpoint, { kind: "layout" }>, subject: str
     }
   }
   return out;
+}
+
+/** The endpoint's own reference: its digest, else its tag. */
+export function endpointRef(ep: Endpoint): string {
+  return ep.kind === "registry" ? (ep.ref.digest ?? ep.ref.tag ?? "latest") : ep.tag;
+}
+
+/** Stores blobs and a manifest at an endpoint, tagged (a layout names it in index.json). */
+export async function pushArtifact(
+  ep: Endpoint,
+  blobs: { data: Buffer; mediaType: string }[],
+  manifest: Buffer,
+  mediaType: string,
+  tag: string,
+): Promise<string> {
+  const digest = sha256(manifest);
+  if (ep.kind === "layout") ep.layout.init();
+  for (const b of blobs) await writeBlob(ep, b.data, sha256(b.data), b.mediaType);
+  await writeManifest(ep, { digest, mediaType, body: manifest }, tag);
+  if (ep.kind === "layout") {
+    const idx = existsSync(join(ep.layout.dir, "index.json"))
+      ? ep.layout.readIndex()
+      : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
+    const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
+    const desc: Descriptor = { mediaType, digest, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": tag } };
+    ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
+  }
+  return digest;
 }
 
 export function describeEndpoint(ep: Endpoint): string {

@@ -5,10 +5,15 @@ export {
   describeEndpoint,
   type Endpoint,
   endpoint,
+  endpointRef,
   fallbackTag,
   type ImageRef,
+  type Node as ManifestNode,
   parseRef,
+  pushArtifact,
   RegistryClient,
+  readBlob,
+  readManifest,
 } from "./client.js";
 export { gzipLayer, PARALLEL_CHUNK, PARALLEL_THRESHOLD } from "./compress.js";
 export { canonicalJson, type Descriptor, MEDIA, OciLayout, sha256Digest } from "./layout.js";

@@ -8,3 +8,17 @@ export {
   publicKeyPem,
   SIGSTORE_PEM,
 } from "./cosign-key.js";
+export { dockerReference, type SignatureCheck, type SignResult, signatureTag, signImage, type VerifyResult, verifyImageSignatures } from "./image.js";
+export {
+  COSIGN_SIGNATURE_ANNOTATION,
+  type DsseEnvelope,
+  goJson,
+  pae,
+  parseSimpleSigning,
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  signBytes,
+  signDsse,
+  simpleSigningPayload,
+  verifyBytes,
+  verifyDsse,
+} from "./payload.js";

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { buildImage } from "../../src/image/index.js";
+import { copyImage, endpoint, OciLayout, readManifest } from "../../src/oci/index.js";
+import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
+import { pae, signatureTag, signDsse, signImage, simpleSigningPayload, verifyDsse, verifyImageSignatures } from "../../src/sign/index.js";
+import { REFERENCE, runCli, tempDir } from "../helpers.js";
+
+const SIGSTORE = join(REFERENCE, "sigstore");
+
+describe("signed payloads (sigstore and DSSE vectors)", () => {
+  it("simple-signing payloads equal sigstore's marshalled bytes", () => {
+    const vectors = JSON.parse(readFileSync(join(SIGSTORE, "sigstore+sigstore/extracted/pkg/signature/payload/marshal-vectors.json"), "utf8")) as {
+      cases: { desc: string; payload: string }[];
+    };
+    assert.equal(vectors.cases.length, 4);
+    for (const c of vectors.cases) {
+      const doc = JSON.parse(c.payload);
+      const ours = simpleSigningPayload(doc.critical.identity["docker-reference"], doc.critical.image["docker-manifest-digest"], doc.optional);
+      assert.equal(ours.toString("utf8"), c.payload, c.desc);
+    }
+  });
+
+  it("reproduces the DSSE PAE vector, verifies its signature, and signs envelopes that fail when tampered", () => {
+    const v = JSON.parse(readFileSync(join(SIGSTORE, "secure-systems-lab+dsse/extracted/protocol-test-vector.json"), "utf8"));
+    assert.equal(pae(v.payloadType, Buffer.from(v.payload_utf8)).toString("utf8"), v.pae_utf8);
+    const pub = createPublicKey(v.public_key_spki_pem);
+    assert.ok(verifyDsse(v.envelope, pub), "the vector's P1363 signature verifies");
+    assert.equal(verifyDsse({ ...v.envelope, payloadType: "http://example.com/Other" }, pub), false);
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const env = signDsse("application/vnd.in-toto+json", Buffer.from('{"_type":"https://in-toto.io/Statement/v1"}'), privateKey);
+    assert.ok(verifyDsse(env, publicKey));
+    const flipped = Buffer.from(env.payload, "base64");
+    flipped[3] = (flipped[3] ?? 0) ^ 1;
+    assert.equal(verifyDsse({ ...env, payload: flipped.toString("base64") }, publicKey), false);
+    assert.equal(verifyDsse(env, pub), false, "another key does not verify it");
+  });
+});
+
+describe("image signatures in cosign's format", () => {
+  let dir: string;
+  let layout: string;
+  let keyFile: string;
+  let pubFile: string;
+  let reg: RunningRegistry;
+
+  before(async () => {
+    dir = tempDir();
+    layout = join(dir, "multiarch");
+    await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: layout, sourceDateEpoch: 0 });
+    // sigstore-rs's reference key (password "123"): a key cosign itself reads.
+    keyFile = join(SIGSTORE, "sigstore+sigstore-rs/tests/data/keys/ecdsa_encrypted_private.key");
+    const results = JSON.parse(readFileSync(join(SIGSTORE, "derived-key-decryption-results.json"), "utf8")) as { file: string; publicKeyPem?: string }[];
+    pubFile = join(dir, "cosign.pub");
+    writeFileSync(pubFile, results.find((r) => r.file.endsWith("ecdsa_encrypted_private.key"))?.publicKeyPem as string);
+    reg = await new RegistryServer({ root: join(dir, "root") }).listen();
+  });
+  after(() => reg.close());
+
+  const cli = async (args: string[]) => {
+    process.env.UNDISTRO_PASSWORD = "123";
+    try {
+      return await runCli(args);
+    } finally {
+      delete process.env.UNDISTRO_PASSWORD;
+    }
+  };
+
+  it("signs a layout and verifies it offline; another key, a tampered payload and a swapped signature fail, named", async () => {
+    const signed = await cli(["sign", "--key", keyFile, "--json", `oci:${layout}:latest`]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const r = JSON.parse(signed.stdout) as { digest: string; signatureTag: string };
+    const top = new OciLayout(layout).readIndex().manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "latest");
+    assert.equal(r.digest, top?.digest);
+    assert.equal(r.signatureTag, `sha256-${r.digest.slice(7)}.sig`);
+    const ok = await cli(["verify", "--key", pubFile, `oci:${layout}:latest`]);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    assert.match(ok.stdout, /signature sha256:[0-9a-f]{64}: ok: signature verified \(docker-reference oci\/multiarch\)/);
+
+    const other = join(dir, "other.pub");
+    writeFileSync(other, generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "pem", type: "spki" }));
+    const wrongKey = await cli(["verify", "--key", other, `oci:${layout}:latest`]);
+    assert.equal(wrongKey.code, 1);
+    assert.match(wrongKey.stdout, /FAILED: signature does not verify with the key/);
+    assert.match(wrongKey.stderr, /VERIFY_FAILED/);
+
+    // Swap: the arm64 image's signature, placed where the index's belongs.
+    const arm = join(dir, "arm");
+    await copyImage(endpoint(`oci:${layout}:latest`), endpoint(`oci:${arm}:latest`), { platform: "linux/arm64" });
+    const armSig = await signImage(endpoint(`oci:${arm}:latest`), (await import("../../src/sign/index.js")).loadCosignPrivateKey(keyFile, "123"));
+    const swapped = join(dir, "swapped");
+    cpSync(layout, swapped, { recursive: true });
+    const sigNode = await readManifest(endpoint(`oci:${arm}:${armSig.signatureTag}`), armSig.signatureTag);
+    assert.ok(sigNode);
+    const ourIdx = new OciLayout(swapped).readIndex();
+    for (const m of ourIdx.manifests) if (m.annotations?.["org.opencontainers.image.ref.name"] === r.signatureTag) m.digest = sigNode.digest;
+    new OciLayout(swapped).writeIndex(ourIdx);
+    cpSync(join(arm, "blobs"), join(swapped, "blobs"), { recursive: true });
+    const swap = await cli(["verify", "--key", pubFile, "--json", `oci:${swapped}:latest`]);
+    assert.equal(swap.code, 1);
+    assert.match(JSON.parse(swap.stdout).signatures[0].reason, new RegExp(`signed digest ${armSig.digest} is not the image's ${r.digest}`));
+
+    // Tamper: one byte of the signed payload.
+    const tampered = join(dir, "tampered");
+    cpSync(layout, tampered, { recursive: true });
+    const sigManifest = JSON.parse(
+      new OciLayout(tampered).readBlob((await readManifest(endpoint(`oci:${tampered}:x`), r.signatureTag))?.digest as string).toString("utf8"),
+    );
+    const payloadPath = join(tampered, "blobs/sha256", sigManifest.layers[0].digest.slice(7));
+    const bytes = readFileSync(payloadPath);
+    bytes[10] = (bytes[10] ?? 0) ^ 1;
+    writeFileSync(payloadPath, bytes);
+    const bad = await cli(["verify", "--key", pubFile, "--json", `oci:${tampered}:latest`]);
+    assert.equal(bad.code, 1);
+    assert.match(JSON.parse(bad.stdout).signatures[0].reason, /does not match its digest/);
+  });
+
+  it("signs through the registry client and verifies against the registry", async () => {
+    const host = reg.url.replace("http://", "");
+    await copyImage(endpoint(`oci:${layout}:latest`), endpoint(`${host}/app/multi:v1`));
+    const s = await cli(["sign", "--key", keyFile, "--json", `${host}/app/multi:v1`]);
+    assert.equal(s.code, 0, s.stderr);
+    const digest = (JSON.parse(s.stdout) as { digest: string }).digest;
+    const tags = (await (await fetch(`${reg.url}/v2/app/multi/tags/list`)).json()) as { tags: string[] };
+    assert.ok(tags.tags.includes(signatureTag(digest)));
+    const v = await cli(["verify", "--key", pubFile, `${host}/app/multi@${digest}`]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+    // Signing again adds a second signature (ECDSA signatures are randomised), as cosign does; the
+    // signature manifest itself carries no signature.
+    const again = await signImage(endpoint(`${host}/app/multi:v1`), (await import("../../src/sign/index.js")).loadCosignPrivateKey(keyFile, "123"));
+    assert.equal(again.signatures, 2);
+    const unsigned = await verifyImageSignatures(endpoint(`${host}/app/multi:${signatureTag(digest)}`), createPublicKey(readFileSync(pubFile)));
+    assert.equal(unsigned.ok, false);
+  });
+});
