@@ -15,6 +15,11 @@ mkdir -p "$OUT/keys" "$OUT/repo" "$OUT/images" "$OUT/logs"
 if [[ ! -f "$OUT/keys/undistro.rsa" ]]; then
   $U keygen --apk "$OUT/keys/undistro"
 fi
+# The image signing key, encrypted as cosign does; empty password unless one is given.
+export UNDISTRO_PASSWORD=${UNDISTRO_PASSWORD:-}
+if [[ ! -f "$OUT/keys/cosign.key" ]]; then
+  $U keygen --cosign "$OUT/keys/cosign"
+fi
 mkdir -p "$OUT/trusted"
 cp "$OUT/keys/undistro.rsa.pub" "$OUT/trusted/"
 
@@ -50,10 +55,17 @@ node -e 'const u=process.argv[1];(async()=>{for(let i=0;i<100;i++){try{if((await
 for config in distro/images/*.yaml; do
   name=$(basename "$config" .yaml)
   $U push "$OUT/images/$name:latest" "$REGISTRY/undistro/$name:latest"
+  $U sign --key "$OUT/keys/cosign.key" "$REGISTRY/undistro/$name:latest"
 done
 rm -rf "$OUT/pulled"
 for name in hello base; do
   $U pull "$REGISTRY/undistro/$name:latest" "$OUT/pulled/$name:latest"
+done
+
+echo "== verify the signatures offline (pulled layouts, public key only)"
+cp "$OUT/keys/cosign.pub" "$OUT/trusted/"
+for name in hello base; do
+  $U verify --key "$OUT/trusted/cosign.pub" "oci:$OUT/pulled/$name:latest"
 done
 $U registry gc --root "$OUT/registry"
 

@@ -282,6 +282,15 @@ export async function copyImage(src: Endpoint, dst: Endpoint, opts: CopyOptions 
     if (opts.referrers) await copyReferrers(node.digest);
   };
   const copyReferrers = async (subject: string): Promise<void> => {
+    // cosign's tag-based companions (signatures, attestations, SBOMs) travel too.
+    for (const suffix of COSIGN_TAG_SUFFIXES) {
+      const tag = `${fallbackTag(subject)}${suffix}`;
+      const node = await readManifest(src, tag);
+      if (!node) continue;
+      await copyNode(node);
+      await tagManifest(dst, node, tag);
+      result.referrers++;
+    }
     const list = src.kind === "registry" ? await src.client.referrers(src.ref.repository, subject) : layoutReferrers(src, subject);
     if (list.length === 0) return;
     for (const d of list) {
@@ -302,22 +311,23 @@ export async function copyImage(src: Endpoint, dst: Endpoint, opts: CopyOptions 
   };
   await copyNode(root);
   const tag = dst.kind === "registry" ? dst.ref.tag : dst.tag;
-  if (dst.kind === "registry" && tag) await dst.client.putManifest(dst.ref.repository, tag, root.body, root.mediaType);
-  if (dst.kind === "layout") {
-    dst.layout.init();
-    const idx = existsSync(join(dst.layout.dir, "index.json"))
-      ? dst.layout.readIndex()
-      : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
-    const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
-    const desc: Descriptor = {
-      mediaType: root.mediaType,
-      digest: root.digest,
-      size: root.body.length,
-      annotations: { "org.opencontainers.image.ref.name": tag ?? "latest" },
-    };
-    dst.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
-  }
+  if (tag) await tagManifest(dst, root, tag);
   return result;
+}
+
+const COSIGN_TAG_SUFFIXES = [".sig", ".att", ".sbom"];
+
+/** Points a tag at a manifest already stored at the endpoint. */
+async function tagManifest(ep: Endpoint, node: Node, tag: string): Promise<void> {
+  if (ep.kind === "registry") {
+    await ep.client.putManifest(ep.ref.repository, tag, node.body, node.mediaType);
+    return;
+  }
+  ep.layout.init();
+  const idx = existsSync(join(ep.layout.dir, "index.json")) ? ep.layout.readIndex() : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
+  const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
+  const desc: Descriptor = { mediaType: node.mediaType, digest: node.digest, size: node.body.length, annotations: { "org.opencontainers.image.ref.name": tag } };
+  ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
 }
 
 /** Descends through (nested) indexes to the manifest for one platform. */

@@ -132,6 +132,13 @@ describe("image signatures in cosign's format", () => {
     // signature manifest itself carries no signature.
     const again = await signImage(endpoint(`${host}/app/multi:v1`), (await import("../../src/sign/index.js")).loadCosignPrivateKey(keyFile, "123"));
     assert.equal(again.signatures, 2);
+    // The signature travels with a copy (cosign's tag-based form), and verifies offline there.
+    const pulled = join(dir, "pulled");
+    const copied = await copyImage(endpoint(`${host}/app/multi:v1`), endpoint(`oci:${pulled}:v1`), { referrers: true });
+    assert.equal(copied.referrers, 1);
+    const offline = await cli(["verify", "--key", pubFile, `oci:${pulled}:v1`]);
+    assert.equal(offline.code, 0, offline.stderr + offline.stdout);
+    assert.equal((offline.stdout.match(/: ok: /g) ?? []).length, 2, "both signatures");
     const unsigned = await verifyImageSignatures(endpoint(`${host}/app/multi:${signatureTag(digest)}`), createPublicKey(readFileSync(pubFile)));
     assert.equal(unsigned.ok, false);
   });
