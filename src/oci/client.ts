@@ -324,9 +324,16 @@ async function tagManifest(ep: Endpoint, node: Node, tag: string): Promise<void>
     return;
   }
   ep.layout.init();
-  const idx = existsSync(join(ep.layout.dir, "index.json")) ? ep.layout.readIndex() : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
+  const idx = existsSync(join(ep.layout.dir, "index.json"))
+    ? ep.layout.readIndex()
+    : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
   const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
-  const desc: Descriptor = { mediaType: node.mediaType, digest: node.digest, size: node.body.length, annotations: { "org.opencontainers.image.ref.name": tag } };
+  const desc: Descriptor = {
+    mediaType: node.mediaType,
+    digest: node.digest,
+    size: node.body.length,
+    annotations: { "org.opencontainers.image.ref.name": tag },
+  };
   ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
 }
 
@@ -386,27 +393,37 @@ export function endpointRef(ep: Endpoint): string {
   return ep.kind === "registry" ? (ep.ref.digest ?? ep.ref.tag ?? "latest") : ep.tag;
 }
 
-/** Stores blobs and a manifest at an endpoint, tagged (a layout names it in index.json). */
+/** Stores blobs and a manifest at an endpoint; tagged when `tag` is given (a layout names it in index.json). */
 export async function pushArtifact(
   ep: Endpoint,
   blobs: { data: Buffer; mediaType: string }[],
   manifest: Buffer,
   mediaType: string,
-  tag: string,
+  tag?: string,
 ): Promise<string> {
   const digest = sha256(manifest);
   if (ep.kind === "layout") ep.layout.init();
   for (const b of blobs) await writeBlob(ep, b.data, sha256(b.data), b.mediaType);
-  await writeManifest(ep, { digest, mediaType, body: manifest }, tag);
-  if (ep.kind === "layout") {
-    const idx = existsSync(join(ep.layout.dir, "index.json"))
-      ? ep.layout.readIndex()
-      : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
-    const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
-    const desc: Descriptor = { mediaType, digest, size: manifest.length, annotations: { "org.opencontainers.image.ref.name": tag } };
-    ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
+  const node = { digest, mediaType, body: manifest };
+  await writeManifest(ep, node, tag);
+  if (ep.kind === "layout" && tag) await tagManifest(ep, node, tag);
+  // A referrer pushed to a registry without the referrers API is listed in the fallback index.
+  const doc = JSON.parse(manifest.toString("utf8")) as { subject?: { digest: string }; artifactType?: string };
+  const subject = doc.subject?.digest;
+  if (subject && ep.kind === "registry" && !(await ep.client.supportsReferrers(ep.ref.repository))) {
+    const existing = await ep.client.referrers(ep.ref.repository, subject);
+    if (!existing.some((d) => d.digest === digest)) {
+      const merged = [...existing, { mediaType, digest, size: manifest.length, ...(doc.artifactType ? { artifactType: doc.artifactType } : {}) }];
+      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: merged }));
+      await ep.client.putManifest(ep.ref.repository, fallbackTag(subject), index, MEDIA.index);
+    }
   }
   return digest;
+}
+
+/** Referrers of a digest at an endpoint (registry API or fallback tag, or a scan of a layout). */
+export async function listReferrers(ep: Endpoint, digest: string): Promise<Descriptor[]> {
+  return ep.kind === "registry" ? ep.client.referrers(ep.ref.repository, digest) : layoutReferrers(ep, digest);
 }
 
 export function describeEndpoint(ep: Endpoint): string {

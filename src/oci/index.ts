@@ -8,6 +8,7 @@ export {
   endpointRef,
   fallbackTag,
   type ImageRef,
+  listReferrers,
   type Node as ManifestNode,
   parseRef,
   pushArtifact,

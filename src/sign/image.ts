@@ -5,8 +5,20 @@
  */
 import { createHash, type KeyObject } from "node:crypto";
 import { basename } from "node:path";
-import { canonicalJson, type Descriptor, describeEndpoint, type Endpoint, endpointRef, MEDIA, pushArtifact, readBlob, readManifest } from "../oci/index.js";
+import {
+  canonicalJson,
+  type Descriptor,
+  describeEndpoint,
+  type Endpoint,
+  endpointRef,
+  listReferrers,
+  MEDIA,
+  pushArtifact,
+  readBlob,
+  readManifest,
+} from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
+import { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, statementFor } from "./bundle.js";
 import { COSIGN_SIGNATURE_ANNOTATION, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, signBytes, simpleSigningPayload, verifyBytes } from "./payload.js";
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -33,6 +45,8 @@ export interface SignResult {
   signatureTag: string;
   signatureManifest: string;
   signatures: number;
+  /** The OCI 1.1 referrer holding the Sigstore bundle. */
+  bundleManifest: string;
 }
 
 /** Signs the image an endpoint names; an existing signature manifest gains a layer, as with cosign. */
@@ -67,10 +81,45 @@ export async function signImage(ep: Endpoint, key: KeyObject, opts: { reference?
   const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length };
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config: configDesc, layers }));
   const manifestDigest = await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag);
-  return { image: describeEndpoint(ep), digest, signatureTag: tag, signatureManifest: manifestDigest, signatures: layers.length };
+  const bundleManifest = await attachBundle(
+    ep,
+    digest,
+    Buffer.from(JSON.stringify(bundleStatement(statementFor(digest, COSIGN_SIGN_PREDICATE), key))),
+    COSIGN_SIGN_PREDICATE,
+  );
+  return { image: describeEndpoint(ep), digest, signatureTag: tag, signatureManifest: manifestDigest, signatures: layers.length, bundleManifest };
+}
+
+/** Stores a Sigstore bundle as an OCI 1.1 artifact whose subject is the image. */
+export async function attachBundle(ep: Endpoint, imageDigest: string, bundle: Buffer, predicateType: string): Promise<string> {
+  const subject = await readManifest(ep, imageDigest);
+  if (!subject) throw new UndistroError("OCI_NOT_FOUND", `${describeEndpoint(ep)}: no manifest ${imageDigest}`);
+  const empty = Buffer.from("{}");
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.manifest,
+      artifactType: BUNDLE_MEDIA_TYPE,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(empty), size: 2 },
+      layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: sha256(bundle), size: bundle.length }],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.body.length },
+      annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": predicateType },
+    }),
+  );
+  return pushArtifact(
+    ep,
+    [
+      { data: empty, mediaType: "application/vnd.oci.empty.v1+json" },
+      { data: bundle, mediaType: BUNDLE_MEDIA_TYPE },
+    ],
+    manifest,
+    MEDIA.manifest,
+  );
 }
 
 export interface SignatureCheck {
+  /** "legacy" (.sig tag) or "bundle" (OCI 1.1 referrer). */
+  form: "legacy" | "bundle";
   layer: string;
   ok: boolean;
   reason: string;
@@ -90,11 +139,11 @@ export async function verifyImageSignatures(ep: Endpoint, key: KeyObject): Promi
   const where = describeEndpoint(ep);
   const sigs = await readManifest(ep, signatureTag(digest));
   const result: VerifyResult = { image: where, digest, ok: false, signatures: [] };
-  if (!sigs) return result;
-  const layers = (JSON.parse(sigs.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? [];
+  await checkBundles(ep, digest, key, result);
+  const layers = sigs ? ((JSON.parse(sigs.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
   for (const l of layers) {
     if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
-    const check: SignatureCheck = { layer: l.digest, ok: false, reason: "" };
+    const check: SignatureCheck = { form: "legacy", layer: l.digest, ok: false, reason: "" };
     result.signatures.push(check);
     let payload: Buffer;
     try {
@@ -132,6 +181,37 @@ export async function verifyImageSignatures(ep: Endpoint, key: KeyObject): Promi
     check.ok = true;
     check.reason = "signature verified";
   }
-  result.ok = result.signatures.some((s) => s.ok);
+  // Strict: at least one signature, and every signature attached must verify (a tampered or
+  // foreign signature beside the image is reported, not skipped as cosign does).
+  result.ok = result.signatures.length > 0 && result.signatures.every((s) => s.ok);
   return result;
+}
+
+async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+  for (const ref of await listReferrers(ep, digest)) {
+    if (ref.artifactType !== BUNDLE_MEDIA_TYPE) continue;
+    const check: SignatureCheck = { form: "bundle", layer: ref.digest, ok: false, reason: "" };
+    result.signatures.push(check);
+    try {
+      const node = await readManifest(ep, ref.digest);
+      if (!node) throw new Error(`referrer ${ref.digest} is missing`);
+      const m = JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[]; subject?: Descriptor };
+      if (m.subject?.digest !== digest) throw new Error(`referrer subject ${m.subject?.digest} is not the image's ${digest}`);
+      const layer = m.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE);
+      if (!layer) throw new Error("referrer holds no bundle layer");
+      check.layer = layer.digest;
+      const data = await readBlob(ep, layer.digest);
+      if (sha256(data) !== layer.digest) throw new Error(`bundle ${layer.digest} does not match its digest`);
+      const opened = openBundle(JSON.parse(data.toString("utf8")) as SigstoreBundle, key);
+      if (!opened.statement) throw new Error(opened.error);
+      const [algo, hex] = digest.split(":") as [string, string];
+      if (!opened.statement.subject.some((s) => s.digest[algo] === hex)) throw new Error(`statement subject is not the image's ${digest}`);
+      if (opened.statement.predicateType !== COSIGN_SIGN_PREDICATE)
+        throw new Error(`predicateType ${opened.statement.predicateType} is not ${COSIGN_SIGN_PREDICATE}`);
+      check.ok = true;
+      check.reason = "bundle verified";
+    } catch (err) {
+      check.reason = (err as Error).message;
+    }
+  }
 }

@@ -1,3 +1,4 @@
+export { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, keyHint, openBundle, type SigstoreBundle, type Statement, statementFor } from "./bundle.js";
 export {
   COSIGN_PEM,
   type CosignKeyFiles,
@@ -8,7 +9,16 @@ export {
   publicKeyPem,
   SIGSTORE_PEM,
 } from "./cosign-key.js";
-export { dockerReference, type SignatureCheck, type SignResult, signatureTag, signImage, type VerifyResult, verifyImageSignatures } from "./image.js";
+export {
+  attachBundle,
+  dockerReference,
+  type SignatureCheck,
+  type SignResult,
+  signatureTag,
+  signImage,
+  type VerifyResult,
+  verifyImageSignatures,
+} from "./image.js";
 export {
   COSIGN_SIGNATURE_ANNOTATION,
   type DsseEnvelope,

@@ -6,7 +6,20 @@ import { after, before, describe, it } from "node:test";
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint, OciLayout, readManifest } from "../../src/oci/index.js";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
-import { pae, signatureTag, signDsse, signImage, simpleSigningPayload, verifyDsse, verifyImageSignatures } from "../../src/sign/index.js";
+import {
+  bundleStatement,
+  COSIGN_SIGN_PREDICATE,
+  keyHint,
+  openBundle,
+  pae,
+  signatureTag,
+  signDsse,
+  signImage,
+  simpleSigningPayload,
+  statementFor,
+  verifyDsse,
+  verifyImageSignatures,
+} from "../../src/sign/index.js";
 import { REFERENCE, runCli, tempDir } from "../helpers.js";
 
 const SIGSTORE = join(REFERENCE, "sigstore");
@@ -37,6 +50,54 @@ describe("signed payloads (sigstore and DSSE vectors)", () => {
     flipped[3] = (flipped[3] ?? 0) ^ 1;
     assert.equal(verifyDsse({ ...env, payload: flipped.toString("base64") }, publicKey), false);
     assert.equal(verifyDsse(env, pub), false, "another key does not verify it");
+  });
+});
+
+describe("Sigstore bundles", () => {
+  it("load with @sigstore/bundle and verify with @sigstore/verify (key-only trust, thresholds 0); tampering fails in both verifiers", async () => {
+    const { bundleFromJSON } = await import("@sigstore/bundle");
+    const { toSignedEntity, toTrustMaterial, Verifier } = await import("@sigstore/verify");
+    const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const ours = bundleStatement(statementFor(digest, COSIGN_SIGN_PREDICATE), privateKey);
+    const hints: string[] = [];
+    const trust = toTrustMaterial(
+      { mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1", tlogs: [], certificateAuthorities: [], ctlogs: [], timestampAuthorities: [] },
+      (hint) => {
+        hints.push(hint);
+        return { publicKey, validFor: () => true };
+      },
+    );
+    const verifier = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, tsaThreshold: 0, timestampThreshold: 0 });
+    const signer = verifier.verify(toSignedEntity(bundleFromJSON(JSON.parse(JSON.stringify(ours)))));
+    assert.ok(signer.key);
+    assert.deepEqual(hints, [keyHint(publicKey)]);
+    assert.deepEqual(openBundle(ours, publicKey).statement?.subject, [{ digest: { sha256: "ab".repeat(32) } }]);
+
+    const sig = Buffer.from(ours.dsseEnvelope.signatures[0]?.sig as string, "base64");
+    sig[sig.length - 1] = (sig[sig.length - 1] ?? 0) ^ 1;
+    const tampered = { ...ours, dsseEnvelope: { ...ours.dsseEnvelope, signatures: [{ keyid: "", sig: sig.toString("base64") }] } };
+    assert.throws(() => verifier.verify(toSignedEntity(bundleFromJSON(JSON.parse(JSON.stringify(tampered))))));
+    assert.match(openBundle(tampered, publicKey).error ?? "", /envelope signature does not verify/);
+    const payload = Buffer.from(ours.dsseEnvelope.payload, "base64");
+    payload[20] = (payload[20] ?? 0) ^ 1;
+    const edited = { ...ours, dsseEnvelope: { ...ours.dsseEnvelope, payload: payload.toString("base64") } };
+    assert.throws(() => verifier.verify(toSignedEntity(bundleFromJSON(JSON.parse(JSON.stringify(edited))))));
+    assert.ok(openBundle(edited, publicKey).error);
+  });
+
+  it("cosign's key hint is what the reference results list", () => {
+    const results = JSON.parse(readFileSync(join(SIGSTORE, "derived-key-decryption-results.json"), "utf8")) as {
+      publicKeyPem?: string;
+      cosignKeyHint?: string;
+    }[];
+    let n = 0;
+    for (const r of results) {
+      if (!r.publicKeyPem || !r.cosignKeyHint) continue;
+      assert.equal(keyHint(createPublicKey(r.publicKeyPem)), r.cosignKeyHint);
+      n++;
+    }
+    assert.ok(n >= 5, `${n} keys`);
   });
 });
 
@@ -100,8 +161,9 @@ describe("image signatures in cosign's format", () => {
     new OciLayout(swapped).writeIndex(ourIdx);
     cpSync(join(arm, "blobs"), join(swapped, "blobs"), { recursive: true });
     const swap = await cli(["verify", "--key", pubFile, "--json", `oci:${swapped}:latest`]);
-    assert.equal(swap.code, 1);
-    assert.match(JSON.parse(swap.stdout).signatures[0].reason, new RegExp(`signed digest ${armSig.digest} is not the image's ${r.digest}`));
+    assert.equal(swap.code, 1, swap.stdout);
+    const legacy = (out: string) => (JSON.parse(out) as { signatures: { form: string; reason: string }[] }).signatures.filter((x) => x.form === "legacy");
+    assert.match((legacy(swap.stdout)[0] as { reason: string }).reason, new RegExp(`signed digest ${armSig.digest} is not the image's ${r.digest}`));
 
     // Tamper: one byte of the signed payload.
     const tampered = join(dir, "tampered");
@@ -115,7 +177,7 @@ describe("image signatures in cosign's format", () => {
     writeFileSync(payloadPath, bytes);
     const bad = await cli(["verify", "--key", pubFile, "--json", `oci:${tampered}:latest`]);
     assert.equal(bad.code, 1);
-    assert.match(JSON.parse(bad.stdout).signatures[0].reason, /does not match its digest/);
+    assert.match((legacy(bad.stdout)[0] as { reason: string }).reason, /does not match its digest/);
   });
 
   it("signs through the registry client and verifies against the registry", async () => {
@@ -135,10 +197,10 @@ describe("image signatures in cosign's format", () => {
     // The signature travels with a copy (cosign's tag-based form), and verifies offline there.
     const pulled = join(dir, "pulled");
     const copied = await copyImage(endpoint(`${host}/app/multi:v1`), endpoint(`oci:${pulled}:v1`), { referrers: true });
-    assert.equal(copied.referrers, 1);
+    assert.equal(copied.referrers, 3, "the .sig manifest and two bundle referrers");
     const offline = await cli(["verify", "--key", pubFile, `oci:${pulled}:v1`]);
     assert.equal(offline.code, 0, offline.stderr + offline.stdout);
-    assert.equal((offline.stdout.match(/: ok: /g) ?? []).length, 2, "both signatures");
+    assert.equal((offline.stdout.match(/: ok: /g) ?? []).length, 4, "both signatures, each in both forms");
     const unsigned = await verifyImageSignatures(endpoint(`${host}/app/multi:${signatureTag(digest)}`), createPublicKey(readFileSync(pubFile)));
     assert.equal(unsigned.ok, false);
   });

@@ -48,7 +48,9 @@ export function registerSign(program: Command, io: Io): void {
           io.out(`${r.image}@${r.digest}\n`);
           if (r.signatures.length === 0) io.out("  signature: none found\n");
           for (const s of r.signatures)
-            io.out(`  signature ${s.layer}: ${s.ok ? "ok" : "FAILED"}: ${s.reason}${s.reference ? ` (docker-reference ${s.reference})` : ""}\n`);
+            io.out(
+              `  ${s.form === "bundle" ? "bundle   " : "signature"} ${s.layer}: ${s.ok ? "ok" : "FAILED"}: ${s.reason}${s.reference ? ` (docker-reference ${s.reference})` : ""}\n`,
+            );
         }
         if (!r.ok) {
           if (!f.json) io.err(`error[VERIFY_FAILED]: ${r.image}: no valid signature for ${r.digest}\n`);
