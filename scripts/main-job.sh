@@ -56,16 +56,18 @@ for config in distro/images/*.yaml; do
   name=$(basename "$config" .yaml)
   $U push "$OUT/images/$name:latest" "$REGISTRY/undistro/$name:latest"
   $U sign --key "$OUT/keys/cosign.key" "$REGISTRY/undistro/$name:latest"
+  $U attest --key "$OUT/keys/cosign.key" --type slsaprovenance1 --predicate "$OUT/images/$name/provenance.json" "$REGISTRY/undistro/$name:latest"
+  $U attest --key "$OUT/keys/cosign.key" --type spdxjson --predicate "$OUT/images/$name/sboms/sbom-$ARCH.spdx.json" "$REGISTRY/undistro/$name:latest"
 done
 rm -rf "$OUT/pulled"
 for name in hello base; do
   $U pull "$REGISTRY/undistro/$name:latest" "$OUT/pulled/$name:latest"
 done
 
-echo "== verify the signatures offline (pulled layouts, public key only)"
+echo "== verify signatures, provenance and SBOM attestations offline (pulled layouts, public key only)"
 cp "$OUT/keys/cosign.pub" "$OUT/trusted/"
 for name in hello base; do
-  $U verify --key "$OUT/trusted/cosign.pub" "oci:$OUT/pulled/$name:latest"
+  $U verify --key "$OUT/trusted/cosign.pub" --require signature,provenance,sbom "oci:$OUT/pulled/$name:latest"
 done
 $U registry gc --root "$OUT/registry"
 

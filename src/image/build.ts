@@ -45,7 +45,13 @@ export interface ImageBuildReport {
   index: Descriptor;
   archs: ImageArchResult[];
   tarFile?: string;
+  /** SLSA provenance v1 predicate for the image index (DIR/provenance.json). */
+  provenance: string;
 }
+
+/** The buildType of undistro's image provenance; its parameters are described in docs/provenance.md. */
+export const IMAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/image/v1";
+export const BUILDER_ID = "https://undistro.dev/builders/undistro";
 
 /** Paths in configs are relative to the config's directory, else to the current directory (as apko). */
 function locate(configFile: string, p: string): string {
@@ -453,10 +459,53 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     mediaType: MEDIA.index,
     manifests: [{ ...index, annotations: { "org.opencontainers.image.ref.name": opts.tag ?? "latest" } }],
   });
-  const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results };
+  const provenance = join(opts.outDir, "provenance.json");
+  writeFileAtomic(provenance, Buffer.from(`${sortedJson(imageProvenance(configPath, archs, results, keys, epoch))}\n`));
+  const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results, provenance };
   if (opts.tarFile) {
     writeFileAtomic(opts.tarFile, layout.toTar(epoch));
     report.tarFile = opts.tarFile;
   }
   return report;
+}
+
+/**
+ * SLSA provenance v1 predicate for an image: the config (path and digest) as external parameter,
+ * every installed package (apk file digest, control checksum, repository) and every trusted key
+ * as resolved dependencies, timestamps from SOURCE_DATE_EPOCH so rebuilds give the same bytes.
+ */
+function imageProvenance(
+  configPath: string,
+  archs: string[],
+  results: ImageArchResult[],
+  keys: { name: string; pem: Buffer }[],
+  epoch: number,
+): Record<string, unknown> {
+  const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+  const deps: Record<string, unknown>[] = [];
+  for (const r of results) {
+    for (const p of r.packages) {
+      const path = p.url.replace(/^file:\/\//, "");
+      deps.push({
+        uri: `pkg:apk/undistro/${p.name}@${p.version}?arch=${p.arch}`,
+        name: `${p.name}-${p.version}.apk`,
+        digest: { sha256: sha(readFileSync(path)) },
+        annotations: { checksum: p.checksum, repository: p.repository },
+      });
+    }
+  }
+  for (const k of keys) deps.push({ uri: `file:etc/apk/keys/${k.name}`, name: k.name, digest: { sha256: sha(k.pem) } });
+  const when = isoDate(epoch);
+  return {
+    buildDefinition: {
+      buildType: IMAGE_BUILD_TYPE,
+      externalParameters: { config: { path: configPath, digest: { sha256: sha(readFileSync(configPath)) } }, archs },
+      internalParameters: { sourceDateEpoch: epoch },
+      resolvedDependencies: deps,
+    },
+    runDetails: {
+      builder: { id: BUILDER_ID, version: { undistro: IMAGE_TOOL_VERSION } },
+      metadata: { startedOn: when, finishedOn: when },
+    },
+  };
 }

@@ -18,8 +18,8 @@ import {
   readManifest,
 } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
-import { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, statementFor } from "./bundle.js";
-import { COSIGN_SIGNATURE_ANNOTATION, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, signBytes, simpleSigningPayload, verifyBytes } from "./payload.js";
+import { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, statementFor } from "./bundle.js";
+import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signBytes, simpleSigningPayload } from "./payload.js";
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -32,7 +32,7 @@ export function dockerReference(ep: Endpoint): string {
   return ep.kind === "registry" ? `${ep.ref.registry}/${ep.ref.repository}` : `oci/${basename(ep.layout.dir)}`;
 }
 
-async function imageDigest(ep: Endpoint): Promise<string> {
+export async function imageDigest(ep: Endpoint): Promise<string> {
   const ref = endpointRef(ep);
   const node = await readManifest(ep, ref);
   if (!node) throw new UndistroError("OCI_NOT_FOUND", `${describeEndpoint(ep)}: no image ${ref}`);
@@ -115,103 +115,4 @@ export async function attachBundle(ep: Endpoint, imageDigest: string, bundle: Bu
     manifest,
     MEDIA.manifest,
   );
-}
-
-export interface SignatureCheck {
-  /** "legacy" (.sig tag) or "bundle" (OCI 1.1 referrer). */
-  form: "legacy" | "bundle";
-  layer: string;
-  ok: boolean;
-  reason: string;
-  reference?: string;
-}
-
-export interface VerifyResult {
-  image: string;
-  digest: string;
-  ok: boolean;
-  signatures: SignatureCheck[];
-}
-
-/** Checks every legacy signature of the image against a public key: payload digest, signature, signed image digest. */
-export async function verifyImageSignatures(ep: Endpoint, key: KeyObject): Promise<VerifyResult> {
-  const digest = await imageDigest(ep);
-  const where = describeEndpoint(ep);
-  const sigs = await readManifest(ep, signatureTag(digest));
-  const result: VerifyResult = { image: where, digest, ok: false, signatures: [] };
-  await checkBundles(ep, digest, key, result);
-  const layers = sigs ? ((JSON.parse(sigs.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
-  for (const l of layers) {
-    if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
-    const check: SignatureCheck = { form: "legacy", layer: l.digest, ok: false, reason: "" };
-    result.signatures.push(check);
-    let payload: Buffer;
-    try {
-      payload = await readBlob(ep, l.digest);
-    } catch (err) {
-      check.reason = `payload ${l.digest}: ${(err as Error).message}`;
-      continue;
-    }
-    if (sha256(payload) !== l.digest) {
-      check.reason = `payload ${l.digest} does not match its digest`;
-      continue;
-    }
-    const sig = l.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
-    if (!sig) {
-      check.reason = `layer ${l.digest} has no ${COSIGN_SIGNATURE_ANNOTATION} annotation`;
-      continue;
-    }
-    if (!verifyBytes(payload, Buffer.from(sig, "base64"), key)) {
-      check.reason = "signature does not verify with the key";
-      continue;
-    }
-    let doc: ReturnType<typeof parseSimpleSigning>;
-    try {
-      doc = parseSimpleSigning(payload, `${where} ${l.digest}`);
-    } catch (err) {
-      check.reason = (err as Error).message;
-      continue;
-    }
-    check.reference = doc.critical.identity["docker-reference"];
-    const signed = doc.critical.image["docker-manifest-digest"];
-    if (signed !== digest) {
-      check.reason = `signed digest ${signed} is not the image's ${digest}`;
-      continue;
-    }
-    check.ok = true;
-    check.reason = "signature verified";
-  }
-  // Strict: at least one signature, and every signature attached must verify (a tampered or
-  // foreign signature beside the image is reported, not skipped as cosign does).
-  result.ok = result.signatures.length > 0 && result.signatures.every((s) => s.ok);
-  return result;
-}
-
-async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
-  for (const ref of await listReferrers(ep, digest)) {
-    if (ref.artifactType !== BUNDLE_MEDIA_TYPE) continue;
-    const check: SignatureCheck = { form: "bundle", layer: ref.digest, ok: false, reason: "" };
-    result.signatures.push(check);
-    try {
-      const node = await readManifest(ep, ref.digest);
-      if (!node) throw new Error(`referrer ${ref.digest} is missing`);
-      const m = JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[]; subject?: Descriptor };
-      if (m.subject?.digest !== digest) throw new Error(`referrer subject ${m.subject?.digest} is not the image's ${digest}`);
-      const layer = m.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE);
-      if (!layer) throw new Error("referrer holds no bundle layer");
-      check.layer = layer.digest;
-      const data = await readBlob(ep, layer.digest);
-      if (sha256(data) !== layer.digest) throw new Error(`bundle ${layer.digest} does not match its digest`);
-      const opened = openBundle(JSON.parse(data.toString("utf8")) as SigstoreBundle, key);
-      if (!opened.statement) throw new Error(opened.error);
-      const [algo, hex] = digest.split(":") as [string, string];
-      if (!opened.statement.subject.some((s) => s.digest[algo] === hex)) throw new Error(`statement subject is not the image's ${digest}`);
-      if (opened.statement.predicateType !== COSIGN_SIGN_PREDICATE)
-        throw new Error(`predicateType ${opened.statement.predicateType} is not ${COSIGN_SIGN_PREDICATE}`);
-      check.ok = true;
-      check.reason = "bundle verified";
-    } catch (err) {
-      check.reason = (err as Error).message;
-    }
-  }
 }

@@ -1,3 +1,4 @@
+export { type AttestResult, attestationTag, attestImage, checkPredicate, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
 export { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, keyHint, openBundle, type SigstoreBundle, type Statement, statementFor } from "./bundle.js";
 export {
   COSIGN_PEM,
@@ -9,16 +10,7 @@ export {
   publicKeyPem,
   SIGSTORE_PEM,
 } from "./cosign-key.js";
-export {
-  attachBundle,
-  dockerReference,
-  type SignatureCheck,
-  type SignResult,
-  signatureTag,
-  signImage,
-  type VerifyResult,
-  verifyImageSignatures,
-} from "./image.js";
+export { attachBundle, dockerReference, imageDigest, type SignResult, signatureTag, signImage } from "./image.js";
 export {
   COSIGN_SIGNATURE_ANNOTATION,
   type DsseEnvelope,
@@ -32,3 +24,4 @@ export {
   verifyBytes,
   verifyDsse,
 } from "./payload.js";
+export { REQUIREMENTS, type Requirement, type VerifyCheck, type VerifyResult, verifyImage } from "./verify.js";

@@ -107,6 +107,7 @@ describe("README main job", () => {
     const pulled = JSON.parse(readFileSync(join(out, "pulled/hello/index.json"), "utf8")).manifests[0].digest;
     assert.equal(pulled, built);
     assert.match(r.stdout, new RegExp(`/undistro/hello@${built}`));
-    assert.match(r.stdout, /ok: signature verified \(docker-reference 127\.0\.0\.1:\d+\/undistro\/hello\)/);
+    assert.match(r.stdout, /signature verified \(docker-reference 127\.0\.0\.1:\d+\/undistro\/hello\)/);
+    assert.equal((r.stdout.match(/^ {2}ok {5}required (signature|provenance|sbom)$/gm) ?? []).length, 6, "hello and base: signature, provenance, sbom");
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
-import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildImage } from "../../src/image/index.js";
@@ -18,7 +18,7 @@ import {
   simpleSigningPayload,
   statementFor,
   verifyDsse,
-  verifyImageSignatures,
+  verifyImage,
 } from "../../src/sign/index.js";
 import { REFERENCE, runCli, tempDir } from "../helpers.js";
 
@@ -139,13 +139,14 @@ describe("image signatures in cosign's format", () => {
     assert.equal(r.signatureTag, `sha256-${r.digest.slice(7)}.sig`);
     const ok = await cli(["verify", "--key", pubFile, `oci:${layout}:latest`]);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
-    assert.match(ok.stdout, /signature sha256:[0-9a-f]{64}: ok: signature verified \(docker-reference oci\/multiarch\)/);
+    assert.match(ok.stdout, /ok {5}signature \[legacy\] sha256:[0-9a-f]{64}: signature verified \(docker-reference oci\/multiarch\)/);
+    assert.match(ok.stdout, /ok {5}signature \[bundle\] sha256:[0-9a-f]{64}: bundle verified/);
 
     const other = join(dir, "other.pub");
     writeFileSync(other, generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "pem", type: "spki" }));
     const wrongKey = await cli(["verify", "--key", other, `oci:${layout}:latest`]);
     assert.equal(wrongKey.code, 1);
-    assert.match(wrongKey.stdout, /FAILED: signature does not verify with the key/);
+    assert.match(wrongKey.stdout, /FAILED signature \[legacy\] sha256:[0-9a-f]{64}: signature does not verify with the key/);
     assert.match(wrongKey.stderr, /VERIFY_FAILED/);
 
     // Swap: the arm64 image's signature, placed where the index's belongs.
@@ -162,7 +163,7 @@ describe("image signatures in cosign's format", () => {
     cpSync(join(arm, "blobs"), join(swapped, "blobs"), { recursive: true });
     const swap = await cli(["verify", "--key", pubFile, "--json", `oci:${swapped}:latest`]);
     assert.equal(swap.code, 1, swap.stdout);
-    const legacy = (out: string) => (JSON.parse(out) as { signatures: { form: string; reason: string }[] }).signatures.filter((x) => x.form === "legacy");
+    const legacy = (out: string) => (JSON.parse(out) as { checks: { form: string; reason: string }[] }).checks.filter((x) => x.form === "legacy");
     assert.match((legacy(swap.stdout)[0] as { reason: string }).reason, new RegExp(`signed digest ${armSig.digest} is not the image's ${r.digest}`));
 
     // Tamper: one byte of the signed payload.
@@ -200,8 +201,61 @@ describe("image signatures in cosign's format", () => {
     assert.equal(copied.referrers, 3, "the .sig manifest and two bundle referrers");
     const offline = await cli(["verify", "--key", pubFile, `oci:${pulled}:v1`]);
     assert.equal(offline.code, 0, offline.stderr + offline.stdout);
-    assert.equal((offline.stdout.match(/: ok: /g) ?? []).length, 4, "both signatures, each in both forms");
-    const unsigned = await verifyImageSignatures(endpoint(`${host}/app/multi:${signatureTag(digest)}`), createPublicKey(readFileSync(pubFile)));
+    assert.equal((offline.stdout.match(/^ {2}ok {5}signature/gm) ?? []).length, 4, "both signatures, each in both forms");
+    const unsigned = await verifyImage(endpoint(`${host}/app/multi:${signatureTag(digest)}`), createPublicKey(readFileSync(pubFile)));
     assert.equal(unsigned.ok, false);
+  });
+
+  it("attests SLSA provenance and SBOMs; verify --require names what is missing or invalid", async () => {
+    const image = `oci:${layout}:latest`;
+    const missing = await cli(["verify", "--key", pubFile, "--require", "signature,provenance,sbom", image]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /required provenance missing; required sbom missing/);
+
+    const provenance = JSON.parse(readFileSync(join(layout, "provenance.json"), "utf8"));
+    assert.equal(provenance.buildDefinition.buildType, "https://undistro.dev/buildtypes/image/v1");
+    assert.equal(provenance.runDetails.metadata.startedOn, "1970-01-01T00:00:00Z");
+    const deps = provenance.buildDefinition.resolvedDependencies as { name: string; digest: { sha256: string } }[];
+    assert.ok(deps.length >= 2 && deps.every((d) => /^[0-9a-f]{64}$/.test(d.digest.sha256)));
+    const a = await cli(["attest", "--key", keyFile, "--type", "slsaprovenance1", "--predicate", join(layout, "provenance.json"), "--json", image]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(JSON.parse(a.stdout).predicateType, "https://slsa.dev/provenance/v1");
+    const sbom = readdirSync(join(layout, "sboms")).find((f) => f.endsWith(".spdx.json")) as string;
+    const b = await cli(["attest", "--key", keyFile, "--type", "spdxjson", "--predicate", join(layout, "sboms", sbom), image]);
+    assert.equal(b.code, 0, b.stderr);
+    const all = await cli(["verify", "--key", pubFile, "--require", "signature,provenance,sbom", "--json", image]);
+    assert.equal(all.code, 0, all.stdout);
+    const report = JSON.parse(all.stdout) as {
+      checks: { kind: string; form: string; predicateType?: string; ok: boolean }[];
+      requirements: Record<string, boolean>;
+    };
+    assert.deepEqual(report.requirements, { signature: true, provenance: true, sbom: true });
+    const attestations = report.checks.filter((c) => c.kind === "attestation").map((c) => `${c.form} ${c.predicateType}`);
+    assert.deepEqual(attestations.sort(), [
+      "bundle https://slsa.dev/provenance/v1",
+      "bundle https://spdx.dev/Document",
+      "legacy https://slsa.dev/provenance/v1",
+      "legacy https://spdx.dev/Document",
+    ]);
+
+    // A predicate that is not what its type says is refused at attest time.
+    const bogus = join(dir, "bogus.json");
+    writeFileSync(bogus, JSON.stringify({ buildDefinition: {} }));
+    const refused = await cli(["attest", "--key", keyFile, "--type", "slsaprovenance1", "--predicate", bogus, image]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /ATTEST_PREDICATE.*buildType missing/);
+
+    // One flipped byte in an attestation envelope: verify fails and names it.
+    const tampered = join(dir, "tampered-att");
+    cpSync(layout, tampered, { recursive: true });
+    const att = await readManifest(endpoint(`oci:${tampered}:x`), `sha256-${(JSON.parse(all.stdout) as { digest: string }).digest.slice(7)}.att`);
+    const envDigest = (JSON.parse(att?.body.toString("utf8") as string) as { layers: { digest: string }[] }).layers[0]?.digest as string;
+    const envPath = join(tampered, "blobs/sha256", envDigest.slice(7));
+    const bytes = readFileSync(envPath);
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5] ?? 0) ^ 1;
+    writeFileSync(envPath, bytes);
+    const bad = await cli(["verify", "--key", pubFile, "--require", "signature,provenance,sbom", `oci:${tampered}:latest`]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, new RegExp(`attestation ${envDigest}: ${envDigest} (is missing or )?does not match its digest`));
   });
 });

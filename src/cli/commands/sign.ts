@@ -2,7 +2,7 @@ import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { endpoint } from "../../oci/index.js";
-import { loadCosignPrivateKey, signImage, verifyImageSignatures } from "../../sign/index.js";
+import { attestImage, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { action } from "./shared.js";
@@ -30,30 +30,64 @@ export function registerSign(program: Command, io: Io): void {
       }),
     );
   program
+    .command("attest <image>")
+    .description("attach a signed in-toto attestation (DSSE) to an image, as a cosign .att layer and a Sigstore bundle referrer")
+    .requiredOption("--key <file>", "cosign private key (password in $UNDISTRO_PASSWORD or $COSIGN_PASSWORD)")
+    .requiredOption("--predicate <file>", "predicate JSON")
+    .option("--type <type>", `${Object.keys(PREDICATE_TYPES).join(", ")} or a predicate type URI`, "custom")
+    .option("--json", "print the result as JSON")
+    .action(
+      action(io, async (image: string, f: { key: string; predicate: string; type: string; json?: boolean }) => {
+        const predicateType = PREDICATE_TYPES[f.type] ?? (/^[a-z]+:\/\//.test(f.type) ? f.type : undefined);
+        if (!predicateType) throw new UndistroError("USAGE", `--type ${f.type}: use ${Object.keys(PREDICATE_TYPES).join(", ")} or a URI`);
+        let predicate: unknown;
+        try {
+          predicate = JSON.parse(readFileSync(f.predicate, "utf8"));
+        } catch (err) {
+          throw new UndistroError("ATTEST_PREDICATE", `${f.predicate}: ${(err as Error).message}`);
+        }
+        const key = loadCosignPrivateKey(f.key, process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD ?? "");
+        const r = await attestImage(target(image), key, predicateType, predicate);
+        if (f.json) printJson(io, r);
+        else io.out(`attested ${r.image}@${r.digest}: ${r.predicateType} → ${r.attestationTag} and referrer ${r.bundleManifest}\n`);
+      }),
+    );
+  program
     .command("verify <image>")
     .description("verify an image's signatures offline with a public key; exits non-zero naming what failed")
     .requiredOption("--key <file>", "public key (PEM)")
+    .option("--require <kinds>", "what must be present and valid: signature, provenance, sbom (comma-separated)", "signature")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (image: string, f: { key: string; json?: boolean }) => {
+      action(io, async (image: string, f: { key: string; require: string; json?: boolean }) => {
         let pub: ReturnType<typeof createPublicKey>;
         try {
           pub = createPublicKey(readFileSync(f.key, "utf8"));
         } catch {
           throw new UndistroError("KEY_FORMAT", `${f.key}: not a public key (PEM) undistro can read`);
         }
-        const r = await verifyImageSignatures(target(image), pub);
+        const require = f.require
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean) as Requirement[];
+        const r = await verifyImage(target(image), pub, require);
         if (f.json) printJson(io, r);
         else {
           io.out(`${r.image}@${r.digest}\n`);
-          if (r.signatures.length === 0) io.out("  signature: none found\n");
-          for (const s of r.signatures)
-            io.out(
-              `  ${s.form === "bundle" ? "bundle   " : "signature"} ${s.layer}: ${s.ok ? "ok" : "FAILED"}: ${s.reason}${s.reference ? ` (docker-reference ${s.reference})` : ""}\n`,
-            );
+          for (const c of r.checks) {
+            const what = c.kind === "signature" ? "signature" : `attestation ${c.predicateType ?? ""}`;
+            io.out(`  ${c.ok ? "ok    " : "FAILED"} ${what} [${c.form}] ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`);
+          }
+          for (const [k, v] of Object.entries(r.requirements)) io.out(`  ${v ? "ok    " : "FAILED"} required ${k}${v ? "" : ": none valid"}\n`);
         }
         if (!r.ok) {
-          if (!f.json) io.err(`error[VERIFY_FAILED]: ${r.image}: no valid signature for ${r.digest}\n`);
+          const failed = [
+            ...r.checks.filter((c) => !c.ok).map((c) => `${c.kind} ${c.layer}: ${c.reason}`),
+            ...Object.entries(r.requirements)
+              .filter(([, v]) => !v)
+              .map(([k]) => `required ${k} missing`),
+          ];
+          if (!f.json) io.err(`error[VERIFY_FAILED]: ${r.image}@${r.digest}: ${failed.length ? failed.join("; ") : "nothing attached"}\n`);
           return EXIT.failed;
         }
       }),

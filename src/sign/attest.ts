@@ -1,0 +1,105 @@
+/**
+ * Attestations: an in-toto statement about an image (SLSA provenance, an SBOM, or any predicate)
+ * in a DSSE envelope, stored both as cosign does (`sha256-<hex>.att`, one layer per envelope,
+ * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
+ */
+import { createHash, type KeyObject } from "node:crypto";
+import { canonicalJson, type Descriptor, describeEndpoint, type Endpoint, MEDIA, pushArtifact, readBlob, readManifest } from "../oci/index.js";
+import { UndistroError } from "../util/index.js";
+import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
+import { attachBundle, dockerReference, imageDigest } from "./image.js";
+import { type DsseEnvelope, signDsse, verifyDsse } from "./payload.js";
+
+export const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
+
+/** The `--type` names cosign accepts, and the predicate type URIs they stand for. */
+export const PREDICATE_TYPES: Record<string, string> = {
+  slsaprovenance1: "https://slsa.dev/provenance/v1",
+  spdxjson: "https://spdx.dev/Document",
+  cyclonedx: "https://cyclonedx.org/bom",
+  custom: "https://cosign.sigstore.dev/attestation/v1",
+};
+
+export function attestationTag(digest: string): string {
+  return `${digest.replace(":", "-")}.att`;
+}
+
+/** What a predicate must look like to be accepted (at attest time and at verify time). */
+export function checkPredicate(predicateType: string, predicate: unknown): string | undefined {
+  const p = predicate as Record<string, any> | null;
+  if (p === null || typeof p !== "object") return "predicate is not a JSON object";
+  if (predicateType === PREDICATE_TYPES.slsaprovenance1) {
+    if (typeof p.buildDefinition?.buildType !== "string") return "SLSA provenance v1: buildDefinition.buildType missing";
+    if (typeof p.buildDefinition?.externalParameters !== "object") return "SLSA provenance v1: buildDefinition.externalParameters missing";
+    if (typeof p.runDetails?.builder?.id !== "string") return "SLSA provenance v1: runDetails.builder.id missing";
+    for (const [i, d] of (p.buildDefinition.resolvedDependencies ?? []).entries()) {
+      if (!d?.digest || Object.keys(d.digest).length === 0) return `SLSA provenance v1: resolvedDependencies[${i}] has no digest`;
+    }
+  } else if (predicateType === PREDICATE_TYPES.spdxjson) {
+    if (typeof p.spdxVersion !== "string" || !p.spdxVersion.startsWith("SPDX-")) return "SPDX: spdxVersion missing";
+    if (!Array.isArray(p.packages)) return "SPDX: packages missing";
+  } else if (predicateType === PREDICATE_TYPES.cyclonedx) {
+    if (p.bomFormat !== "CycloneDX" || typeof p.specVersion !== "string") return "CycloneDX: bomFormat/specVersion missing";
+  }
+  return undefined;
+}
+
+export interface AttestResult {
+  image: string;
+  digest: string;
+  predicateType: string;
+  attestationTag: string;
+  attestationManifest: string;
+  bundleManifest: string;
+}
+
+const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: string, predicate: unknown): Promise<AttestResult> {
+  const problem = checkPredicate(predicateType, predicate);
+  if (problem) throw new UndistroError("ATTEST_PREDICATE", `${describeEndpoint(ep)}: ${problem}`);
+  const digest = await imageDigest(ep);
+  const statement = statementFor(digest, predicateType, predicate, dockerReference(ep));
+  const envelope = Buffer.from(JSON.stringify(signDsse(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), key)));
+  const tag = attestationTag(digest);
+  const existing = await readManifest(ep, tag);
+  const layers: Descriptor[] = existing ? ((JSON.parse(existing.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
+  const blobs: { data: Buffer; mediaType: string }[] = [];
+  for (const l of layers) blobs.push({ data: await readBlob(ep, l.digest), mediaType: l.mediaType });
+  layers.push({ mediaType: DSSE_MEDIA_TYPE, digest: sha256(envelope), size: envelope.length, annotations: { predicateType } });
+  blobs.push({ data: envelope, mediaType: DSSE_MEDIA_TYPE });
+  const config = canonicalJson({
+    architecture: "",
+    config: {},
+    created: "0001-01-01T00:00:00Z",
+    history: [{ created: "0001-01-01T00:00:00Z" }],
+    os: "",
+    rootfs: { diff_ids: layers.map((l) => l.digest), type: "layers" },
+  });
+  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length };
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config: configDesc, layers }));
+  const attestationManifest = await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag);
+  const bundleManifest = await attachBundle(ep, digest, Buffer.from(JSON.stringify(bundleStatement(statement, key))), predicateType);
+  return { image: describeEndpoint(ep), digest, predicateType, attestationTag: tag, attestationManifest, bundleManifest };
+}
+
+/** Checks a DSSE envelope (from a `.att` layer) against the key, the image digest and the predicate's shape. */
+export function checkStatementEnvelope(env: DsseEnvelope, key: KeyObject, digest: string): { predicateType: string; error?: string } {
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { predicateType: "", error: `payloadType ${env.payloadType} is not ${IN_TOTO_PAYLOAD_TYPE}` };
+  if (!verifyDsse(env, key)) return { predicateType: "", error: "envelope signature does not verify with the key" };
+  let st: Statement;
+  try {
+    st = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8")) as Statement;
+  } catch {
+    return { predicateType: "", error: "payload is not JSON" };
+  }
+  return { predicateType: st.predicateType, ...(checkStatement(st, digest) ? { error: checkStatement(st, digest) } : {}) };
+}
+
+export function checkStatement(st: Statement, digest: string): string | undefined {
+  const [algo, hex] = digest.split(":") as [string, string];
+  if (!Array.isArray(st.subject) || !st.subject.some((s) => s.digest?.[algo] === hex)) return `statement subject is not the image's ${digest}`;
+  // cosign's signature statement carries no predicate.
+  if (st.predicateType === COSIGN_SIGN_PREDICATE && st.predicate === undefined) return undefined;
+  return checkPredicate(st.predicateType, st.predicate);
+}

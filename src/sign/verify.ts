@@ -1,0 +1,138 @@
+/**
+ * `undistro verify`: every signature and attestation attached to an image, in both storage forms
+ * (cosign's `.sig` / `.att` tags and OCI 1.1 bundle referrers), checked offline against one public
+ * key. Strict: each attached item must verify, and each required kind must be present.
+ */
+import { createHash, type KeyObject } from "node:crypto";
+import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, readBlob, readManifest } from "../oci/index.js";
+import { UndistroError } from "../util/index.js";
+import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
+import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle } from "./bundle.js";
+import { imageDigest, signatureTag } from "./image.js";
+import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, verifyBytes } from "./payload.js";
+
+export type Requirement = "signature" | "provenance" | "sbom";
+export const REQUIREMENTS: Requirement[] = ["signature", "provenance", "sbom"];
+
+export interface VerifyCheck {
+  kind: "signature" | "attestation";
+  /** "legacy" (cosign tag) or "bundle" (OCI 1.1 referrer). */
+  form: "legacy" | "bundle";
+  layer: string;
+  predicateType?: string;
+  ok: boolean;
+  reason: string;
+  reference?: string;
+}
+
+export interface VerifyResult {
+  image: string;
+  digest: string;
+  ok: boolean;
+  checks: VerifyCheck[];
+  requirements: Record<string, boolean>;
+}
+
+const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+export async function verifyImage(ep: Endpoint, key: KeyObject, require: Requirement[] = ["signature"]): Promise<VerifyResult> {
+  for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
+  const digest = await imageDigest(ep);
+  const result: VerifyResult = { image: describeEndpoint(ep), digest, ok: false, checks: [], requirements: {} };
+  await checkBundles(ep, digest, key, result);
+  await checkLegacySignatures(ep, digest, key, result);
+  await checkLegacyAttestations(ep, digest, key, result);
+  const good = result.checks.filter((c) => c.ok);
+  const satisfied: Record<Requirement, boolean> = {
+    signature: good.some((c) => c.kind === "signature"),
+    provenance: good.some((c) => c.predicateType === PREDICATE_TYPES.slsaprovenance1),
+    sbom: good.some((c) => c.predicateType === PREDICATE_TYPES.spdxjson || c.predicateType === PREDICATE_TYPES.cyclonedx),
+  };
+  for (const r of require) result.requirements[r] = satisfied[r];
+  result.ok = result.checks.length > 0 && result.checks.every((c) => c.ok) && require.every((r) => satisfied[r]);
+  return result;
+}
+
+async function layersOf(ep: Endpoint, tag: string): Promise<Descriptor[]> {
+  const node = await readManifest(ep, tag);
+  return node ? ((JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
+}
+
+/** Reads a blob and checks it against its descriptor. */
+async function blobFor(ep: Endpoint, d: Descriptor): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = await readBlob(ep, d.digest);
+  } catch {
+    throw new Error(`${d.digest} is missing or does not match its digest`);
+  }
+  if (sha256(data) !== d.digest) throw new Error(`${d.digest} does not match its digest`);
+  return data;
+}
+
+async function checkLegacySignatures(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+  for (const l of await layersOf(ep, signatureTag(digest))) {
+    if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
+    const check: VerifyCheck = { kind: "signature", form: "legacy", layer: l.digest, ok: false, reason: "" };
+    result.checks.push(check);
+    try {
+      const payload = await blobFor(ep, l);
+      const sig = l.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
+      if (!sig) throw new Error(`no ${COSIGN_SIGNATURE_ANNOTATION} annotation`);
+      if (!verifyBytes(payload, Buffer.from(sig, "base64"), key)) throw new Error("signature does not verify with the key");
+      const doc = parseSimpleSigning(payload, `${result.image} ${l.digest}`);
+      check.reference = doc.critical.identity["docker-reference"];
+      const signed = doc.critical.image["docker-manifest-digest"];
+      if (signed !== digest) throw new Error(`signed digest ${signed} is not the image's ${digest}`);
+      check.ok = true;
+      check.reason = "signature verified";
+    } catch (err) {
+      check.reason = (err as Error).message;
+    }
+  }
+}
+
+async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+  for (const l of await layersOf(ep, attestationTag(digest))) {
+    if (l.mediaType !== DSSE_MEDIA_TYPE) continue;
+    const check: VerifyCheck = { kind: "attestation", form: "legacy", layer: l.digest, ok: false, reason: "" };
+    result.checks.push(check);
+    try {
+      const env = JSON.parse((await blobFor(ep, l)).toString("utf8")) as DsseEnvelope;
+      const r = checkStatementEnvelope(env, key, digest);
+      check.predicateType = r.predicateType;
+      if (r.error) throw new Error(r.error);
+      check.ok = true;
+      check.reason = "attestation verified";
+    } catch (err) {
+      check.reason = (err as Error).message;
+    }
+  }
+}
+
+async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+  for (const ref of await listReferrers(ep, digest)) {
+    if (ref.artifactType !== BUNDLE_MEDIA_TYPE) continue;
+    const check: VerifyCheck = { kind: "signature", form: "bundle", layer: ref.digest, ok: false, reason: "" };
+    result.checks.push(check);
+    try {
+      const node = await readManifest(ep, ref.digest);
+      if (!node) throw new Error(`referrer ${ref.digest} is missing`);
+      const m = JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[]; subject?: Descriptor };
+      if (m.subject?.digest !== digest) throw new Error(`referrer subject ${m.subject?.digest} is not the image's ${digest}`);
+      const layer = m.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE);
+      if (!layer) throw new Error("referrer holds no bundle layer");
+      check.layer = layer.digest;
+      const opened = openBundle(JSON.parse((await blobFor(ep, layer)).toString("utf8")) as SigstoreBundle, key);
+      if (!opened.statement) throw new Error(opened.error);
+      check.predicateType = opened.statement.predicateType;
+      if (opened.statement.predicateType !== COSIGN_SIGN_PREDICATE) check.kind = "attestation";
+      const problem = checkStatement(opened.statement, digest);
+      if (problem) throw new Error(problem);
+      check.ok = true;
+      check.reason = check.kind === "signature" ? "bundle verified" : "attestation bundle verified";
+    } catch (err) {
+      check.reason = (err as Error).message;
+    }
+  }
+}
