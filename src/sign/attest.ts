@@ -26,6 +26,7 @@ export function attestationTag(digest: string): string {
 
 /** What a predicate must look like to be accepted (at attest time and at verify time). */
 export function checkPredicate(predicateType: string, predicate: unknown): string | undefined {
+  // biome-ignore lint/suspicious/noExplicitAny: predicates are arbitrary JSON, inspected field by field
   const p = predicate as Record<string, any> | null;
   if (p === null || typeof p !== "object") return "predicate is not a JSON object";
   if (predicateType === PREDICATE_TYPES.slsaprovenance1) {

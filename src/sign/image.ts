@@ -11,7 +11,6 @@ import {
   describeEndpoint,
   type Endpoint,
   endpointRef,
-  listReferrers,
   MEDIA,
   pushArtifact,
   readBlob,
