@@ -5,17 +5,7 @@
  */
 import { createHash, type KeyObject } from "node:crypto";
 import { basename } from "node:path";
-import {
-  canonicalJson,
-  type Descriptor,
-  describeEndpoint,
-  type Endpoint,
-  endpointRef,
-  MEDIA,
-  pushArtifact,
-  readBlob,
-  readManifest,
-} from "../oci/index.js";
+import { canonicalJson, type Descriptor, describeEndpoint, type Endpoint, endpointRef, MEDIA, pushArtifact, readBlob, readManifest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, statementFor } from "./bundle.js";
 import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signBytes, simpleSigningPayload } from "./payload.js";

@@ -15,9 +15,9 @@ export type Requirement = "signature" | "provenance" | "sbom";
 export const REQUIREMENTS: Requirement[] = ["signature", "provenance", "sbom"];
 
 export interface VerifyCheck {
-  kind: "signature" | "attestation";
-  /** "legacy" (cosign tag) or "bundle" (OCI 1.1 referrer). */
-  form: "legacy" | "bundle";
+  kind: "signature" | "attestation" | "content";
+  /** "legacy" (cosign tag), "bundle" (OCI 1.1 referrer), or "image" for the content check. */
+  form: "legacy" | "bundle" | "image";
   layer: string;
   predicateType?: string;
   ok: boolean;
@@ -39,6 +39,7 @@ export async function verifyImage(ep: Endpoint, key: KeyObject, require: Require
   for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
   const digest = await imageDigest(ep);
   const result: VerifyResult = { image: describeEndpoint(ep), digest, ok: false, checks: [], requirements: {} };
+  await checkContent(ep, digest, result);
   await checkBundles(ep, digest, key, result);
   await checkLegacySignatures(ep, digest, key, result);
   await checkLegacyAttestations(ep, digest, key, result);
@@ -134,5 +135,43 @@ async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result
     } catch (err) {
       check.reason = (err as Error).message;
     }
+  }
+}
+
+/**
+ * The image itself: every manifest below the signed digest, every config and layer, read in full
+ * and checked against its descriptor (a signature over a digest proves nothing about bytes that
+ * no longer match it).
+ */
+async function checkContent(ep: Endpoint, digest: string, result: VerifyResult): Promise<void> {
+  const check: VerifyCheck = { kind: "content", form: "image", layer: digest, ok: false, reason: "" };
+  result.checks.push(check);
+  let blobs = 0;
+  const walk = async (d: string): Promise<void> => {
+    let node: Awaited<ReturnType<typeof readManifest>>;
+    try {
+      node = await readManifest(ep, d);
+    } catch {
+      throw new Error(`manifest ${d} does not match its digest`);
+    }
+    if (!node) throw new Error(`manifest ${d} is missing`);
+    if (node.digest !== d) throw new Error(`manifest ${d} does not match its digest`);
+    const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    for (const m of doc.manifests ?? []) await walk(m.digest);
+    for (const b of [doc.config, ...(doc.layers ?? [])]) {
+      if (!b) continue;
+      const data = await blobFor(ep, b).catch((err: Error) => {
+        throw new Error(`${b === doc.config ? "config" : "layer"} ${err.message}`);
+      });
+      if (data.length !== b.size) throw new Error(`${b.digest} is ${data.length} bytes, its descriptor says ${b.size}`);
+      blobs++;
+    }
+  };
+  try {
+    await walk(digest);
+    check.ok = true;
+    check.reason = `${blobs} configs and layers match their digests`;
+  } catch (err) {
+    check.reason = (err as Error).message;
   }
 }

@@ -258,4 +258,30 @@ describe("image signatures in cosign's format", () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, new RegExp(`attestation ${envDigest}: ${envDigest} (is missing or )?does not match its digest`));
   });
+
+  it("fails, naming the blob, when one byte of a manifest, config or layer changes", async () => {
+    const top = new OciLayout(layout).readIndex().manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "latest")?.digest as string;
+    const index = JSON.parse(new OciLayout(layout).readBlob(top).toString("utf8")) as { manifests: { digest: string }[] };
+    const child = index.manifests[0]?.digest as string;
+    const manifest = JSON.parse(new OciLayout(layout).readBlob(child).toString("utf8")) as { config: { digest: string }; layers: { digest: string }[] };
+    const cases: [string, string, RegExp][] = [
+      ["manifest", child, new RegExp(`manifest ${child} does not match its digest`)],
+      ["config", manifest.config.digest, new RegExp(`config ${manifest.config.digest} (is missing or )?does not match its digest`)],
+      ["layer", manifest.layers[0]?.digest as string, new RegExp(`layer ${manifest.layers[0]?.digest} (is missing or )?does not match its digest`)],
+    ];
+    for (const [what, digest, expected] of cases) {
+      const copy = join(dir, `flip-${what}`);
+      cpSync(layout, copy, { recursive: true });
+      const path = join(copy, "blobs/sha256", digest.slice(7));
+      const bytes = readFileSync(path);
+      bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] ?? 0) ^ 1;
+      writeFileSync(path, bytes);
+      const r = await cli(["verify", "--key", pubFile, `oci:${copy}:latest`]);
+      assert.equal(r.code, 1, `${what}: ${r.stdout}`);
+      assert.match(r.stderr, expected, what);
+    }
+    const intact = await cli(["verify", "--key", pubFile, `oci:${layout}:latest`]);
+    assert.equal(intact.code, 0, intact.stdout);
+    assert.match(intact.stdout, /ok {5}content sha256:[0-9a-f]{64}: \d+ configs and layers match their digests/);
+  });
 });

@@ -75,8 +75,10 @@ export function registerSign(program: Command, io: Io): void {
         else {
           io.out(`${r.image}@${r.digest}\n`);
           for (const c of r.checks) {
-            const what = c.kind === "signature" ? "signature" : `attestation ${c.predicateType ?? ""}`;
-            io.out(`  ${c.ok ? "ok    " : "FAILED"} ${what} [${c.form}] ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`);
+            const what = c.kind === "attestation" ? `attestation ${c.predicateType ?? ""}` : c.kind;
+            io.out(
+              `  ${c.ok ? "ok    " : "FAILED"} ${what}${c.kind === "content" ? "" : ` [${c.form}]`} ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`,
+            );
           }
           for (const [k, v] of Object.entries(r.requirements)) io.out(`  ${v ? "ok    " : "FAILED"} required ${k}${v ? "" : ": none valid"}\n`);
         }
