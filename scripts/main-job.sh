@@ -67,7 +67,7 @@ done
 echo "== verify signatures, provenance and SBOM attestations offline (pulled layouts, public key only)"
 cp "$OUT/keys/cosign.pub" "$OUT/trusted/"
 for name in hello base; do
-  $U verify --key "$OUT/trusted/cosign.pub" --require signature,provenance,sbom "oci:$OUT/pulled/$name:latest"
+  $U verify --key "$OUT/trusted/cosign.pub" --require signature,provenance,sbom --repository "$OUT/repo" --apk-keys "$OUT/trusted" "oci:$OUT/pulled/$name:latest"
 done
 $U registry gc --root "$OUT/registry"
 

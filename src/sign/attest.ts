@@ -85,7 +85,7 @@ export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: s
 }
 
 /** Checks a DSSE envelope (from a `.att` layer) against the key, the image digest and the predicate's shape. */
-export function checkStatementEnvelope(env: DsseEnvelope, key: KeyObject, digest: string): { predicateType: string; error?: string } {
+export function checkStatementEnvelope(env: DsseEnvelope, key: KeyObject, digest: string): { predicateType: string; statement?: Statement; error?: string } {
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { predicateType: "", error: `payloadType ${env.payloadType} is not ${IN_TOTO_PAYLOAD_TYPE}` };
   if (!verifyDsse(env, key)) return { predicateType: "", error: "envelope signature does not verify with the key" };
   let st: Statement;
@@ -94,7 +94,8 @@ export function checkStatementEnvelope(env: DsseEnvelope, key: KeyObject, digest
   } catch {
     return { predicateType: "", error: "payload is not JSON" };
   }
-  return { predicateType: st.predicateType, ...(checkStatement(st, digest) ? { error: checkStatement(st, digest) } : {}) };
+  const problem = checkStatement(st, digest);
+  return problem ? { predicateType: st.predicateType, error: problem } : { predicateType: st.predicateType, statement: st };
 }
 
 export function checkStatement(st: Statement, digest: string): string | undefined {

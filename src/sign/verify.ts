@@ -4,10 +4,13 @@
  * key. Strict: each attached item must verify, and each required kind must be present.
  */
 import { createHash, type KeyObject } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
 import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, readBlob, readManifest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
-import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle } from "./bundle.js";
+import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, type Statement } from "./bundle.js";
 import { imageDigest, signatureTag } from "./image.js";
 import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, verifyBytes } from "./payload.js";
 
@@ -15,7 +18,7 @@ export type Requirement = "signature" | "provenance" | "sbom";
 export const REQUIREMENTS: Requirement[] = ["signature", "provenance", "sbom"];
 
 export interface VerifyCheck {
-  kind: "signature" | "attestation" | "content";
+  kind: "signature" | "attestation" | "content" | "package";
   /** "legacy" (cosign tag), "bundle" (OCI 1.1 referrer), or "image" for the content check. */
   form: "legacy" | "bundle" | "image";
   layer: string;
@@ -35,14 +38,29 @@ export interface VerifyResult {
 
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
-export async function verifyImage(ep: Endpoint, key: KeyObject, require: Requirement[] = ["signature"]): Promise<VerifyResult> {
+export interface VerifyOptions {
+  /** Kinds that must be present and valid (default: signature). */
+  require?: Requirement[];
+  /**
+   * With both: every package the verified provenance names is looked up in REPOSITORY/<arch>/,
+   * must have the digest the provenance recorded, and must carry a valid APK signature by a key in
+   * the directory.
+   */
+  repository?: string;
+  apkKeysDir?: string;
+}
+
+export async function verifyImage(ep: Endpoint, key: KeyObject, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const require = opts.require ?? ["signature"];
   for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
   const digest = await imageDigest(ep);
   const result: VerifyResult = { image: describeEndpoint(ep), digest, ok: false, checks: [], requirements: {} };
   await checkContent(ep, digest, result);
-  await checkBundles(ep, digest, key, result);
+  const statements: Statement[] = [];
+  await checkBundles(ep, digest, key, result, statements);
   await checkLegacySignatures(ep, digest, key, result);
-  await checkLegacyAttestations(ep, digest, key, result);
+  await checkLegacyAttestations(ep, digest, key, result, statements);
+  if (opts.repository && opts.apkKeysDir) checkPackages(statements, opts.repository, opts.apkKeysDir, result);
   const good = result.checks.filter((c) => c.ok);
   const satisfied: Record<Requirement, boolean> = {
     signature: good.some((c) => c.kind === "signature"),
@@ -93,7 +111,7 @@ async function checkLegacySignatures(ep: Endpoint, digest: string, key: KeyObjec
   }
 }
 
-async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult, statements: Statement[]): Promise<void> {
   for (const l of await layersOf(ep, attestationTag(digest))) {
     if (l.mediaType !== DSSE_MEDIA_TYPE) continue;
     const check: VerifyCheck = { kind: "attestation", form: "legacy", layer: l.digest, ok: false, reason: "" };
@@ -102,7 +120,8 @@ async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObj
       const env = JSON.parse((await blobFor(ep, l)).toString("utf8")) as DsseEnvelope;
       const r = checkStatementEnvelope(env, key, digest);
       check.predicateType = r.predicateType;
-      if (r.error) throw new Error(r.error);
+      if (r.error || !r.statement) throw new Error(r.error);
+      statements.push(r.statement);
       check.ok = true;
       check.reason = "attestation verified";
     } catch (err) {
@@ -111,7 +130,7 @@ async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObj
   }
 }
 
-async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult, statements: Statement[]): Promise<void> {
   for (const ref of await listReferrers(ep, digest)) {
     if (ref.artifactType !== BUNDLE_MEDIA_TYPE) continue;
     const check: VerifyCheck = { kind: "signature", form: "bundle", layer: ref.digest, ok: false, reason: "" };
@@ -130,6 +149,7 @@ async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result
       if (opened.statement.predicateType !== COSIGN_SIGN_PREDICATE) check.kind = "attestation";
       const problem = checkStatement(opened.statement, digest);
       if (problem) throw new Error(problem);
+      statements.push(opened.statement);
       check.ok = true;
       check.reason = check.kind === "signature" ? "bundle verified" : "attestation bundle verified";
     } catch (err) {
@@ -173,5 +193,43 @@ async function checkContent(ep: Endpoint, digest: string, result: VerifyResult):
     check.reason = `${blobs} configs and layers match their digests`;
   } catch (err) {
     check.reason = (err as Error).message;
+  }
+}
+
+interface ProvenanceDependency {
+  uri?: string;
+  name?: string;
+  digest?: Record<string, string>;
+}
+
+/** Each APK package named by verified provenance: present in the repository, same digest, validly signed. */
+function checkPackages(statements: Statement[], repository: string, apkKeysDir: string, result: VerifyResult): void {
+  const ring = ApkKeyring.fromDirectory(apkKeysDir);
+  const seen = new Set<string>();
+  for (const st of statements) {
+    if (st.predicateType !== PREDICATE_TYPES.slsaprovenance1) continue;
+    const deps = ((st.predicate as { buildDefinition?: { resolvedDependencies?: ProvenanceDependency[] } }).buildDefinition?.resolvedDependencies ?? []).filter(
+      (d) => d.uri?.startsWith("pkg:apk/"),
+    );
+    for (const d of deps) {
+      const arch = /[?&]arch=([^&]+)/.exec(d.uri ?? "")?.[1] ?? "";
+      const key = `${arch}/${d.name}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const check: VerifyCheck = { kind: "package", form: "image", layer: key, ok: false, reason: "" };
+      result.checks.push(check);
+      try {
+        const path = join(repository, arch, d.name ?? "");
+        if (!d.name || !existsSync(path)) throw new Error(`not in ${join(repository, arch)}`);
+        const bytes = readFileSync(path);
+        const actual = createHash("sha256").update(bytes).digest("hex");
+        if (actual !== d.digest?.sha256) throw new Error(`sha256 ${actual} is not the ${d.digest?.sha256} the provenance records`);
+        const v = verifyPackage(readPackage(path), ring);
+        check.ok = true;
+        check.reason = `APK signature by ${v.keyName}, ${v.filesChecked} files checked`;
+      } catch (err) {
+        check.reason = (err as Error).message;
+      }
+    }
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildImage } from "../../src/image/index.js";
@@ -283,5 +283,42 @@ describe("image signatures in cosign's format", () => {
     const intact = await cli(["verify", "--key", pubFile, `oci:${layout}:latest`]);
     assert.equal(intact.code, 0, intact.stdout);
     assert.match(intact.stdout, /ok {5}content sha256:[0-9a-f]{64}: \d+ configs and layers match their digests/);
+  });
+
+  it("with --repository and --apk-keys, checks every package the verified provenance names", async () => {
+    const testdata = join(REFERENCE, "apko/internal/cli/testdata");
+    const keys = join(dir, "apk-keys");
+    mkdirSync(keys, { recursive: true });
+    cpSync(join(testdata, "melange.rsa.pub"), join(keys, "melange.rsa.pub"));
+    const good = await cli([
+      "verify",
+      "--key",
+      pubFile,
+      "--require",
+      "provenance",
+      "--repository",
+      join(testdata, "packages"),
+      "--apk-keys",
+      keys,
+      "--json",
+      `oci:${layout}:latest`,
+    ]);
+    assert.equal(good.code, 0, good.stdout);
+    const packages = (JSON.parse(good.stdout) as { checks: { kind: string; layer: string; ok: boolean; reason: string }[] }).checks.filter(
+      (c) => c.kind === "package",
+    );
+    assert.ok(packages.length >= 2, JSON.stringify(packages));
+    assert.ok(packages.some((p) => p.layer.startsWith("x86_64/")) && packages.some((p) => p.layer.startsWith("aarch64/")));
+    for (const p of packages) assert.match(p.reason, /^APK signature by melange\.rsa\.pub, \d+ files checked$/);
+    // A repository whose copy of a package changed since the build: named, and verify fails.
+    const repo = join(dir, "repo-copy");
+    cpSync(join(testdata, "packages"), repo, { recursive: true });
+    const victim = join(repo, packages[0]?.layer as string);
+    const bytes = readFileSync(victim);
+    bytes[bytes.length - 3] = (bytes[bytes.length - 3] ?? 0) ^ 1;
+    writeFileSync(victim, bytes);
+    const bad = await cli(["verify", "--key", pubFile, "--require", "provenance", "--repository", repo, "--apk-keys", keys, `oci:${layout}:latest`]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, new RegExp(`package ${packages[0]?.layer}: sha256 [0-9a-f]{64} is not the [0-9a-f]{64} the provenance records`));
   });
 });

@@ -57,9 +57,12 @@ export function registerSign(program: Command, io: Io): void {
     .description("verify an image's signatures offline with a public key; exits non-zero naming what failed")
     .requiredOption("--key <file>", "public key (PEM)")
     .option("--require <kinds>", "what must be present and valid: signature, provenance, sbom (comma-separated)", "signature")
+    .option("--repository <dir>", "APK repository: check every package the provenance names (with --apk-keys)")
+    .option("--apk-keys <dir>", "APK public keys the packages must be signed with")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (image: string, f: { key: string; require: string; json?: boolean }) => {
+      action(io, async (image: string, f: { key: string; require: string; repository?: string; apkKeys?: string; json?: boolean }) => {
+        if (Boolean(f.repository) !== Boolean(f.apkKeys)) throw new UndistroError("USAGE", "--repository and --apk-keys go together");
         let pub: ReturnType<typeof createPublicKey>;
         try {
           pub = createPublicKey(readFileSync(f.key, "utf8"));
@@ -70,14 +73,14 @@ export function registerSign(program: Command, io: Io): void {
           .split(",")
           .map((x) => x.trim())
           .filter(Boolean) as Requirement[];
-        const r = await verifyImage(target(image), pub, require);
+        const r = await verifyImage(target(image), pub, { require, ...(f.repository && f.apkKeys ? { repository: f.repository, apkKeysDir: f.apkKeys } : {}) });
         if (f.json) printJson(io, r);
         else {
           io.out(`${r.image}@${r.digest}\n`);
           for (const c of r.checks) {
             const what = c.kind === "attestation" ? `attestation ${c.predicateType ?? ""}` : c.kind;
             io.out(
-              `  ${c.ok ? "ok    " : "FAILED"} ${what}${c.kind === "content" ? "" : ` [${c.form}]`} ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`,
+              `  ${c.ok ? "ok    " : "FAILED"} ${what}${c.form === "image" ? "" : ` [${c.form}]`} ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`,
             );
           }
           for (const [k, v] of Object.entries(r.requirements)) io.out(`  ${v ? "ok    " : "FAILED"} required ${k}${v ? "" : ": none valid"}\n`);
