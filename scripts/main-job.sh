@@ -25,7 +25,7 @@ cp "$OUT/keys/undistro.rsa.pub" "$OUT/trusted/"
 
 echo "== packages (from source, in the sandbox, in dependency order)"
 $U build distro/packages --plan
-$U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+$U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --attest-key "$OUT/keys/cosign.key" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 
 echo "== verify the repository with the public key alone"
 for apk in "$OUT/repo/$ARCH"/*.apk; do

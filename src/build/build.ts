@@ -3,14 +3,15 @@
  * package: dependency detection, an SPDX SBOM inside the package, a signed .apk, the index refreshed.
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
-import { sourceDateEpoch, UndistroError } from "../util/index.js";
+import { signDsse } from "../sign/index.js";
+import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { openLog, runInSandbox } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
@@ -32,6 +33,8 @@ export interface BuildOptions {
   /** Defaults to $SOURCE_DATE_EPOCH, else 0. */
   sourceDateEpoch?: number;
   distro?: string;
+  /** Signs each package's SLSA provenance into a DSSE envelope (cosign key); without it the statement is written unsigned. */
+  attestKey?: KeyObject;
   /** Keep the workspace after the build (for debugging). */
   keepWorkspace?: boolean;
   onEvent?: (e: BuildEvent) => void;
@@ -53,7 +56,12 @@ export interface BuiltPackage {
   depends: string[];
   provides: string[];
   sbom: string;
+  /** SLSA provenance v1 for the .apk: a DSSE envelope (.intoto.jsonl) when signed, else the statement (.provenance.json). */
+  provenance: string;
 }
+
+/** The buildType of package provenance; its parameters are described in docs/provenance.md. */
+export const PACKAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/package/v1";
 
 export interface BuildReport {
   recipe: string;
@@ -286,7 +294,18 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
       const wopts: Parameters<typeof writePackage>[0] = { sourceDir: dest, info, sourceDateEpoch: epoch, preserveModes: true, scripts };
       if (opts.signingKey) wopts.signingKey = opts.signingKey;
       const pkg = await writePackage(wopts, file);
-      built.push({ name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel });
+      const provenance = writePackageProvenance({
+        file,
+        outDir: opts.outDir,
+        arch: arch.arch,
+        recipe: { path: relative(process.cwd(), resolve(recipePath)) || basename(recipePath), sha256: recipeSha },
+        packageName: u.name,
+        sources,
+        tools,
+        epoch,
+        ...(opts.attestKey ? { key: opts.attestKey } : {}),
+      });
+      built.push({ name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel, provenance });
       opts.onEvent?.({ type: "package", name: u.name, file });
     }
     if (opts.signingKey) indexDirectory(archDir, { signingKey: opts.signingKey, sourceDateEpoch: epoch, description: distro });
@@ -366,4 +385,55 @@ async function gitCheckoutStep(
     .filter(Boolean)
     .join("\n");
   return runInSandbox({ workspace: ws, workdir: step.workdir, script, env: { ...env, HOME: "/tmp" }, logStream: log as never, readOnly: [[local, inside]] });
+}
+
+/**
+ * SLSA provenance v1 for one built package, subject the .apk file: recipe (path, digest) as
+ * external parameters, every fetched source and the build tools as resolved dependencies, times
+ * from SOURCE_DATE_EPOCH. Written beside the repository in OUT/provenance/<arch>/, never into the
+ * repository directory the index covers.
+ */
+function writePackageProvenance(p: {
+  file: string;
+  outDir: string;
+  arch: string;
+  recipe: { path: string; sha256: string };
+  packageName: string;
+  sources: FetchedSource[];
+  tools: Array<{ name: string; version: string; purl?: string }>;
+  epoch: number;
+  key?: KeyObject;
+}): string {
+  const when = new Date(p.epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const statement = {
+    _type: "https://in-toto.io/Statement/v1",
+    subject: [{ name: basename(p.file), digest: { sha256: createHash("sha256").update(readFileSync(p.file)).digest("hex") } }],
+    predicateType: "https://slsa.dev/provenance/v1",
+    predicate: {
+      buildDefinition: {
+        buildType: PACKAGE_BUILD_TYPE,
+        externalParameters: { recipe: { path: p.recipe.path, digest: { sha256: p.recipe.sha256 } }, package: p.packageName, arch: p.arch },
+        internalParameters: { sourceDateEpoch: p.epoch, sandbox: "bubblewrap, no network, host toolchain read-only (stage 0)" },
+        resolvedDependencies: [
+          ...p.sources.map((s) => ({ uri: s.uri, name: s.fileName, digest: { sha256: s.sha256, ...(s.sha512 ? { sha512: s.sha512 } : {}) } })),
+          ...p.tools.map((t) => ({ uri: t.purl ?? `tool:${t.name}`, name: t.name, annotations: { version: t.version } })),
+        ],
+      },
+      runDetails: {
+        builder: { id: "https://undistro.dev/builders/undistro", version: { undistro: BUILDER_VERSION } },
+        metadata: { startedOn: when, finishedOn: when },
+      },
+    },
+  };
+  const dir = join(p.outDir, "provenance", p.arch);
+  mkdirSync(dir, { recursive: true });
+  const body = Buffer.from(JSON.stringify(statement));
+  if (p.key) {
+    const path = join(dir, `${basename(p.file)}.intoto.jsonl`);
+    writeFileAtomic(path, Buffer.from(`${JSON.stringify(signDsse("application/vnd.in-toto+json", body, p.key))}\n`));
+    return path;
+  }
+  const path = join(dir, `${basename(p.file)}.provenance.json`);
+  writeFileAtomic(path, Buffer.from(`${sortedJson(statement)}\n`));
+  return path;
 }

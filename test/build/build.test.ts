@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ApkKeyring, extractPackage, generateApkKey, loadSigningKey, readIndexFile, readPackage, verifyIndex, verifyPackage } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
+import { verifyDsse } from "../../src/sign/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
 
@@ -27,6 +28,7 @@ describe("building GNU hello from its upstream tarball", () => {
   });
 
   it("builds in the sandbox, verifies, carries a valid SBOM, installs into an empty root and runs; twice identical", async () => {
+    const attestKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
     const build = (out: string) =>
       buildRecipe(HELLO, {
         outDir: join(dir, out),
@@ -34,6 +36,7 @@ describe("building GNU hello from its upstream tarball", () => {
         sourceMirrors: [MIRROR],
         cacheDir: join(dir, `cache-${out}`),
         sourceDateEpoch: 1700000000,
+        ...(out === "out1" ? { attestKey: attestKey.privateKey } : {}),
       });
     const first = await build("out1");
     assert.deepEqual(
@@ -66,6 +69,21 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.ok(text.includes("GPL-3.0-or-later"));
     assert.match(text, /stage 0/);
 
+    // SLSA provenance per package, signed (DSSE) when a key is given, never inside the repository directory.
+    const envPath = first.packages[0]?.provenance as string;
+    assert.equal(envPath, join(dir, "out1/provenance/x86_64/hello-2.10-r0.apk.intoto.jsonl"));
+    const env = JSON.parse(readFileSync(envPath, "utf8"));
+    assert.ok(verifyDsse(env, attestKey.publicKey));
+    const statement = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8"));
+    assert.deepEqual(statement.subject, [{ name: "hello-2.10-r0.apk", digest: { sha256: sha256(first.packages[0]?.file as string) } }]);
+    assert.equal(statement.predicate.buildDefinition.buildType, "https://undistro.dev/buildtypes/package/v1");
+    assert.ok(
+      statement.predicate.buildDefinition.resolvedDependencies.some(
+        (d: { digest?: { sha256?: string } }) => d.digest?.sha256 === "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b",
+      ),
+      "the source tarball, by digest",
+    );
+
     // Install into an empty root and run it there, with nothing from the host.
     const root = join(dir, "root");
     extractPackage(hello, root);
@@ -79,6 +97,7 @@ describe("building GNU hello from its upstream tarball", () => {
       const q = second.packages[i];
       assert.ok(q);
       assert.equal(sha256(q.file), sha256(p.file), `${p.name} rebuilt bit-identically`);
+      assert.match(q.provenance, /\.apk\.provenance\.json$/, "unsigned statement without a key");
     }
   });
 

@@ -102,6 +102,7 @@ describe("README main job", () => {
     const repo = readdirSync(join(out, "repo", arch)).sort();
     for (const f of ["APKINDEX.tar.gz", "hello-2.10-r0.apk", "undistro-baselayout-0.1-r0.apk"]) assert.ok(repo.includes(f), `${f} in ${repo.join(", ")}`);
     assert.ok(readdirSync(join(out, "images/hello")).includes("index.json"));
+    assert.ok(readdirSync(join(out, "repo/provenance", arch)).includes("hello-2.10-r0.apk.intoto.jsonl"), "signed package provenance");
     // The images went through the embedded registry and came back with the same digest.
     const built = JSON.parse(readFileSync(join(out, "images/hello/index.json"), "utf8")).manifests[0].digest;
     const pulled = JSON.parse(readFileSync(join(out, "pulled/hello/index.json"), "utf8")).manifests[0].digest;

@@ -2,6 +2,7 @@ import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
 import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, formatPlanText, hostArch, planGraph } from "../../build/index.js";
+import { loadCosignPrivateKey } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
 import { action, collect } from "./shared.js";
@@ -9,6 +10,7 @@ import { action, collect } from "./shared.js";
 interface BuildFlags {
   out?: string;
   signingKey?: string;
+  attestKey?: string;
   sourceMirror: string[];
   arch: string;
   pipelineDir: string[];
@@ -27,6 +29,7 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--plan [format]", "with a directory: print the build order (text, or dot) and stop")
     .option("--out <dir>", "repository directory (packages land in DIR/<arch>/)")
     .option("--signing-key <key.rsa>", "RSA key to sign packages and the index")
+    .option("--attest-key <cosign.key>", "sign each package's SLSA provenance (DSSE) with this cosign key (password in $UNDISTRO_PASSWORD)")
     .option("--source-mirror <dir>", "source mirror consulted before any download (repeatable)", collect, [])
     .option("--arch <arch>", "target architecture", hostArch())
     .option("--pipeline-dir <dir>", "extra pipeline definitions (repeatable; they override built-ins)", collect, [])
@@ -62,6 +65,7 @@ export function registerBuild(program: Command, io: Io): void {
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;
+        if (f.attestKey) opts.attestKey = loadCosignPrivateKey(f.attestKey, process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD ?? "");
         if (isDir) {
           const jobs = Number(f.jobs);
           if (!Number.isInteger(jobs) || jobs < 1) throw new UndistroError("USAGE", `--jobs ${f.jobs}: a whole number ≥ 1`);
