@@ -4,10 +4,10 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import { createHash, type KeyObject } from "node:crypto";
-import { canonicalJson, type Descriptor, describeEndpoint, type Endpoint, MEDIA, pushArtifact, readBlob, readManifest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
-import { attachBundle, dockerReference, imageDigest } from "./image.js";
+import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
 import { type DsseEnvelope, signDsse, verifyDsse } from "./payload.js";
 
 export const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
@@ -63,23 +63,8 @@ export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: s
   const statement = statementFor(digest, predicateType, predicate, dockerReference(ep));
   const envelope = Buffer.from(JSON.stringify(signDsse(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), key)));
   const tag = attestationTag(digest);
-  const existing = await readManifest(ep, tag);
-  const layers: Descriptor[] = existing ? ((JSON.parse(existing.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
-  const blobs: { data: Buffer; mediaType: string }[] = [];
-  for (const l of layers) blobs.push({ data: await readBlob(ep, l.digest), mediaType: l.mediaType });
-  layers.push({ mediaType: DSSE_MEDIA_TYPE, digest: sha256(envelope), size: envelope.length, annotations: { predicateType } });
-  blobs.push({ data: envelope, mediaType: DSSE_MEDIA_TYPE });
-  const config = canonicalJson({
-    architecture: "",
-    config: {},
-    created: "0001-01-01T00:00:00Z",
-    history: [{ created: "0001-01-01T00:00:00Z" }],
-    os: "",
-    rootfs: { diff_ids: layers.map((l) => l.digest), type: "layers" },
-  });
-  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length };
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config: configDesc, layers }));
-  const attestationManifest = await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag);
+  const layer: Descriptor = { mediaType: DSSE_MEDIA_TYPE, digest: sha256(envelope), size: envelope.length, annotations: { predicateType } };
+  const { manifest: attestationManifest } = await appendCompanionLayer(ep, tag, layer, envelope);
   const bundleManifest = await attachBundle(ep, digest, Buffer.from(JSON.stringify(bundleStatement(statement, key))), predicateType);
   return { image: describeEndpoint(ep), digest, predicateType, attestationTag: tag, attestationManifest, bundleManifest };
 }

@@ -44,21 +44,37 @@ export async function signImage(ep: Endpoint, key: KeyObject, opts: { reference?
   const payload = simpleSigningPayload(opts.reference ?? dockerReference(ep), digest, opts.annotations ?? null);
   const sig = signBytes(payload, key).toString("base64");
   const tag = signatureTag(digest);
-  const existing = await readManifest(ep, tag);
-  const layers: Descriptor[] = existing ? ((JSON.parse(existing.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
-  const blobs: { data: Buffer; mediaType: string }[] = [];
-  for (const l of layers) blobs.push({ data: await readBlob(ep, l.digest), mediaType: l.mediaType });
   const layer: Descriptor = {
     mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
     digest: sha256(payload),
     size: payload.length,
     annotations: { [COSIGN_SIGNATURE_ANNOTATION]: sig },
   };
-  if (!layers.some((l) => l.digest === layer.digest && l.annotations?.[COSIGN_SIGNATURE_ANNOTATION] === sig)) {
+  const { manifest: manifestDigest, layers } = await appendCompanionLayer(ep, tag, layer, payload);
+  const bundleManifest = await attachBundle(
+    ep,
+    digest,
+    Buffer.from(JSON.stringify(bundleStatement(statementFor(digest, COSIGN_SIGN_PREDICATE), key))),
+    COSIGN_SIGN_PREDICATE,
+  );
+  return { image: describeEndpoint(ep), digest, signatureTag: tag, signatureManifest: manifestDigest, signatures: layers, bundleManifest };
+}
+
+/**
+ * Adds one layer to a cosign companion image (the `.sig` / `.att` manifest tagged beside an image),
+ * keeping the layers already there, unless an identical layer is present. Returns the manifest's
+ * digest and how many layers it now has.
+ */
+export async function appendCompanionLayer(ep: Endpoint, tag: string, layer: Descriptor, data: Buffer): Promise<{ manifest: string; layers: number }> {
+  const existing = await readManifest(ep, tag);
+  const layers: Descriptor[] = existing ? ((JSON.parse(existing.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
+  const blobs: { data: Buffer; mediaType: string }[] = [];
+  for (const l of layers) blobs.push({ data: await readBlob(ep, l.digest), mediaType: l.mediaType });
+  if (!layers.some((l) => l.digest === layer.digest && JSON.stringify(l.annotations) === JSON.stringify(layer.annotations))) {
     layers.push(layer);
-    blobs.push({ data: payload, mediaType: SIMPLE_SIGNING_MEDIA_TYPE });
+    blobs.push({ data, mediaType: layer.mediaType });
   }
-  // The config cosign writes for signature images: empty platform, the layers as diff_ids.
+  // The config cosign writes for these images: empty platform, the layers as diff_ids.
   const config = canonicalJson({
     architecture: "",
     config: {},
@@ -69,14 +85,10 @@ export async function signImage(ep: Endpoint, key: KeyObject, opts: { reference?
   });
   const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length };
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config: configDesc, layers }));
-  const manifestDigest = await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag);
-  const bundleManifest = await attachBundle(
-    ep,
-    digest,
-    Buffer.from(JSON.stringify(bundleStatement(statementFor(digest, COSIGN_SIGN_PREDICATE), key))),
-    COSIGN_SIGN_PREDICATE,
-  );
-  return { image: describeEndpoint(ep), digest, signatureTag: tag, signatureManifest: manifestDigest, signatures: layers.length, bundleManifest };
+  return {
+    manifest: await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag),
+    layers: layers.length,
+  };
 }
 
 /** Stores a Sigstore bundle as an OCI 1.1 artifact whose subject is the image. */

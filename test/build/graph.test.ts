@@ -49,7 +49,12 @@ describe("build graph", () => {
     const stateRoot = join(dir, "cache/build-state");
     const state = join(stateRoot, readdirSync(stateRoot)[0] as string, "x86_64/middle.json");
     assert.ok(readFileSync(state, "utf8").includes('"recipe"'));
-    assert.deepEqual(readdirSync(join(dir, "out")), ["x86_64"], "no cache inside the output");
+    assert.deepEqual(readdirSync(join(dir, "out")).sort(), ["provenance", "x86_64"], "packages and their provenance, no cache inside the output");
+    assert.deepEqual(
+      readdirSync(join(dir, "out/x86_64")).filter((f) => !f.endsWith(".apk")),
+      ["APKINDEX.tar.gz"],
+      "the repository holds only packages and the index",
+    );
   });
 
   it("reports a cycle with its path", async (t) => {

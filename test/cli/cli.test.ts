@@ -104,8 +104,13 @@ describe("README main job", () => {
     assert.ok(readdirSync(join(out, "images/hello")).includes("index.json"));
     assert.ok(readdirSync(join(out, "repo/provenance", arch)).includes("hello-2.10-r0.apk.intoto.jsonl"), "signed package provenance");
     // The images went through the embedded registry and came back with the same digest.
-    const built = JSON.parse(readFileSync(join(out, "images/hello/index.json"), "utf8")).manifests[0].digest;
-    const pulled = JSON.parse(readFileSync(join(out, "pulled/hello/index.json"), "utf8")).manifests[0].digest;
+    const latest = (file: string) =>
+      (JSON.parse(readFileSync(file, "utf8")).manifests as { digest: string; annotations?: Record<string, string> }[]).find(
+        (m) => m.annotations?.["org.opencontainers.image.ref.name"] === "latest",
+      )?.digest;
+    const built = latest(join(out, "images/hello/index.json"));
+    const pulled = latest(join(out, "pulled/hello/index.json"));
+    assert.ok(built);
     assert.equal(pulled, built);
     assert.match(r.stdout, new RegExp(`/undistro/hello@${built}`));
     assert.match(r.stdout, /signature verified \(docker-reference 127\.0\.0\.1:\d+\/undistro\/hello\)/);

@@ -3,11 +3,11 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildImage } from "../../src/image/index.js";
-import { copyImage, endpoint, fallbackTag, MEDIA, OciLayout, RegistryClient } from "../../src/oci/index.js";
+import { copyImage, endpoint, fallbackTag, RegistryClient } from "../../src/oci/index.js";
 import { hashPassword, RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
-import { REFERENCE, runCli, tempDir } from "../helpers.js";
+import { runCli, tempDir } from "../helpers.js";
 import { startDockerRegistry } from "../image/helpers.js";
+import { multiArchWithSbom } from "./helpers.js";
 
 interface Doc {
   manifests: { digest: string; platform?: { architecture: string }; artifactType?: string }[];
@@ -23,29 +23,10 @@ describe("registry client: push, pull and copy with referrers", () => {
 
   before(async () => {
     dir = tempDir();
-    layout = join(dir, "multiarch");
-    await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: layout, sourceDateEpoch: 0 });
-    const oci = new OciLayout(layout);
-    const top = oci.readIndex();
-    const index = JSON.parse(oci.readBlob(top.manifests[0]?.digest as string).toString("utf8")) as Doc;
-    platformManifests = index.manifests;
-    // An SBOM attached to the amd64 manifest the OCI 1.1 way (subject + artifactType), kept
-    // only as blobs, as `undistro attest` will store it.
-    const amd64 = platformManifests.find((m) => m.platform?.architecture === "amd64");
-    assert.ok(amd64);
-    const empty = oci.writeBlob(Buffer.from("{}"), "application/vnd.oci.empty.v1+json");
-    const sbom = oci.writeBlob(Buffer.from('{"spdxVersion":"SPDX-2.3"}'), "application/spdx+json");
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MEDIA.manifest,
-        artifactType: "application/spdx+json",
-        config: empty,
-        layers: [sbom],
-        subject: { mediaType: MEDIA.manifest, digest: amd64.digest, size: oci.readBlob(amd64.digest).length },
-      }),
-    );
-    sbomDigest = oci.writeBlob(body, MEDIA.manifest).digest;
+    const fixture = await multiArchWithSbom(dir);
+    layout = fixture.layout;
+    platformManifests = fixture.platforms;
+    sbomDigest = fixture.sbom;
     const cfg = join(dir, "registry.yaml");
     writeFileSync(cfg, `users:\n  ci:\n    password: "${hashPassword("s3cret")}"\n    access:\n      - repository: "**"\n        actions: [pull, push]\n`);
     reg = await new RegistryServer({ root: join(dir, "root"), config: cfg }).listen();

@@ -4,10 +4,10 @@ import { createHash } from "node:crypto";
 import { readdirSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { buildImage } from "../../src/image/index.js";
-import { copyImage, endpoint, MEDIA, OciLayout, RegistryClient } from "../../src/oci/index.js";
+import { copyImage, endpoint, OciLayout, RegistryClient } from "../../src/oci/index.js";
 import { collectGarbage, RegistryServer, RegistryStorage, type RunningRegistry } from "../../src/registry/index.js";
-import { BIN, REFERENCE, runCli, tempDir } from "../helpers.js";
+import { BIN, runCli, tempDir } from "../helpers.js";
+import { multiArchWithSbom } from "../oci/helpers.js";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -30,26 +30,13 @@ describe("registry gc", () => {
 
   before(async () => {
     dir = tempDir();
-    layout = join(dir, "multiarch");
-    await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: layout, sourceDateEpoch: 0 });
+    const fixture = await multiArchWithSbom(dir);
+    layout = fixture.layout;
+    amd64 = fixture.amd64;
+    arm64 = fixture.arm64;
+    sbom = fixture.sbom;
     const oci = new OciLayout(layout);
-    const index = JSON.parse(oci.readBlob(oci.readIndex().manifests[0]?.digest as string).toString("utf8")) as Manifest;
-    for (const m of index.manifests ?? []) docs.set(m.digest, JSON.parse(oci.readBlob(m.digest).toString("utf8")) as Manifest);
-    amd64 = index.manifests?.find((m) => m.platform?.architecture === "amd64")?.digest as string;
-    arm64 = index.manifests?.find((m) => m.platform?.architecture === "arm64")?.digest as string;
-    const empty = oci.writeBlob(Buffer.from("{}"), "application/vnd.oci.empty.v1+json");
-    const layer = oci.writeBlob(Buffer.from('{"spdxVersion":"SPDX-2.3","name":"gc-test"}'), "application/spdx+json");
-    const body = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MEDIA.manifest,
-        artifactType: "application/spdx+json",
-        config: empty,
-        layers: [layer],
-        subject: { mediaType: MEDIA.manifest, digest: amd64, size: oci.readBlob(amd64).length },
-      }),
-    );
-    sbom = oci.writeBlob(body, MEDIA.manifest).digest;
+    for (const m of fixture.platforms) docs.set(m.digest, JSON.parse(oci.readBlob(m.digest).toString("utf8")) as Manifest);
     reg = await new RegistryServer({ root: join(dir, "root") }).listen();
     host = reg.url.replace("http://", "");
     storage = new RegistryStorage(join(dir, "root"));
