@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createPublicKey, sign, verify } from "node:crypto";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { decryptCosignKey, encryptCosignKey, loadCosignPrivateKey, publicKeyPem } from "../../src/sign/index.js";
-import { REFERENCE, runCli, tempDir } from "../helpers.js";
+import { BIN, REFERENCE, runCli, tempDir } from "../helpers.js";
 
 const SIGSTORE = join(REFERENCE, "sigstore");
 
@@ -82,5 +83,25 @@ describe("cosign key files (sigstore reference keys)", () => {
     const reenc = encryptCosignKey(decryptCosignKey(readFileSync(join(SIGSTORE, ref.file), "utf8"), "123"), "new");
     writeFileSync(join(dir, "re.key"), reenc);
     assert.equal(publicKeyPem(loadCosignPrivateKey(join(dir, "re.key"), "new")), ref.publicKeyPem);
+  });
+
+  it("asks for the password on a terminal (twice for a new key), and refuses without one", (t) => {
+    const dir = tempDir(t);
+    const env = { ...process.env };
+    delete env.UNDISTRO_PASSWORD;
+    delete env.COSIGN_PASSWORD;
+    // script(1) gives the CLI a pseudo-terminal; the answers are typed ahead on its stdin.
+    const tty = (input: string, args: string) =>
+      spawnSync("script", ["-qec", `${BIN} ${args}`, "/dev/null"], { input, env, encoding: "utf8", timeout: 30_000 });
+    const ok = tty("pw1\rpw1\r", `keygen --cosign ${join(dir, "k")}`);
+    assert.equal(ok.status, 0, ok.stdout);
+    assert.match(ok.stdout, /Enter password for private key: /);
+    assert.equal(publicKeyPem(loadCosignPrivateKey(join(dir, "k.key"), "pw1")), readFileSync(join(dir, "k.pub"), "utf8"));
+    const differ = tty("a\rb\r", `keygen --cosign ${join(dir, "k2")}`);
+    assert.notEqual(differ.status, 0);
+    assert.match(differ.stdout, /KEY_PASSWORD.*the two passwords differ/);
+    const noTty = spawnSync(BIN, ["keygen", "--cosign", join(dir, "k3")], { env, encoding: "utf8", input: "" });
+    assert.equal(noTty.status, 1);
+    assert.match(noTty.stderr, /KEY_PASSWORD.*no terminal/);
   });
 });

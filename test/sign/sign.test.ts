@@ -223,6 +223,9 @@ describe("image signatures in cosign's format", () => {
     const sbom = readdirSync(join(layout, "sboms")).find((f) => f.endsWith(".spdx.json")) as string;
     const b = await cli(["attest", "--key", keyFile, "--type", "spdxjson", "--predicate", join(layout, "sboms", sbom), image]);
     assert.equal(b.code, 0, b.stderr);
+    const cdx = readdirSync(join(layout, "sboms")).find((f) => f.endsWith(".cdx.json")) as string;
+    const c = await cli(["attest", "--key", keyFile, "--type", "cyclonedx", "--predicate", join(layout, "sboms", cdx), image]);
+    assert.equal(c.code, 0, c.stderr);
     const all = await cli(["verify", "--key", pubFile, "--require", "signature,provenance,sbom", "--json", image]);
     assert.equal(all.code, 0, all.stdout);
     const report = JSON.parse(all.stdout) as {
@@ -232,8 +235,10 @@ describe("image signatures in cosign's format", () => {
     assert.deepEqual(report.requirements, { signature: true, provenance: true, sbom: true });
     const attestations = report.checks.filter((c) => c.kind === "attestation").map((c) => `${c.form} ${c.predicateType}`);
     assert.deepEqual(attestations.sort(), [
+      "bundle https://cyclonedx.org/bom",
       "bundle https://slsa.dev/provenance/v1",
       "bundle https://spdx.dev/Document",
+      "legacy https://cyclonedx.org/bom",
       "legacy https://slsa.dev/provenance/v1",
       "legacy https://spdx.dev/Document",
     ]);

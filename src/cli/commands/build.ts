@@ -5,7 +5,7 @@ import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, f
 import { loadCosignPrivateKey } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
-import { action, collect } from "./shared.js";
+import { action, collect, keyPassword } from "./shared.js";
 
 interface BuildFlags {
   out?: string;
@@ -65,7 +65,7 @@ export function registerBuild(program: Command, io: Io): void {
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;
-        if (f.attestKey) opts.attestKey = loadCosignPrivateKey(f.attestKey, process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD ?? "");
+        if (f.attestKey) opts.attestKey = loadCosignPrivateKey(f.attestKey, await keyPassword(io));
         if (isDir) {
           const jobs = Number(f.jobs);
           if (!Number.isInteger(jobs) || jobs < 1) throw new UndistroError("USAGE", `--jobs ${f.jobs}: a whole number ≥ 1`);

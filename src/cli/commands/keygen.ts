@@ -3,7 +3,7 @@ import { generateApkKey } from "../../apk/index.js";
 import { generateCosignKey } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
-import { action } from "./shared.js";
+import { action, keyPassword } from "./shared.js";
 
 export function registerKeygen(program: Command, io: Io): void {
   program
@@ -19,11 +19,7 @@ export function registerKeygen(program: Command, io: Io): void {
     .action(
       action(io, async (opts: { apk?: string; cosign?: string; bits: string; force?: boolean; json?: boolean }) => {
         if (opts.cosign !== undefined) {
-          const password = process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD;
-          if (password === undefined)
-            throw new UndistroError("USAGE", "--cosign needs a password in $UNDISTRO_PASSWORD (empty allowed)", {
-              hint: "UNDISTRO_PASSWORD=... undistro keygen --cosign mykey",
-            });
+          const password = await keyPassword(io, { confirm: true });
           const key = generateCosignKey(opts.cosign, password, { force: opts.force ?? false });
           if (opts.json) printJson(io, key);
           else io.out(`wrote ${key.privateKeyPath} (encrypted, mode 0600)\nwrote ${key.publicKeyPath}\n`);

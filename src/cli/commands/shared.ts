@@ -1,3 +1,4 @@
+import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, reportError } from "../output.js";
 
 /** Thrown inside actions to carry an exit code out of commander without printing. */
@@ -25,4 +26,76 @@ export function action<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+/**
+ * The key password: $UNDISTRO_PASSWORD, else $COSIGN_PASSWORD (as cosign reads it), else a prompt
+ * on the terminal without echo (asked twice when `confirm`). Without a terminal and without the
+ * variables it is an error rather than a silent empty password.
+ */
+export async function keyPassword(io: Io, opts: { confirm?: boolean } = {}): Promise<string> {
+  const env = process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD;
+  if (env !== undefined) return env;
+  if (!process.stdin.isTTY) {
+    throw new UndistroError("KEY_PASSWORD", "no password: $UNDISTRO_PASSWORD is unset and there is no terminal to ask on", {
+      hint: "set UNDISTRO_PASSWORD (an empty value means no password)",
+    });
+  }
+  const first = await readHidden(io, "Enter password for private key: ");
+  if (opts.confirm) {
+    const again = await readHidden(io, "Enter password for private key again: ");
+    if (again !== first) throw new UndistroError("KEY_PASSWORD", "the two passwords differ");
+  }
+  return first;
+}
+
+/** Typed-ahead input after the line a prompt consumed (both passwords may arrive in one read). */
+let typedAhead = "";
+
+function readHidden(io: Io, prompt: string): Promise<string> {
+  io.err(prompt);
+  const stdin = process.stdin;
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const finish = (err?: Error) => {
+      stdin.off("data", onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      io.err("\n");
+      if (err) reject(err);
+      else resolve(text);
+    };
+    /** Consumes characters; true once the line is complete. */
+    const feed = (chars: string): boolean => {
+      for (let i = 0; i < chars.length; i++) {
+        const ch = chars[i] as string;
+        if (ch === "\r" || ch === "\n") {
+          typedAhead = chars.slice(i + 1).replace(/^\n/, "");
+          return true;
+        }
+        if (ch === "\u0003") throw new UndistroError("KEY_PASSWORD", "interrupted");
+        if (ch === "\u007f" || ch === "\b") text = text.slice(0, -1);
+        else text += ch;
+      }
+      return false;
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        if (feed(chunk.toString("utf8"))) finish();
+      } catch (err) {
+        finish(err as Error);
+      }
+    };
+    stdin.setRawMode(true);
+    const ahead = typedAhead;
+    typedAhead = "";
+    if (ahead && feed(ahead)) {
+      stdin.setRawMode(false);
+      io.err("\n");
+      resolve(text);
+      return;
+    }
+    stdin.on("data", onData);
+    stdin.resume();
+  });
 }

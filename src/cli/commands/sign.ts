@@ -5,7 +5,7 @@ import { endpoint } from "../../oci/index.js";
 import { attestImage, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
-import { action } from "./shared.js";
+import { action, keyPassword } from "./shared.js";
 
 function target(spec: string) {
   const creds = process.env.UNDISTRO_REGISTRY_USER
@@ -23,7 +23,7 @@ export function registerSign(program: Command, io: Io): void {
     .option("--json", "print the result as JSON")
     .action(
       action(io, async (image: string, f: { key: string; reference?: string; json?: boolean }) => {
-        const key = loadCosignPrivateKey(f.key, process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD ?? "");
+        const key = loadCosignPrivateKey(f.key, await keyPassword(io));
         const r = await signImage(target(image), key, f.reference ? { reference: f.reference } : {});
         if (f.json) printJson(io, r);
         else io.out(`signed ${r.image}@${r.digest} → ${r.signatureTag} (${r.signatures} signature${r.signatures === 1 ? "" : "s"})\n`);
@@ -46,7 +46,7 @@ export function registerSign(program: Command, io: Io): void {
         } catch (err) {
           throw new UndistroError("ATTEST_PREDICATE", `${f.predicate}: ${(err as Error).message}`);
         }
-        const key = loadCosignPrivateKey(f.key, process.env.UNDISTRO_PASSWORD ?? process.env.COSIGN_PASSWORD ?? "");
+        const key = loadCosignPrivateKey(f.key, await keyPassword(io));
         const r = await attestImage(target(image), key, predicateType, predicate);
         if (f.json) printJson(io, r);
         else io.out(`attested ${r.image}@${r.digest}: ${r.predicateType} → ${r.attestationTag} and referrer ${r.bundleManifest}\n`);
