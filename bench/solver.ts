@@ -4,17 +4,7 @@
  */
 import { formatIndex, type IndexEntry, parseIndex } from "../src/apk/index.js";
 import { type LoadedRepository, openRepositories, resolveIn } from "../src/solver/index.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../src/util/index.js";
 
 const LIBS = 6000;
 const TOOLS = 4000;
@@ -22,7 +12,7 @@ const APPS = 5000 - 5;
 const VERSIONS = 10;
 
 function syntheticIndex(): IndexEntry[] {
-  const rnd = mulberry32(42);
+  const rnd = seededRandom(42);
   const out: IndexEntry[] = [];
   let serial = 0;
   const add = (name: string, version: string, depends: string[], provides: string[], providerPriority?: number) => {

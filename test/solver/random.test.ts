@@ -6,20 +6,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type IndexEntry, parseDependency, versionSatisfies } from "../../src/apk/index.js";
 import { type LoadedRepository, type ResolvedPackage, resolveWorld, UnsatisfiableError } from "../../src/solver/index.js";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../src/util/index.js";
 
 export function randomRepository(seed: number, names: number, packagesWanted: number): IndexEntry[] {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const entries: IndexEntry[] = [];
   let serial = 0;
   const versionsOf = new Map<number, string[]>();
@@ -102,7 +92,7 @@ if (process.env.NO_RANDOM_SUITE !== "1")
       const entries = randomRepository(20261123, 300, 1000);
       assert.equal(entries.length, 1000);
       const repo: LoadedRepository = { url: "mem://random", indexPath: "/nonexistent/APKINDEX.tar.gz", indexDigest: "sha256:0", signedBy: null, entries };
-      const rnd = mulberry32(7);
+      const rnd = seededRandom(7);
       let solved = 0;
       let failed = 0;
       for (let i = 0; i < 300; i++) {
