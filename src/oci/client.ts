@@ -4,11 +4,10 @@
  * against a registry without the referrers API, the `sha256-<hex>` tag-schema fallback index is
  * read and maintained, as the OCI spec describes).
  */
-import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UndistroError } from "../util/index.js";
-import { type Descriptor, MEDIA, OciLayout } from "./layout.js";
+import { type Descriptor, MEDIA, OciLayout, sha256Digest } from "./layout.js";
 
 export interface ImageRef {
   registry: string;
@@ -39,7 +38,6 @@ export function parseRef(ref: string): ImageRef {
   return r;
 }
 
-const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const ACCEPT = [
   MEDIA.index,
   MEDIA.manifest,
@@ -113,12 +111,12 @@ export class RegistryClient {
   async getBlob(repo: string, digest: string): Promise<Buffer> {
     const r = await this.check(await this.request(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` }), `GET blob ${digest}`);
     const data = Buffer.from(await r.arrayBuffer());
-    if (sha256(data) !== digest && digest.startsWith("sha256:"))
-      throw new UndistroError("OCI_BLOB_CORRUPT", `${this.base}/${repo}: blob ${digest} arrived with digest ${sha256(data)}`);
+    if (sha256Digest(data) !== digest && digest.startsWith("sha256:"))
+      throw new UndistroError("OCI_BLOB_CORRUPT", `${this.base}/${repo}: blob ${digest} arrived with digest ${sha256Digest(data)}`);
     return data;
   }
 
-  async putBlob(repo: string, data: Buffer, digest = sha256(data)): Promise<void> {
+  async putBlob(repo: string, data: Buffer, digest = sha256Digest(data)): Promise<void> {
     if (await this.hasBlob(repo, digest)) return;
     const scope = `repository:${repo}:pull,push`;
     const start = await this.check(await this.request(`/v2/${repo}/blobs/uploads/`, { method: "POST", scope }), "start upload");
@@ -136,7 +134,7 @@ export class RegistryClient {
     if (r.status === 404) return undefined;
     await this.check(r, `GET manifest ${ref}`);
     const body = Buffer.from(await r.arrayBuffer());
-    const digest = sha256(body);
+    const digest = sha256Digest(body);
     if (ref.startsWith("sha256:") && digest !== ref)
       throw new UndistroError("OCI_MANIFEST_CORRUPT", `${this.base}/${repo}: manifest ${ref} arrived with digest ${digest}`);
     return { body, mediaType: (r.headers.get("content-type") ?? "").split(";")[0] ?? "", digest };
@@ -152,7 +150,7 @@ export class RegistryClient {
       }),
       `PUT manifest ${ref}`,
     );
-    return r.headers.get("docker-content-digest") ?? sha256(body);
+    return r.headers.get("docker-content-digest") ?? sha256Digest(body);
   }
 
   /** Referrers of a digest: the API when the registry has it, else the tag-schema fallback index. */
@@ -164,11 +162,29 @@ export class RegistryClient {
     return fallback ? (JSON.parse(fallback.body.toString("utf8")) as { manifests: Descriptor[] }).manifests : [];
   }
 
-  /** Whether the registry answers the referrers API (distribution 2.8 does not). */
+  private referrersApi = new Map<string, boolean>();
+
+  /** Whether the registry answers the referrers API (distribution 2.8 does not); asked once per repository. */
   async supportsReferrers(repo: string): Promise<boolean> {
+    const known = this.referrersApi.get(repo);
+    if (known !== undefined) return known;
     const r = await this.request(`/v2/${repo}/referrers/sha256:${"0".repeat(64)}`, { headers: { Accept: MEDIA.index }, scope: `repository:${repo}:pull` });
     await r.body?.cancel();
+    this.referrersApi.set(repo, r.status === 200);
     return r.status === 200;
+  }
+
+  /**
+   * Records referrers of `subject` for a registry without the referrers API: merges them into the
+   * tag-schema fallback index (`sha256-<hex>`). A registry with the API indexes pushes itself.
+   */
+  async addReferrers(repo: string, subject: string, referrers: Descriptor[]): Promise<void> {
+    if (await this.supportsReferrers(repo)) return;
+    const existing = await this.referrers(repo, subject);
+    const added = referrers.filter((d) => !existing.some((m) => m.digest === d.digest));
+    if (added.length === 0) return;
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...existing, ...added] }));
+    await this.putManifest(repo, fallbackTag(subject), index, MEDIA.index);
   }
 }
 
@@ -300,14 +316,7 @@ export async function copyImage(src: Endpoint, dst: Endpoint, opts: CopyOptions 
         result.referrers++;
       }
     }
-    if (dst.kind === "registry" && !(await dst.client.supportsReferrers(dst.ref.repository))) {
-      // Tag-schema fallback: an index of the referrers under the tag sha256-<hex>.
-      const existing = await dst.client.referrers(dst.ref.repository, subject);
-      const merged = [...existing];
-      for (const d of list) if (!merged.some((m) => m.digest === d.digest)) merged.push(d);
-      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: merged }));
-      await dst.client.putManifest(dst.ref.repository, fallbackTag(subject), body, MEDIA.index);
-    }
+    if (dst.kind === "registry") await dst.client.addReferrers(dst.ref.repository, subject, list);
   };
   await copyNode(root);
   const tag = dst.kind === "registry" ? dst.ref.tag : dst.tag;
@@ -401,22 +410,16 @@ export async function pushArtifact(
   mediaType: string,
   tag?: string,
 ): Promise<string> {
-  const digest = sha256(manifest);
+  const digest = sha256Digest(manifest);
   if (ep.kind === "layout") ep.layout.init();
-  for (const b of blobs) await writeBlob(ep, b.data, sha256(b.data), b.mediaType);
+  for (const b of blobs) await writeBlob(ep, b.data, sha256Digest(b.data), b.mediaType);
   const node = { digest, mediaType, body: manifest };
   await writeManifest(ep, node, tag);
   if (ep.kind === "layout" && tag) await tagManifest(ep, node, tag);
-  // A referrer pushed to a registry without the referrers API is listed in the fallback index.
   const doc = JSON.parse(manifest.toString("utf8")) as { subject?: { digest: string }; artifactType?: string };
-  const subject = doc.subject?.digest;
-  if (subject && ep.kind === "registry" && !(await ep.client.supportsReferrers(ep.ref.repository))) {
-    const existing = await ep.client.referrers(ep.ref.repository, subject);
-    if (!existing.some((d) => d.digest === digest)) {
-      const merged = [...existing, { mediaType, digest, size: manifest.length, ...(doc.artifactType ? { artifactType: doc.artifactType } : {}) }];
-      const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests: merged }));
-      await ep.client.putManifest(ep.ref.repository, fallbackTag(subject), index, MEDIA.index);
-    }
+  if (doc.subject && ep.kind === "registry") {
+    const self: Descriptor = { mediaType, digest, size: manifest.length, ...(doc.artifactType ? { artifactType: doc.artifactType } : {}) };
+    await ep.client.addReferrers(ep.ref.repository, doc.subject.digest, [self]);
   }
   return digest;
 }

@@ -3,8 +3,8 @@
  * in a DSSE envelope, stored both as cosign does (`sha256-<hex>.att`, one layer per envelope,
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
-import { createHash, type KeyObject } from "node:crypto";
-import { type Descriptor, describeEndpoint, type Endpoint } from "../oci/index.js";
+import type { KeyObject } from "node:crypto";
+import { type Descriptor, describeEndpoint, type Endpoint, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
@@ -54,8 +54,6 @@ export interface AttestResult {
   bundleManifest: string;
 }
 
-const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
 export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: string, predicate: unknown): Promise<AttestResult> {
   const problem = checkPredicate(predicateType, predicate);
   if (problem) throw new UndistroError("ATTEST_PREDICATE", `${describeEndpoint(ep)}: ${problem}`);
@@ -63,7 +61,7 @@ export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: s
   const statement = statementFor(digest, predicateType, predicate, dockerReference(ep));
   const envelope = Buffer.from(JSON.stringify(signDsse(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), key)));
   const tag = attestationTag(digest);
-  const layer: Descriptor = { mediaType: DSSE_MEDIA_TYPE, digest: sha256(envelope), size: envelope.length, annotations: { predicateType } };
+  const layer: Descriptor = { mediaType: DSSE_MEDIA_TYPE, digest: sha256Digest(envelope), size: envelope.length, annotations: { predicateType } };
   const { manifest: attestationManifest } = await appendCompanionLayer(ep, tag, layer, envelope);
   const bundleManifest = await attachBundle(ep, digest, Buffer.from(JSON.stringify(bundleStatement(statement, key))), predicateType);
   return { image: describeEndpoint(ep), digest, predicateType, attestationTag: tag, attestationManifest, bundleManifest };

@@ -3,14 +3,23 @@
  * image, one layer per signature holding the simple-signing payload, the base64 DER signature in
  * the `dev.cosignproject.cosign/signature` annotation. Works on layouts and registries alike.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { basename } from "node:path";
-import { canonicalJson, type Descriptor, describeEndpoint, type Endpoint, endpointRef, MEDIA, pushArtifact, readBlob, readManifest } from "../oci/index.js";
+import {
+  canonicalJson,
+  type Descriptor,
+  describeEndpoint,
+  type Endpoint,
+  endpointRef,
+  MEDIA,
+  pushArtifact,
+  readBlob,
+  readManifest,
+  sha256Digest,
+} from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, statementFor } from "./bundle.js";
 import { COSIGN_SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signBytes, simpleSigningPayload } from "./payload.js";
-
-const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 export function signatureTag(digest: string): string {
   return `${digest.replace(":", "-")}.sig`;
@@ -46,7 +55,7 @@ export async function signImage(ep: Endpoint, key: KeyObject, opts: { reference?
   const tag = signatureTag(digest);
   const layer: Descriptor = {
     mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
-    digest: sha256(payload),
+    digest: sha256Digest(payload),
     size: payload.length,
     annotations: { [COSIGN_SIGNATURE_ANNOTATION]: sig },
   };
@@ -83,7 +92,7 @@ export async function appendCompanionLayer(ep: Endpoint, tag: string, layer: Des
     os: "",
     rootfs: { diff_ids: layers.map((l) => l.digest), type: "layers" },
   });
-  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length };
+  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256Digest(config), size: config.length };
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, config: configDesc, layers }));
   return {
     manifest: await pushArtifact(ep, [{ data: config, mediaType: configDesc.mediaType }, ...blobs], manifest, MEDIA.manifest, tag),
@@ -101,8 +110,8 @@ export async function attachBundle(ep: Endpoint, imageDigest: string, bundle: Bu
       schemaVersion: 2,
       mediaType: MEDIA.manifest,
       artifactType: BUNDLE_MEDIA_TYPE,
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(empty), size: 2 },
-      layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: sha256(bundle), size: bundle.length }],
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256Digest(empty), size: 2 },
+      layers: [{ mediaType: BUNDLE_MEDIA_TYPE, digest: sha256Digest(bundle), size: bundle.length }],
       subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.body.length },
       annotations: { "dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": predicateType },
     }),

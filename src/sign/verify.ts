@@ -7,7 +7,7 @@ import { createHash, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
-import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, readBlob, readManifest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, readBlob, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, type Statement } from "./bundle.js";
@@ -35,8 +35,6 @@ export interface VerifyResult {
   checks: VerifyCheck[];
   requirements: Record<string, boolean>;
 }
-
-const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 export interface VerifyOptions {
   /** Kinds that must be present and valid (default: signature). */
@@ -85,7 +83,7 @@ async function blobFor(ep: Endpoint, d: Descriptor): Promise<Buffer> {
   } catch {
     throw new Error(`${d.digest} is missing or does not match its digest`);
   }
-  if (sha256(data) !== d.digest) throw new Error(`${d.digest} does not match its digest`);
+  if (sha256Digest(data) !== d.digest) throw new Error(`${d.digest} does not match its digest`);
   return data;
 }
 
