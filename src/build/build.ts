@@ -311,7 +311,8 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     if (opts.signingKey) indexDirectory(archDir, { signingKey: opts.signingKey, sourceDateEpoch: epoch, description: distro });
     return { recipe: recipePath, arch: arch.arch, packages: built, sources, logFile, durationMs: Date.now() - started };
   } finally {
-    log.end();
+    // Wait until the log is on disk: the error's hint points at it, and a reader must see every line.
+    await new Promise<void>((done) => log.end(done));
     if (!opts.keepWorkspace) rmSync(root, { recursive: true, force: true });
   }
 }
