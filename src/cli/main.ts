@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerAdvisory } from "./commands/advisory.js";
 import { registerApk } from "./commands/apk.js";
 import { registerBuild } from "./commands/build.js";
 import { registerCopy } from "./commands/copy.js";
@@ -12,7 +13,9 @@ import { registerSign } from "./commands/sign.js";
 import { registerSolver } from "./commands/solver.js";
 import { EXIT, type Io, processIo } from "./output.js";
 
-export const VERSION = "0.1.0";
+import { VERSION } from "./version.js";
+
+export { VERSION };
 
 export function buildProgram(io: Io): Command {
   const program = new Command("undistro")
@@ -32,6 +35,7 @@ export function buildProgram(io: Io): Command {
   registerRegistry(program, io);
   registerCopy(program, io);
   registerSign(program, io);
+  registerAdvisory(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -1,0 +1,229 @@
+/**
+ * OSV records (the Open Source Vulnerability format, ossf.github.io/osv-schema) and matching them
+ * against installed packages: `affected[].package` names the ecosystem and package, `ranges` of type
+ * ECOSYSTEM give introduced / fixed / last_affected events compared with apk's version ordering,
+ * `versions` lists exact versions. Severity comes from a CVSS v3 vector (base score computed here)
+ * or the record's own database_specific label.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { compareVersions, isValidVersion } from "../apk/index.js";
+import { UndistroError } from "../util/index.js";
+
+export interface OsvEvent {
+  introduced?: string;
+  fixed?: string;
+  last_affected?: string;
+  limit?: string;
+}
+
+export interface OsvAffected {
+  package?: { ecosystem?: string; name?: string; purl?: string };
+  ranges?: Array<{ type?: string; events?: OsvEvent[] }>;
+  versions?: string[];
+  severity?: Array<{ type?: string; score?: string }>;
+  ecosystem_specific?: Record<string, unknown>;
+  database_specific?: Record<string, unknown>;
+}
+
+export interface OsvRecord {
+  id: string;
+  aliases?: string[];
+  upstream?: string[];
+  related?: string[];
+  summary?: string;
+  details?: string;
+  modified?: string;
+  published?: string;
+  withdrawn?: string;
+  severity?: Array<{ type?: string; score?: string }>;
+  affected?: OsvAffected[];
+  references?: Array<{ type?: string; url?: string }>;
+  database_specific?: Record<string, unknown>;
+}
+
+export const SEVERITIES = ["unknown", "low", "medium", "high", "critical"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface OsvDatabase {
+  records: OsvRecord[];
+  /** "ecosystem\0package" → the records and affected entries naming it. */
+  byPackage: Map<string, Array<{ record: OsvRecord; affected: OsvAffected }>>;
+  files: number;
+}
+
+/** Loads every `*.json` under `dir` (recursively): each one OSV record, or a list of records. */
+export function loadOsvDatabase(dir: string): OsvDatabase {
+  const records: OsvRecord[] = [];
+  let files = 0;
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d).sort();
+    } catch (err) {
+      throw new UndistroError("OSV_INVALID", `cannot read the vulnerability database ${d}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+        hint: "--db names a directory of OSV JSON records (for example an unpacked OSV export for the ecosystem)",
+      });
+    }
+    for (const name of names) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith(".json")) {
+        files++;
+        for (const r of parseOsv(readFileSync(p, "utf8"), p)) records.push(r);
+      }
+    }
+  };
+  walk(dir);
+  const byPackage: OsvDatabase["byPackage"] = new Map();
+  for (const record of records) {
+    if (record.withdrawn) continue;
+    for (const affected of record.affected ?? []) {
+      const eco = affected.package?.ecosystem;
+      const name = affected.package?.name;
+      if (!eco || !name) continue;
+      const key = `${eco}\0${name}`;
+      const list = byPackage.get(key) ?? [];
+      if (!list.length) byPackage.set(key, list);
+      list.push({ record, affected });
+    }
+  }
+  return { records, byPackage, files };
+}
+
+export function parseOsv(text: string, file: string): OsvRecord[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new UndistroError("OSV_INVALID", `${file}: not JSON: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(data) ? data : [data];
+  return list.map((r, i) => {
+    const where = Array.isArray(data) ? `${file}[${i}]` : file;
+    if (typeof r !== "object" || r === null) throw new UndistroError("OSV_INVALID", `${where}: an OSV record must be an object`);
+    const rec = r as Record<string, unknown>;
+    if (typeof rec.id !== "string" || !rec.id) throw new UndistroError("OSV_INVALID", `${where}: id: required`);
+    if (rec.affected !== undefined && !Array.isArray(rec.affected)) throw new UndistroError("OSV_INVALID", `${where}: affected: must be a list`);
+    for (const [j, a] of ((rec.affected as unknown[]) ?? []).entries()) {
+      const ranges = (a as OsvAffected).ranges;
+      if (ranges !== undefined && !Array.isArray(ranges)) throw new UndistroError("OSV_INVALID", `${where}: affected[${j}].ranges: must be a list`);
+      for (const [k, range] of (ranges ?? []).entries()) {
+        if (!Array.isArray(range.events)) throw new UndistroError("OSV_INVALID", `${where}: affected[${j}].ranges[${k}].events: must be a list`);
+      }
+    }
+    return rec as unknown as OsvRecord;
+  });
+}
+
+/** apk ordering, with OSV's "0" (before every version) and unparseable versions compared as text. */
+function cmp(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === "0") return -1;
+  if (b === "0") return 1;
+  if (isValidVersion(a) && isValidVersion(b)) return compareVersions(a, b);
+  return a < b ? -1 : 1;
+}
+
+export interface RangeVerdict {
+  affected: boolean;
+  /** The first fixed version above the installed one, when the record names one. */
+  fixedVersion?: string;
+}
+
+/** Whether `version` falls in an affected entry (OSV's evaluation: events in version order). */
+export function affectsVersion(affected: OsvAffected, version: string): RangeVerdict {
+  if (affected.versions?.includes(version)) return { affected: true, ...firstFix(affected, version) };
+  for (const range of affected.ranges ?? []) {
+    if (range.type !== "ECOSYSTEM" && range.type !== undefined) continue;
+    const events = [...(range.events ?? [])].sort((x, y) => cmp(eventVersion(x), eventVersion(y)));
+    let hit = false;
+    for (const e of events) {
+      if (e.introduced !== undefined && cmp(version, e.introduced) >= 0) hit = true;
+      else if (e.fixed !== undefined && cmp(version, e.fixed) >= 0) hit = false;
+      else if (e.last_affected !== undefined && cmp(version, e.last_affected) > 0) hit = false;
+    }
+    if (hit) return { affected: true, ...firstFix(affected, version) };
+  }
+  return { affected: false };
+}
+
+function eventVersion(e: OsvEvent): string {
+  return e.introduced ?? e.fixed ?? e.last_affected ?? e.limit ?? "0";
+}
+
+function firstFix(affected: OsvAffected, version: string): { fixedVersion?: string } {
+  const fixes = (affected.ranges ?? [])
+    .flatMap((r) => r.events ?? [])
+    .map((e) => e.fixed)
+    .filter((f): f is string => f !== undefined && cmp(f, version) > 0)
+    .sort(cmp);
+  return fixes[0] === undefined ? {} : { fixedVersion: fixes[0] };
+}
+
+const CVSS3_WEIGHTS: Record<string, Record<string, number>> = {
+  AV: { N: 0.85, A: 0.62, L: 0.55, P: 0.2 },
+  AC: { L: 0.77, H: 0.44 },
+  UI: { N: 0.85, R: 0.62 },
+  C: { H: 0.56, L: 0.22, N: 0 },
+  I: { H: 0.56, L: 0.22, N: 0 },
+  A: { H: 0.56, L: 0.22, N: 0 },
+};
+
+/** CVSS 3.x "round up" to one decimal, done in integers as the 3.1 specification asks (no float drift). */
+function roundUp(x: number): number {
+  const i = Math.round(x * 100000);
+  return i % 10000 === 0 ? i / 100000 : (Math.floor(i / 10000) + 1) / 10;
+}
+
+/** The CVSS v3.0/3.1 base score of a vector like "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", or undefined. */
+export function cvss3BaseScore(vector: string): number | undefined {
+  const parts = vector.split("/");
+  if (!/^CVSS:3\.[01]$/.test(parts[0] ?? "")) return undefined;
+  const m: Record<string, string> = {};
+  for (const p of parts.slice(1)) {
+    const [k, v] = p.split(":");
+    if (k && v) m[k] = v;
+  }
+  const scope = m.S;
+  const w = (k: string) => CVSS3_WEIGHTS[k]?.[m[k] ?? ""];
+  const av = w("AV");
+  const ac = w("AC");
+  const ui = w("UI");
+  const c = w("C");
+  const i = w("I");
+  const a = w("A");
+  const pr = { N: 0.85, L: scope === "C" ? 0.68 : 0.62, H: scope === "C" ? 0.5 : 0.27 }[m.PR ?? ""];
+  if (av === undefined || ac === undefined || ui === undefined || c === undefined || i === undefined || a === undefined || pr === undefined) return undefined;
+  if (scope !== "U" && scope !== "C") return undefined;
+  const iss = 1 - (1 - c) * (1 - i) * (1 - a);
+  const impact = scope === "U" ? 6.42 * iss : 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15;
+  const exploitability = 8.22 * av * ac * pr * ui;
+  if (impact <= 0) return 0;
+  return scope === "U" ? roundUp(Math.min(impact + exploitability, 10)) : roundUp(Math.min(1.08 * (impact + exploitability), 10));
+}
+
+export function severityOfScore(score: number): Severity {
+  if (score >= 9) return "critical";
+  if (score >= 7) return "high";
+  if (score >= 4) return "medium";
+  if (score > 0) return "low";
+  return "unknown";
+}
+
+/** A record's severity: its CVSS v3 vector (affected entry first, then record), else its own label. */
+export function recordSeverity(record: OsvRecord, affected?: OsvAffected): { severity: Severity; score?: number; vector?: string } {
+  for (const s of [...(affected?.severity ?? []), ...(record.severity ?? [])]) {
+    if (s.type === "CVSS_V3" && s.score) {
+      const score = cvss3BaseScore(s.score);
+      if (score !== undefined) return { severity: severityOfScore(score), score, vector: s.score };
+    }
+  }
+  for (const label of [affected?.ecosystem_specific?.severity, affected?.database_specific?.severity, record.database_specific?.severity]) {
+    if (typeof label !== "string") continue;
+    const l = label.toLowerCase();
+    const mapped = l === "moderate" ? "medium" : l === "important" ? "high" : l;
+    if ((SEVERITIES as readonly string[]).includes(mapped)) return { severity: mapped as Severity };
+  }
+  return { severity: "unknown" };
+}
