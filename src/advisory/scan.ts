@@ -75,8 +75,10 @@ export async function installedPackages(target: string, opts: { platform?: strin
     if (basename(target) === "installed" || /^[A-Za-z]:/.test(text)) return fromInstalledDb(text, target, target);
     return fromSbom(text, target);
   }
-  if (!target.startsWith("oci:") && !/[/:]/.test(target)) {
-    throw new UndistroError("SCAN_TARGET", `${target}: no such file, and not an image reference`, {
+  // A path that does not exist is not an image reference just because it has a slash.
+  const looksLikePath = /^\.{0,2}\//.test(target) || /\.(apk|json)$/.test(target) || !/^[^/]+[.:][^/]*\/|^localhost\//.test(target);
+  if (!target.startsWith("oci:") && looksLikePath) {
+    throw new UndistroError("SCAN_TARGET", `${target}: no such file, and not an image reference (HOST/REPO[:TAG])`, {
       hint: "use oci:DIR[:TAG] for a local layout or HOST/REPO[:TAG] for a registry",
     });
   }

@@ -62,7 +62,7 @@ export class RegistryClient {
     const headers = new Headers(init.headers);
     const token = init.scope ? this.tokens.get(init.scope) : undefined;
     if (token) headers.set("Authorization", token);
-    let res = await fetch(url, { ...init, headers });
+    let res = await this.fetchOrExplain(url, { ...init, headers });
     if (res.status !== 401) return res;
     const challenge = res.headers.get("www-authenticate") ?? "";
     await res.body?.cancel();
@@ -70,8 +70,21 @@ export class RegistryClient {
     if (!auth) return res;
     if (init.scope) this.tokens.set(init.scope, auth);
     headers.set("Authorization", auth);
-    res = await fetch(url, { ...init, headers });
+    res = await this.fetchOrExplain(url, { ...init, headers });
     return res;
+  }
+
+  /** fetch, with a connection failure (refused, unknown host, TLS) turned into an error that names the registry. */
+  private async fetchOrExplain(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new UndistroError("REGISTRY_UNREACHABLE", `cannot reach the registry at ${this.base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, {
+        hint: "check the host and port, that the registry is running, and --insecure for plain HTTP",
+        cause: err,
+      });
+    }
   }
 
   private async answer(challenge: string): Promise<string | undefined> {
