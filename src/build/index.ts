@@ -4,5 +4,5 @@ export { type BuildPlan, buildGraph, formatPlanDot, formatPlanText, type GraphBu
 export { BUILTIN_PIPELINE_DIR, NATIVE_PIPELINES, PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 export { BASE_PATH, checkSandbox, runInSandbox, type SandboxResult, type SandboxRun, sandboxArgs } from "./sandbox.js";
 export { analyzePackage, type ScaFile, type ScaResult, walkPackageDir } from "./sca.js";
-export { addToMirror, defaultCacheDir, type FetchedSource, fetchSource, type SourceRequest } from "./sources.js";
+export { addToMirror, defaultCacheDir, downloadSource, type FetchedSource, fetchSource, type SourceRequest } from "./sources.js";
 export { type ArchInfo, archInfo, evaluateCondition, OUTDIR, recipeVars, substitute, WORKSPACE } from "./substitute.js";

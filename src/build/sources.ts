@@ -56,7 +56,8 @@ function mirrorCandidates(dir: string, req: SourceRequest): string[] {
   return c;
 }
 
-async function download(uri: string, dest: string, where: string): Promise<void> {
+/** Downloads (or copies a file:// or local path) to `dest`, atomically. */
+export async function downloadSource(uri: string, dest: string, where: string): Promise<void> {
   if (/^https?:\/\//.test(uri)) {
     let res: Response;
     try {
@@ -128,7 +129,7 @@ export async function fetchSource(req: SourceRequest, options: { cacheDir?: stri
   const tmp = join(cacheDir, `.download-${process.pid}-${Date.now()}`);
   mkdirSync(cacheDir, { recursive: true });
   try {
-    await download(req.uri, tmp, req.where);
+    await downloadSource(req.uri, tmp, req.where);
   } catch (err) {
     if (err instanceof UndistroError && (options.mirrors?.length ?? 0) > 0) {
       throw new UndistroError(err.code, `${err.message} (not in the source mirror ${options.mirrors?.join(", ")} either)`, {

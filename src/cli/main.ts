@@ -11,6 +11,7 @@ import { registerRegistry } from "./commands/registry.js";
 import { ExitCode } from "./commands/shared.js";
 import { registerSign } from "./commands/sign.js";
 import { registerSolver } from "./commands/solver.js";
+import { registerUpdate } from "./commands/update.js";
 import { EXIT, type Io, processIo } from "./output.js";
 
 import { VERSION } from "./version.js";
@@ -36,6 +37,7 @@ export function buildProgram(io: Io): Command {
   registerCopy(program, io);
   registerSign(program, io);
   registerAdvisory(program, io);
+  registerUpdate(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

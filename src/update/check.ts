@@ -1,0 +1,219 @@
+/**
+ * Upstream release detection from a recipe's `update:` section, with melange's providers:
+ * `git` (tags of the recipe's git-checkout repository), `github` (tags of
+ * github.com/<identifier>), `release-monitor` (release-monitoring.org's versions API), and, for a
+ * recipe with a `fetch` step and no provider, the HTTP directory listing that holds the tarball
+ * (how GNU and zlib publish releases). Base URLs can be pointed elsewhere (a mirror, a test
+ * server) with $UNDISTRO_GITHUB_URL and $UNDISTRO_RELEASE_MONITOR_URL.
+ */
+import { spawnSync } from "node:child_process";
+import { compareVersions, isValidVersion } from "../apk/index.js";
+import { archInfo, hostArch, recipeVars, substitute } from "../build/index.js";
+import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
+import { UndistroError } from "../util/index.js";
+
+export type ProviderKind = "git" | "github" | "release-monitor" | "http";
+
+export interface UpdateCheck {
+  package: string;
+  recipe: string;
+  current: string;
+  /** The newest upstream version the provider lists (after filters and transforms). */
+  latest?: string;
+  newer: boolean;
+  provider?: ProviderKind;
+  /** What was asked: a repository, URL or project id. */
+  source?: string;
+  /** Why the package was not checked (disabled, manual, no provider) or what failed. */
+  skipped?: string;
+  error?: string;
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined);
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : typeof v === "number" ? String(v) : undefined);
+
+function allSteps(steps: PipelineStep[]): PipelineStep[] {
+  return steps.flatMap((s) => [s, ...allSteps(s.pipeline ?? [])]);
+}
+
+/** The recipe's first `fetch` or `git-checkout` step, with substitutions for a given version. */
+export function sourceStep(recipe: Recipe): PipelineStep | undefined {
+  return allSteps(recipe.pipeline).find((s) => s.uses === "fetch" || s.uses === "git-checkout");
+}
+
+interface Filters {
+  stripPrefix?: string;
+  stripSuffix?: string;
+  prefix?: string;
+  contains?: string;
+}
+
+/** Upstream names → candidate package versions: filters, prefixes, separator, transforms, ignore patterns. */
+export function candidateVersions(names: readonly string[], update: Obj, f: Filters): string[] {
+  const ignore = (Array.isArray(update["ignore-regex-patterns"]) ? update["ignore-regex-patterns"] : []).map((p) => new RegExp(String(p)));
+  const transforms = (Array.isArray(update["version-transform"]) ? update["version-transform"] : [])
+    .map(obj)
+    .filter((t): t is Obj => Boolean(t))
+    .map((t) => ({ match: new RegExp(String(t.match), "g"), replace: String(t.replace ?? "").replace(/\$\{?(\d+)\}?/g, "$$$1") }));
+  const separator = str(update["version-separator"]);
+  const prerelease = update["enable-prerelease-tags"] === true || update["enable-prerelease-tags"] === "true";
+  const out = new Set<string>();
+  for (let name of names) {
+    if (f.prefix && !name.startsWith(f.prefix)) continue;
+    if (f.contains && !name.includes(f.contains)) continue;
+    if (ignore.some((r) => r.test(name))) continue;
+    if (f.stripPrefix && name.startsWith(f.stripPrefix)) name = name.slice(f.stripPrefix.length);
+    if (f.stripSuffix && name.endsWith(f.stripSuffix)) name = name.slice(0, -f.stripSuffix.length);
+    if (separator) name = name.split(separator).join(".");
+    for (const t of transforms) name = name.replace(t.match, t.replace);
+    if (!isValidVersion(name)) continue;
+    if (!prerelease && /_(alpha|beta|pre|rc)\d*/.test(name)) continue;
+    out.add(name);
+  }
+  return [...out].sort(compareVersions);
+}
+
+function gitTags(repository: string): string[] {
+  const r = spawnSync("git", ["ls-remote", "--tags", "--refs", repository], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
+  });
+  if (r.error) throw new UndistroError("UPDATE_PROVIDER", `git ls-remote ${repository}: ${r.error.message}`, { hint: "is git installed?" });
+  if (r.status !== 0) throw new UndistroError("UPDATE_PROVIDER", `git ls-remote ${repository} failed: ${(r.stderr || "").trim().split("\n").pop()}`);
+  return r.stdout
+    .split("\n")
+    .map((l) => /\trefs\/tags\/(.+)$/.exec(l)?.[1])
+    .filter((t): t is string => Boolean(t));
+}
+
+async function httpText(url: string): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: "follow", headers: { accept: "text/html, application/json;q=0.9, */*;q=0.5" } });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause;
+    throw new UndistroError("UPDATE_PROVIDER", `cannot fetch ${url}: ${cause?.code ?? (err as Error).message}`);
+  }
+  if (!res.ok) throw new UndistroError("UPDATE_PROVIDER", `${url}: HTTP ${res.status}`);
+  return res.text();
+}
+
+/** File names a directory listing links to (Apache, nginx, lighttpd and FTP-over-HTTP indexes are all <a href>). */
+export function listingNames(html: string): string[] {
+  const names = new Set<string>();
+  for (const m of html.matchAll(/href\s*=\s*["']([^"'?#]+)[^"']*["']/gi)) {
+    const href = decodeURIComponent(m[1] as string);
+    const base = href.replace(/\/$/, "").split("/").pop();
+    if (base) names.add(base);
+  }
+  return [...names];
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Checks one recipe's upstream. Never throws for a provider failure: the result carries the error. */
+export async function checkRecipe(file: string): Promise<UpdateCheck> {
+  const recipe = loadRecipe(file);
+  const base = { package: recipe.package.name, recipe: file, current: recipe.package.version, newer: false };
+  const update = obj(recipe.update);
+  if (!update) return { ...base, skipped: "no update section" };
+  if (update.enabled === false || update.enabled === "false") return { ...base, skipped: "update.enabled is false" };
+  if (update.manual === true || update.manual === "true") return { ...base, skipped: "update.manual: updated by hand" };
+  const vars = recipeVars(recipe, archInfo(hostArch()));
+  let provider: ProviderKind | undefined;
+  let source: string | undefined;
+  try {
+    let versions: string[];
+    const gh = obj(update.github);
+    const git = obj(update.git);
+    const rm = obj(update["release-monitor"]);
+    if (gh) {
+      provider = "github";
+      const base = (process.env.UNDISTRO_GITHUB_URL ?? "https://github.com").replace(/\/$/, "");
+      source = `${base}/${str(gh.identifier)}`;
+      const prefix = str(gh["tag-filter-prefix"]) ?? str(gh["tag-filter"]);
+      versions = candidateVersions(gitTags(source), update, {
+        ...opt("stripPrefix", str(gh["strip-prefix"])),
+        ...opt("stripSuffix", str(gh["strip-suffix"])),
+        ...opt("prefix", prefix),
+        ...opt("contains", str(gh["tag-filter-contains"])),
+      });
+    } else if (git !== undefined || update.git !== undefined) {
+      provider = "git";
+      const step = allSteps(recipe.pipeline).find((s) => s.uses === "git-checkout");
+      const repo = step?.with?.repository;
+      if (!repo) throw new UndistroError("UPDATE_PROVIDER", `${file}: update.git needs a git-checkout step with a repository`);
+      source = substitute(repo, vars, `${step?.where}.with.repository`, true);
+      versions = candidateVersions(gitTags(source), update, {
+        ...opt("stripPrefix", str(git?.["strip-prefix"])),
+        ...opt("stripSuffix", str(git?.["strip-suffix"])),
+        ...opt("prefix", str(git?.["tag-filter-prefix"])),
+        ...opt("contains", str(git?.["tag-filter-contains"])),
+      });
+    } else if (rm) {
+      provider = "release-monitor";
+      const base = (process.env.UNDISTRO_RELEASE_MONITOR_URL ?? "https://release-monitoring.org").replace(/\/$/, "");
+      source = `${base}/api/v2/versions/?project_id=${encodeURIComponent(String(str(rm.identifier)))}`;
+      const body = JSON.parse(await httpText(source)) as { stable_versions?: string[]; versions?: string[]; latest_version?: string };
+      const names = body.stable_versions ?? body.versions ?? (body.latest_version ? [body.latest_version] : []);
+      versions = candidateVersions(names, update, {
+        ...opt("stripPrefix", str(rm["strip-prefix"])),
+        ...opt("stripSuffix", str(rm["strip-suffix"])),
+        ...opt("prefix", str(rm["version-filter-prefix"])),
+        ...opt("contains", str(rm["version-filter-contains"])),
+      });
+    } else {
+      const step = allSteps(recipe.pipeline).find((s) => s.uses === "fetch");
+      const uri = step?.with?.uri;
+      if (!uri || !/\$\{\{package\.version\}\}/.test(uri))
+        return { ...base, skipped: "no update provider and no fetch step whose uri names ${{package.version}}" };
+      provider = "http";
+      // The listing is the directory holding the tarball; its file name, with the version as a wildcard, picks the releases.
+      const template = uri.split("/").pop() as string;
+      const dirUri = substitute(uri.slice(0, uri.length - template.length), vars, `${step?.where}.with.uri`, true);
+      source = dirUri;
+      const parts = template.split("${{package.version}}").map((p) => escapeRegExp(substitute(p, vars, `${step?.where}.with.uri`, true)));
+      const re = new RegExp(`^${parts.join("(.+?)")}$`);
+      const names = listingNames(await httpText(dirUri))
+        .map((n) => re.exec(n)?.[1])
+        .filter((v): v is string => Boolean(v));
+      versions = candidateVersions(names, update, {});
+    }
+    const latest = versions[versions.length - 1];
+    return {
+      ...base,
+      provider,
+      source,
+      ...(latest ? { latest } : {}),
+      newer: latest !== undefined && isValidVersion(recipe.package.version) && compareVersions(latest, recipe.package.version) > 0,
+    };
+  } catch (err) {
+    if (!(err instanceof UndistroError)) throw err;
+    return { ...base, ...(provider ? { provider } : {}), ...(source ? { source } : {}), error: err.message };
+  }
+}
+
+function opt<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** Checks every recipe under `path` (a file or directory), a few at a time. */
+export async function checkUpdates(path: string, opts: { concurrency?: number; onResult?: (r: UpdateCheck) => void } = {}): Promise<UpdateCheck[]> {
+  const files = findRecipes(path);
+  const results: UpdateCheck[] = new Array(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      const r = await checkRecipe(files[i] as string);
+      results[i] = r;
+      opts.onResult?.(r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, files.length) }, worker));
+  return results.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : 0));
+}

@@ -1,0 +1,2 @@
+export { type BumpResult, bumpEpoch, bumpRecipe } from "./bump.js";
+export { candidateVersions, checkRecipe, checkUpdates, listingNames, type ProviderKind, sourceStep, type UpdateCheck } from "./check.js";
