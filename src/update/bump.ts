@@ -112,7 +112,9 @@ export async function bumpRecipe(file: string, version: string, opts: { cacheDir
   try {
     const steps = [...stepNodes(doc.get("pipeline", true), ["pipeline"])];
     const subs = doc.get("subpackages", true);
-    if (isSeq(subs)) subs.items.forEach((sp, i) => isMap(sp) && steps.push(...stepNodes(sp.get("pipeline", true), ["subpackages", i, "pipeline"])));
+    if (isSeq(subs)) {
+      for (const [i, sp] of subs.items.entries()) if (isMap(sp)) steps.push(...stepNodes(sp.get("pipeline", true), ["subpackages", i, "pipeline"]));
+    }
     for (const { node, path } of steps) {
       const uses = node.get("uses");
       const w = node.get("with", true);
