@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { indexDirectory, parseDependency, readPackage } from "../apk/index.js";
+import { indexDirectory, parseDependency, readIndexFile, readPackage } from "../apk/index.js";
 import { findRecipes, loadRecipe, type Recipe } from "../recipe/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, hostArch } from "./build.js";
@@ -153,8 +153,31 @@ function pipelinesDigest(dirs: readonly string[]): string {
   return h.digest("hex");
 }
 
+export interface GraphBuildOptions extends BuildOptions {
+  jobs?: number;
+  /**
+   * Build exactly these recipes (by package name), whatever the recorded state says, and leave the
+   * rest as they are in the repository: a rebuild decides what must change and nothing else may.
+   */
+  only?: ReadonlySet<string>;
+}
+
 /** Builds every recipe under `path` in graph order, `jobs` at a time. */
-export async function buildGraph(path: string, opts: BuildOptions & { jobs?: number }): Promise<GraphBuildResult> {
+/** The package checksums a recipe left in the repository: from the build state, else from the index. */
+function existingChecksums(stateFile: string, archDir: string, node: GraphNode): string[] {
+  if (existsSync(stateFile)) {
+    const state = JSON.parse(readFileSync(stateFile, "utf8")) as { outputs: Array<{ checksum: string }> };
+    return state.outputs.map((o) => o.checksum);
+  }
+  const index = join(archDir, "APKINDEX.tar.gz");
+  if (!existsSync(index)) return [];
+  return readIndexFile(index)
+    .entries.filter((e) => node.produces.includes(e.name))
+    .map((e) => e.checksum)
+    .sort();
+}
+
+export async function buildGraph(path: string, opts: GraphBuildOptions): Promise<GraphBuildResult> {
   const arch = opts.arch ?? hostArch();
   const plan = planGraph(path, arch);
   const archDir = join(opts.outDir, arch);
@@ -197,7 +220,12 @@ export async function buildGraph(path: string, opts: BuildOptions & { jobs?: num
         });
         const key = createHash("sha256").update(inputs).digest("hex");
         const stateFile = join(stateDir, `${name}.json`);
-        if (existsSync(stateFile)) {
+        if (opts.only && !opts.only.has(name)) {
+          skipped.push(name);
+          opts.onEvent?.({ type: "skip", reason: `${name}: not part of this rebuild` });
+          return { checksums: existingChecksums(stateFile, archDir, node) };
+        }
+        if (existsSync(stateFile) && !opts.only) {
           const state = JSON.parse(readFileSync(stateFile, "utf8")) as { key: string; outputs: Array<{ file: string; checksum: string }> };
           const intact = state.outputs.every((o) => existsSync(join(archDir, o.file)) && readPackage(join(archDir, o.file)).checksum === o.checksum);
           if (state.key === key && intact) {

@@ -1,6 +1,15 @@
 export { BUILDER_VERSION, type BuildEvent, type BuildOptions, type BuildReport, type BuiltPackage, buildRecipe, hostArch } from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
-export { type BuildPlan, buildGraph, formatPlanDot, formatPlanText, type GraphBuildResult, type GraphNode, planGraph } from "./graph.js";
+export {
+  type BuildPlan,
+  buildGraph,
+  formatPlanDot,
+  formatPlanText,
+  type GraphBuildOptions,
+  type GraphBuildResult,
+  type GraphNode,
+  planGraph,
+} from "./graph.js";
 export { BUILTIN_PIPELINE_DIR, NATIVE_PIPELINES, PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 export { BASE_PATH, checkSandbox, runInSandbox, type SandboxResult, type SandboxRun, sandboxArgs } from "./sandbox.js";
 export { analyzePackage, type ScaFile, type ScaResult, walkPackageDir } from "./sca.js";

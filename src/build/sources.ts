@@ -4,9 +4,9 @@
  * cache by digest.
  */
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { homedir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
 
@@ -141,6 +141,7 @@ export async function fetchSource(req: SourceRequest, options: { cacheDir?: stri
   const d = matches(tmp, req);
   if (!d) {
     const got = digestOf(tmp, "sha256");
+    rmSync(tmp, { force: true });
     throw new UndistroError(
       "SOURCE_DIGEST_MISMATCH",
       `${req.where}: ${req.uri} has sha256 ${got}, the recipe expects ${req.sha256 ?? `sha512 ${req.sha512}`}`,
@@ -149,6 +150,8 @@ export async function fetchSource(req: SourceRequest, options: { cacheDir?: stri
       },
     );
   }
+  // The digest directory may not exist yet: a first download into an empty cache.
+  mkdirSync(dirname(cached), { recursive: true });
   renameSync(tmp, cached);
   return result(cached, "uri", d);
 }

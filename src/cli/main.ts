@@ -6,6 +6,7 @@ import { registerCopy } from "./commands/copy.js";
 import { registerImage } from "./commands/image.js";
 import { registerIndex } from "./commands/index-cmd.js";
 import { registerKeygen } from "./commands/keygen.js";
+import { registerRebuild } from "./commands/rebuild.js";
 import { registerRecipe } from "./commands/recipe.js";
 import { registerRegistry } from "./commands/registry.js";
 import { ExitCode } from "./commands/shared.js";
@@ -38,6 +39,7 @@ export function buildProgram(io: Io): Command {
   registerSign(program, io);
   registerAdvisory(program, io);
   registerUpdate(program, io);
+  registerRebuild(program, io);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
     for (const sub of cmd.commands) sub.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

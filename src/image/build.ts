@@ -27,6 +27,23 @@ export interface ImageBuildOptions {
   tag?: string;
   /** gzip level of layers (default 6). */
   compressionLevel?: number;
+  /** Use these repositories instead of the config's (a rebuild points images at the repository it just refreshed). */
+  repositories?: string[];
+  /** Use these keys instead of the config's keyring. */
+  keyring?: string[];
+}
+
+/** The config with repositories and keyring replaced when the caller gives its own. */
+function withOverrides(cfg: ImageConfig, opts: { repositories?: string[]; keyring?: string[] }): ImageConfig {
+  if (!opts.repositories && !opts.keyring) return cfg;
+  return {
+    ...cfg,
+    contents: {
+      ...cfg.contents,
+      ...(opts.repositories ? { repositories: opts.repositories, buildRepositories: [] } : {}),
+      ...(opts.keyring ? { keyring: opts.keyring } : {}),
+    },
+  };
 }
 
 export interface ImageArchResult {
@@ -110,8 +127,8 @@ function resolveForArch(cfg: ImageConfig, arch: string, ring: ApkKeyring): Resol
   return resolveIn(openRepositories(loadRepos(cfg, arch, ring)), cfg.contents.packages, arch).packages;
 }
 
-export function lockImage(configPath: string, archs?: string[]): ImageLock {
-  const cfg = loadImageConfig(configPath);
+export function lockImage(configPath: string, archs?: string[], overrides: { repositories?: string[]; keyring?: string[] } = {}): ImageLock {
+  const cfg = withOverrides(loadImageConfig(configPath), overrides);
   const { ring, keys } = keyringFor(cfg);
   const targets = archs?.length ? archs : cfg.archs.length ? cfg.archs : [hostArch()];
   const packages: ImageLock["packages"] = {};
@@ -313,7 +330,7 @@ function isoDate(epoch: number): string {
 }
 
 export async function buildImage(configPath: string, opts: ImageBuildOptions): Promise<ImageBuildReport> {
-  const cfg = loadImageConfig(configPath);
+  const cfg = withOverrides(loadImageConfig(configPath), opts);
   const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
   const created = isoDate(epoch);
   const distro = opts.distro ?? "undistro";

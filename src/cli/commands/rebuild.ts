@@ -1,0 +1,98 @@
+import type { Command } from "commander";
+import { loadSigningKey } from "../../apk/index.js";
+import { formatRebuildPlan, planRebuild, runRebuild } from "../../rebuild/index.js";
+import { loadCosignPrivateKey } from "../../sign/index.js";
+import { UndistroError } from "../../util/index.js";
+import { type Io, printJson } from "../output.js";
+import { action, collect, keyPassword } from "./shared.js";
+
+interface RebuildFlags {
+  since?: string;
+  plan?: boolean;
+  packages: string;
+  images: string;
+  advisories: string;
+  repository: string;
+  imagesOut: string;
+  signingKey?: string;
+  keyring: string[];
+  cosignKey?: string;
+  push?: string;
+  insecure?: boolean;
+  arch?: string;
+  jobs: string;
+  sourceMirror: string[];
+  logDir?: string;
+  json?: boolean;
+}
+
+export function registerRebuild(program: Command, io: Io): void {
+  program
+    .command("rebuild")
+    .description(
+      "the daily job: rebuild what changed upstream or in the recipes, their reverse dependencies (epochs raised) and the images containing them; re-sign, re-attest, push",
+    )
+    .option("--since <ref>", "also count recipes and advisories changed since this git ref")
+    .option("--plan", "print what would be rebuilt, and do nothing")
+    .option("--packages <dir>", "recipes", "distro/packages")
+    .option("--images <dir>", "image configs", "distro/images")
+    .option("--advisories <dir>", "advisories", "distro/advisories")
+    .option("--repository <dir>", "package repository (<arch>/APKINDEX.tar.gz)", "out/repo")
+    .option("--images-out <dir>", "image layouts, one directory per image", "out/images")
+    .option("--signing-key <key.rsa>", "APK signing key (packages and index)")
+    .option("--keyring <key.rsa.pub>", "APK public key images trust (repeatable; default: the signing key's .pub)", collect, [])
+    .option("--cosign-key <cosign.key>", "sign and attest images and package provenance (password in $UNDISTRO_PASSWORD)")
+    .option("--push <registry/namespace>", "copy rebuilt images, signatures and attestations to <registry/namespace>/<image>:latest")
+    .option("--insecure", "plain HTTP to the registry")
+    .option("--arch <arch>", "architecture (default: the host's)")
+    .option("-j, --jobs <n>", "parallel package builds", "1")
+    .option("--source-mirror <dir>", "source mirror (repeatable)", collect, [])
+    .option("--log-dir <dir>", "build logs")
+    .option("--json", "print the plan or the result as JSON")
+    .action(
+      action(io, async (f: RebuildFlags) => {
+        const keyring = f.keyring.length ? f.keyring : f.signingKey ? [`${f.signingKey}.pub`] : [];
+        const inputs = {
+          packagesDir: f.packages,
+          imagesDir: f.images,
+          advisoriesDir: f.advisories,
+          repository: f.repository,
+          keyring,
+          ...(f.arch ? { arch: f.arch } : {}),
+          ...(f.since ? { since: f.since } : {}),
+        };
+        if (f.plan) {
+          const plan = planRebuild(inputs);
+          if (f.json) printJson(io, plan);
+          else io.out(formatRebuildPlan(plan));
+          return;
+        }
+        if (!f.signingKey) throw new UndistroError("USAGE", "rebuild needs --signing-key KEY.rsa (or --plan)");
+        const result = await runRebuild({
+          ...inputs,
+          imagesOut: f.imagesOut,
+          signingKey: loadSigningKey(f.signingKey),
+          ...(f.cosignKey ? { cosignKey: loadCosignPrivateKey(f.cosignKey, await keyPassword(io)) } : {}),
+          ...(f.push ? { push: f.push } : {}),
+          ...(f.insecure ? { insecure: true } : {}),
+          jobs: Number(f.jobs) || 1,
+          sourceMirrors: f.sourceMirror,
+          ...(f.logDir ? { logDir: f.logDir } : {}),
+          onEvent: (e) => {
+            if (e.type === "rebuild") io.err(`${e.message}\n`);
+            else if (e.type === "package") io.err(`built ${e.file}\n`);
+          },
+        });
+        if (f.json) printJson(io, result);
+        else {
+          io.out(formatRebuildPlan(result.plan));
+          io.out(`rebuilt ${result.built.length} recipe(s): ${result.built.map((b) => b.package).join(", ") || "-"}\n`);
+          for (const i of result.images) {
+            io.out(
+              `image ${i.name} ${i.digest}${i.signed ? `, signed, attested (${i.attestations.join(", ")})` : ""}${i.pushed ? `, pushed to ${i.pushed}` : ""}\n`,
+            );
+          }
+        }
+      }),
+    );
+}
