@@ -33,6 +33,10 @@ for apk in "$OUT/repo/$ARCH"/*.apk; do
 done
 $U index verify "$OUT/repo/$ARCH/APKINDEX.tar.gz" --keys-dir "$OUT/trusted"
 
+echo "== security feed: validate the advisories, publish the secdb beside the index"
+$U advisory validate distro/advisories
+$U advisory secdb --advisories distro/advisories --repository "$OUT/repo"
+
 echo "== images"
 for config in distro/images/*.yaml; do
   name=$(basename "$config" .yaml)
@@ -83,4 +87,7 @@ if command -v umoci >/dev/null && command -v runc >/dev/null; then
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;c.process.args=["/bin/sh","-c","echo ok from $(cat /etc/os-release | grep ^PRETTY_NAME)"];require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/base-bundle/config.json"
   runc run --bundle "$OUT/images/base-bundle" "undistro-main-job-base-$$"
 fi
+echo "== the daily rebuild's plan: everything is current, so nothing to rebuild"
+$U rebuild --plan --repository "$OUT/repo" --keyring "$OUT/trusted/undistro.rsa.pub"
+
 echo "main job: OK — repository $OUT/repo, images in $OUT/images (served from $OUT/registry), trusted key in $OUT/trusted"

@@ -24,6 +24,7 @@ export interface RebuildOptions extends RebuildInputs {
   /** Registry prefix HOST[:PORT]/NAMESPACE: images are copied to <prefix>/<name>:latest with their signatures. */
   push?: string;
   insecure?: boolean;
+  registryCredentials?: { username: string; password: string };
   jobs?: number;
   sourceMirrors?: string[];
   cacheDir?: string;
@@ -112,7 +113,9 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
     }
     if (opts.push) {
       const target = `${opts.push.replace(/\/$/, "")}/${img.name}:latest`;
-      await copyImage(endpoint(`oci:${layout}`), endpoint(target, { insecure: opts.insecure ?? false }), { referrers: true });
+      await copyImage(endpoint(`oci:${layout}`), endpoint(target, { insecure: opts.insecure ?? false, ...(opts.registryCredentials ?? {}) }), {
+        referrers: true,
+      });
       result.pushed = target;
       say(`image ${img.name}: pushed to ${target}`);
     }

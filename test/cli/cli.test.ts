@@ -115,5 +115,42 @@ describe("README main job", () => {
     assert.match(r.stdout, new RegExp(`/undistro/hello@${built}`));
     assert.match(r.stdout, /signature verified \(docker-reference 127\.0\.0\.1:\d+\/undistro\/hello\)/);
     assert.equal((r.stdout.match(/^ {2}ok {5}required (signature|provenance|sbom)$/gm) ?? []).length, 6, "hello and base: signature, provenance, sbom");
+    // The security feed is published beside the index, and the daily rebuild finds nothing to do.
+    assert.equal(JSON.parse(readFileSync(join(out, "repo/security.json"), "utf8")).reponame, "undistro");
+    assert.match(r.stdout, /^nothing changed: no package or image to rebuild$/m);
+    assert.match(r.stdout, /^unchanged images: base, hello, static$/m);
+  });
+});
+
+describe("daily rebuild wiring", () => {
+  it("the CI workflow and the systemd service call commands and flags undistro has", async () => {
+    const { parse } = await import("yaml");
+    const { runCli } = await import("../helpers.js");
+    const workflow = parse(readFileSync(join(REPO_ROOT, ".github/workflows/rebuild.yml"), "utf8"));
+    assert.deepEqual(workflow.on.schedule, [{ cron: "17 3 * * *" }]);
+    const service = readFileSync(join(REPO_ROOT, "contrib/systemd/undistro-rebuild.service"), "utf8");
+    assert.match(readFileSync(join(REPO_ROOT, "contrib/systemd/undistro-rebuild.timer"), "utf8"), /^OnCalendar=daily$/m);
+    const scripts = [
+      ...(workflow.jobs.rebuild.steps as Array<{ run?: string }>).map((s) => s.run ?? ""),
+      ...service.split("\n").filter((l) => l.startsWith("Exec")),
+    ].join("\n");
+    const calls = [...scripts.replace(/\\\n\s*/g, " ").matchAll(/bin\/undistro ([^|\n;&]*)/g)].map((m) => (m[1] as string).trim().split(/\s+/));
+    assert.ok(calls.length >= 6, `${calls.length} undistro calls`);
+    for (const tokens of calls) {
+      const end = tokens.findIndex((t) => !/^[a-z]+$/.test(t));
+      const words = end === -1 ? tokens : tokens.slice(0, end);
+      // the longest prefix of the leading words that is a command
+      let help = "";
+      let command = "";
+      for (let n = words.length; n > 0 && !help; n--) {
+        const r = await runCli([...words.slice(0, n), "--help"]);
+        if (r.code === 0 && !/^Usage: undistro \[options\] \[command\]/.test(r.stdout) && !/\[command\]\n/.test(r.stdout.split("\n")[0] ?? "")) {
+          help = r.stdout;
+          command = words.slice(0, n).join(" ");
+        }
+      }
+      assert.ok(help, `undistro ${tokens.join(" ")}: a command`);
+      for (const flag of tokens.filter((t) => t.startsWith("--"))) assert.ok(help.includes(flag.replace(/=.*/, "")), `undistro ${command} has ${flag}`);
+    }
   });
 });

@@ -75,6 +75,9 @@ export function registerRebuild(program: Command, io: Io): void {
           ...(f.cosignKey ? { cosignKey: loadCosignPrivateKey(f.cosignKey, await keyPassword(io)) } : {}),
           ...(f.push ? { push: f.push } : {}),
           ...(f.insecure ? { insecure: true } : {}),
+          ...(process.env.UNDISTRO_REGISTRY_USER
+            ? { registryCredentials: { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" } }
+            : {}),
           jobs: Number(f.jobs) || 1,
           sourceMirrors: f.sourceMirror,
           ...(f.logDir ? { logDir: f.logDir } : {}),
