@@ -18,6 +18,7 @@ import {
   parseIndexArchive,
   writePackage,
 } from "../src/apk/index.js";
+import { benchAdvisory } from "./advisory.js";
 import { benchBuild } from "./build.js";
 import { benchImage } from "./image.js";
 import { benchRegistry } from "./registry.js";
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
     const keyPath = generateApkKey(join(dir, "bench"), { bits: 4096 }).privateKeyPath;
     console.log(`node ${process.version}, ${process.arch}`);
     if (!which || which === "parse") benchParse();
+    if (!which || which === "advisory") benchAdvisory(REFERENCE);
     if (!which || which === "solver") benchSolver();
     if (!which || which === "build") await benchBuild();
     if (!which || which === "image") await benchImage();
