@@ -70,8 +70,9 @@ done
 
 echo "== verify signatures, provenance and SBOM attestations offline (pulled layouts, public key only)"
 cp "$OUT/keys/cosign.pub" "$OUT/trusted/"
+$U keys "$OUT/trusted"
 for name in hello base; do
-  $U verify --key "$OUT/trusted/cosign.pub" --require signature,provenance,sbom --repository "$OUT/repo" --apk-keys "$OUT/trusted" "oci:$OUT/pulled/$name:latest"
+  $U verify --keyring "$OUT/trusted" --require signature,provenance,sbom --repository "$OUT/repo" "oci:$OUT/pulled/$name:latest"
 done
 $U registry gc --root "$OUT/registry"
 

@@ -8,7 +8,7 @@ import { type Descriptor, describeEndpoint, type Endpoint, sha256Digest } from "
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
-import { type DsseEnvelope, signDsse, verifyDsse } from "./payload.js";
+import { type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./payload.js";
 
 export const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
 
@@ -68,7 +68,7 @@ export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: s
 }
 
 /** Checks a DSSE envelope (from a `.att` layer) against the key, the image digest and the predicate's shape. */
-export function checkStatementEnvelope(env: DsseEnvelope, key: KeyObject, digest: string): { predicateType: string; statement?: Statement; error?: string } {
+export function checkStatementEnvelope(env: DsseEnvelope, key: TrustedKeys, digest: string): { predicateType: string; statement?: Statement; error?: string } {
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return { predicateType: "", error: `payloadType ${env.payloadType} is not ${IN_TOTO_PAYLOAD_TYPE}` };
   if (!verifyDsse(env, key)) return { predicateType: "", error: "envelope signature does not verify with the key" };
   let st: Statement;

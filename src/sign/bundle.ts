@@ -5,7 +5,7 @@
  * the bundle names the key by hint and carries no certificate or transparency-log entry.
  */
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { type DsseEnvelope, signDsse, verifyDsse } from "./payload.js";
+import { type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./payload.js";
 
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
@@ -49,7 +49,7 @@ export function bundleStatement(statement: Statement, key: KeyObject): SigstoreB
 }
 
 /** Checks a bundle's envelope with the key and returns its statement, or why it failed. */
-export function openBundle(bundle: SigstoreBundle, key: KeyObject): { statement?: Statement; error?: string } {
+export function openBundle(bundle: SigstoreBundle, key: TrustedKeys): { statement?: Statement; error?: string } {
   const env = bundle?.dsseEnvelope;
   if (bundle?.mediaType !== BUNDLE_MEDIA_TYPE || !env?.payload || !Array.isArray(env.signatures))
     return { error: "not a Sigstore bundle v0.3 with a DSSE envelope" };

@@ -11,6 +11,7 @@ export {
   SIGSTORE_PEM,
 } from "./cosign-key.js";
 export { attachBundle, dockerReference, imageDigest, type SignResult, signatureTag, signImage } from "./image.js";
+export { Keyring, type KeyringEntry, type KeyUse, type SkippedKeyFile } from "./keyring.js";
 export {
   COSIGN_SIGNATURE_ANNOTATION,
   type DsseEnvelope,
@@ -21,6 +22,7 @@ export {
   signBytes,
   signDsse,
   simpleSigningPayload,
+  type TrustedKeys,
   verifyBytes,
   verifyDsse,
 } from "./payload.js";

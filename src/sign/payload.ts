@@ -79,7 +79,12 @@ export function signBytes(data: Uint8Array, key: KeyObject): Buffer {
 }
 
 /** Verifies an ECDSA signature in DER or in IEEE P1363 (r||s) form, or RSA / Ed25519. */
-export function verifyBytes(data: Uint8Array, sig: Uint8Array, key: KeyObject): boolean {
+/** One trusted key, or several (a keyring): a signature is good when any of them verifies it. */
+export type TrustedKeys = KeyObject | readonly KeyObject[];
+
+export function verifyBytes(data: Uint8Array, sig: Uint8Array, keys: TrustedKeys): boolean {
+  if (Array.isArray(keys)) return (keys as readonly KeyObject[]).some((k) => verifyBytes(data, sig, k));
+  const key = keys as KeyObject;
   const pub = key.type === "private" ? createPublicKey(key) : key;
   const hash = hashFor(pub);
   try {
@@ -106,7 +111,7 @@ export function signDsse(payloadType: string, payload: Uint8Array, key: KeyObjec
 }
 
 /** True when any signature of the envelope verifies with the key. */
-export function verifyDsse(env: DsseEnvelope, key: KeyObject): boolean {
+export function verifyDsse(env: DsseEnvelope, key: TrustedKeys): boolean {
   const body = Buffer.from(env.payload, "base64");
   return env.signatures.some((s) => verifyBytes(pae(env.payloadType, body), Buffer.from(s.sig, "base64"), key));
 }

@@ -3,7 +3,7 @@
  * (cosign's `.sig` / `.att` tags and OCI 1.1 bundle referrers), checked offline against one public
  * key. Strict: each attached item must verify, and each required kind must be present.
  */
-import { createHash, type KeyObject } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
@@ -12,7 +12,7 @@ import { UndistroError } from "../util/index.js";
 import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, type Statement } from "./bundle.js";
 import { imageDigest, signatureTag } from "./image.js";
-import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, verifyBytes } from "./payload.js";
+import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, parseSimpleSigning, SIMPLE_SIGNING_MEDIA_TYPE, type TrustedKeys, verifyBytes } from "./payload.js";
 
 export type Requirement = "signature" | "provenance" | "sbom";
 export const REQUIREMENTS: Requirement[] = ["signature", "provenance", "sbom"];
@@ -46,9 +46,11 @@ export interface VerifyOptions {
    */
   repository?: string;
   apkKeysDir?: string;
+  /** APK keys as a keyring (instead of a directory). */
+  apkKeys?: ApkKeyring;
 }
 
-export async function verifyImage(ep: Endpoint, key: KeyObject, opts: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const require = opts.require ?? ["signature"];
   for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
   const digest = await imageDigest(ep);
@@ -58,7 +60,8 @@ export async function verifyImage(ep: Endpoint, key: KeyObject, opts: VerifyOpti
   await checkBundles(ep, digest, key, result, statements);
   await checkLegacySignatures(ep, digest, key, result);
   await checkLegacyAttestations(ep, digest, key, result, statements);
-  if (opts.repository && opts.apkKeysDir) checkPackages(statements, opts.repository, opts.apkKeysDir, result);
+  const apkKeys = opts.apkKeys ?? (opts.apkKeysDir ? ApkKeyring.fromDirectory(opts.apkKeysDir) : undefined);
+  if (opts.repository && apkKeys) checkPackages(statements, opts.repository, apkKeys, result);
   const good = result.checks.filter((c) => c.ok);
   const satisfied: Record<Requirement, boolean> = {
     signature: good.some((c) => c.kind === "signature"),
@@ -87,7 +90,7 @@ async function blobFor(ep: Endpoint, d: Descriptor): Promise<Buffer> {
   return data;
 }
 
-async function checkLegacySignatures(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult): Promise<void> {
+async function checkLegacySignatures(ep: Endpoint, digest: string, key: TrustedKeys, result: VerifyResult): Promise<void> {
   for (const l of await layersOf(ep, signatureTag(digest))) {
     if (l.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
     const check: VerifyCheck = { kind: "signature", form: "legacy", layer: l.digest, ok: false, reason: "" };
@@ -109,7 +112,7 @@ async function checkLegacySignatures(ep: Endpoint, digest: string, key: KeyObjec
   }
 }
 
-async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult, statements: Statement[]): Promise<void> {
+async function checkLegacyAttestations(ep: Endpoint, digest: string, key: TrustedKeys, result: VerifyResult, statements: Statement[]): Promise<void> {
   for (const l of await layersOf(ep, attestationTag(digest))) {
     if (l.mediaType !== DSSE_MEDIA_TYPE) continue;
     const check: VerifyCheck = { kind: "attestation", form: "legacy", layer: l.digest, ok: false, reason: "" };
@@ -128,7 +131,7 @@ async function checkLegacyAttestations(ep: Endpoint, digest: string, key: KeyObj
   }
 }
 
-async function checkBundles(ep: Endpoint, digest: string, key: KeyObject, result: VerifyResult, statements: Statement[]): Promise<void> {
+async function checkBundles(ep: Endpoint, digest: string, key: TrustedKeys, result: VerifyResult, statements: Statement[]): Promise<void> {
   for (const ref of await listReferrers(ep, digest)) {
     if (ref.artifactType !== BUNDLE_MEDIA_TYPE) continue;
     const check: VerifyCheck = { kind: "signature", form: "bundle", layer: ref.digest, ok: false, reason: "" };
@@ -201,8 +204,7 @@ interface ProvenanceDependency {
 }
 
 /** Each APK package named by verified provenance: present in the repository, same digest, validly signed. */
-function checkPackages(statements: Statement[], repository: string, apkKeysDir: string, result: VerifyResult): void {
-  const ring = ApkKeyring.fromDirectory(apkKeysDir);
+function checkPackages(statements: Statement[], repository: string, ring: ApkKeyring, result: VerifyResult): void {
   const seen = new Set<string>();
   for (const st of statements) {
     if (st.predicateType !== PREDICATE_TYPES.slsaprovenance1) continue;

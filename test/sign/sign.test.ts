@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint, OciLayout, readManifest } from "../../src/oci/index.js";
@@ -9,6 +9,7 @@ import { RegistryServer, type RunningRegistry } from "../../src/registry/index.j
 import {
   bundleStatement,
   COSIGN_SIGN_PREDICATE,
+  Keyring,
   keyHint,
   openBundle,
   pae,
@@ -325,5 +326,57 @@ describe("image signatures in cosign's format", () => {
     const bad = await cli(["verify", "--key", pubFile, "--require", "provenance", "--repository", repo, "--apk-keys", keys, `oci:${layout}:latest`]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, new RegExp(`package ${packages[0]?.layer}: sha256 [0-9a-f]{64} is not the [0-9a-f]{64} the provenance records`));
+  });
+
+  it("one keyring holds cosign and APK keys: each classified, used for what it verifies", async () => {
+    const testdata = join(REFERENCE, "apko/internal/cli/testdata");
+    const trusted = join(dir, "trusted");
+    mkdirSync(trusted, { recursive: true });
+    cpSync(join(testdata, "melange.rsa.pub"), join(trusted, "melange.rsa.pub"));
+    cpSync(pubFile, join(trusted, "cosign.pub"));
+    cpSync(keyFile, join(trusted, "cosign.key")); // a private key lying beside: skipped, not trusted
+    writeFileSync(join(trusted, "README"), "keys we trust\n");
+    const ring = Keyring.load([trusted]);
+    assert.deepEqual(
+      ring.entries.map((e) => [e.name, e.use, e.algorithm]),
+      [
+        ["cosign.pub", "image", "ecdsa-p256"],
+        ["melange.rsa.pub", "apk", "rsa-4096"],
+      ],
+    );
+    assert.deepEqual(
+      ring.skipped.map((x) => [basename(x.path), x.reason]),
+      [
+        ["README", "not a PEM file"],
+        ["cosign.key", "an ENCRYPTED COSIGN PRIVATE KEY, not a public key"],
+      ],
+    );
+    const listed = await cli(["keys", trusted, "--json"]);
+    assert.equal(JSON.parse(listed.stdout).keys[0].hint, keyHint(createPublicKey(readFileSync(pubFile))));
+    // verify with the one directory: image signatures with the cosign key, packages with the APK key.
+    const good = await cli([
+      "verify",
+      "--keyring",
+      trusted,
+      "--require",
+      "signature,provenance",
+      "--repository",
+      join(testdata, "packages"),
+      "--json",
+      `oci:${layout}:latest`,
+    ]);
+    assert.equal(good.code, 0, good.stdout);
+    assert.ok(JSON.parse(good.stdout).checks.some((c: { kind: string; ok: boolean }) => c.kind === "package" && c.ok));
+    // A keyring with only APK keys cannot verify an image: said so, not a silent pass.
+    const apkOnly = await cli(["verify", "--keyring", join(trusted, "melange.rsa.pub"), `oci:${layout}:latest`]);
+    assert.equal(apkOnly.code, 2);
+    assert.match(apkOnly.stderr, /no image key.*\n.*hint: the keyring holds only APK keys: melange\.rsa\.pub/);
+    // Another image key beside the right one: any trusted key may have signed.
+    const other = join(dir, "other.pub");
+    writeFileSync(other, generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "pem", type: "spki" }));
+    const two = await cli(["verify", "--keyring", other, "--keyring", pubFile, `oci:${layout}:latest`]);
+    assert.equal(two.code, 0, two.stdout + two.stderr);
+    assert.equal((await cli(["verify", "--keyring", other, `oci:${layout}:latest`])).code, 1);
+    assert.throws(() => Keyring.load([keyFile]), /KEY_INVALID|not a public key/);
   });
 });

@@ -1,11 +1,11 @@
-import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { ApkKeyring } from "../../apk/index.js";
 import { endpoint } from "../../oci/index.js";
-import { attestImage, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
+import { attestImage, Keyring, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
-import { action, keyPassword } from "./shared.js";
+import { action, collect, keyPassword } from "./shared.js";
 
 function target(spec: string) {
   const creds = process.env.UNDISTRO_REGISTRY_USER
@@ -55,25 +55,28 @@ export function registerSign(program: Command, io: Io): void {
   program
     .command("verify <image>")
     .description("verify an image's signatures offline with a public key; exits non-zero naming what failed")
-    .requiredOption("--key <file>", "public key (PEM)")
+    .option("--key <file>", "public key (PEM) the signatures must verify with")
+    .option("--keyring <path>", "trusted keys: files or directories holding cosign and APK public keys (repeatable)", collect, [])
     .option("--require <kinds>", "what must be present and valid: signature, provenance, sbom (comma-separated)", "signature")
-    .option("--repository <dir>", "APK repository: check every package the provenance names (with --apk-keys)")
+    .option("--repository <dir>", "APK repository: check every package the provenance names against the keyring's APK keys (or --apk-keys)")
     .option("--apk-keys <dir>", "APK public keys the packages must be signed with")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (image: string, f: { key: string; require: string; repository?: string; apkKeys?: string; json?: boolean }) => {
-        if (Boolean(f.repository) !== Boolean(f.apkKeys)) throw new UndistroError("USAGE", "--repository and --apk-keys go together");
-        let pub: ReturnType<typeof createPublicKey>;
-        try {
-          pub = createPublicKey(readFileSync(f.key, "utf8"));
-        } catch {
-          throw new UndistroError("KEY_FORMAT", `${f.key}: not a public key (PEM) undistro can read`);
+      action(io, async (image: string, f: { key?: string; keyring: string[]; require: string; repository?: string; apkKeys?: string; json?: boolean }) => {
+        const ring = Keyring.load([...(f.key ? [f.key] : []), ...f.keyring]);
+        const imageKeys = ring.imageKeys();
+        if (!imageKeys.length) {
+          throw new UndistroError("USAGE", "no image key: give --key FILE.pub or --keyring with a cosign public key", {
+            hint: ring.entries.length ? `the keyring holds only APK keys: ${ring.entries.map((e) => e.name).join(", ")}` : undefined,
+          });
         }
+        const apkRing = f.apkKeys ? ApkKeyring.fromDirectory(f.apkKeys) : ring.apkKeyring();
+        if (f.repository && apkRing.size === 0) throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
         const require = f.require
           .split(",")
           .map((x) => x.trim())
           .filter(Boolean) as Requirement[];
-        const r = await verifyImage(target(image), pub, { require, ...(f.repository && f.apkKeys ? { repository: f.repository, apkKeysDir: f.apkKeys } : {}) });
+        const r = await verifyImage(target(image), imageKeys, { require, ...(f.repository ? { repository: f.repository, apkKeys: apkRing } : {}) });
         if (f.json) printJson(io, r);
         else {
           io.out(`${r.image}@${r.digest}\n`);
@@ -94,6 +97,21 @@ export function registerSign(program: Command, io: Io): void {
           ];
           if (!f.json) io.err(`error[VERIFY_FAILED]: ${r.image}@${r.digest}: ${failed.length ? failed.join("; ") : "nothing attached"}\n`);
           return EXIT.failed;
+        }
+      }),
+    );
+  program
+    .command("keys <paths...>")
+    .description("list the public keys in files or directories: what each verifies (apk packages or images), algorithm, cosign key hint")
+    .option("--json", "print the keyring as JSON")
+    .action(
+      action(io, async (paths: string[], f: { json?: boolean }) => {
+        const ring = Keyring.load(paths);
+        const rows = ring.entries.map(({ key: _k, ...e }) => e);
+        if (f.json) printJson(io, { keys: rows, skipped: ring.skipped });
+        else {
+          for (const e of rows) io.out(`${e.use === "apk" ? "apk  " : "image"}  ${e.algorithm.padEnd(12)}  ${e.name}  ${e.hint}\n`);
+          for (const s of ring.skipped) io.err(`skipped ${s.path}: ${s.reason}\n`);
         }
       }),
     );
