@@ -63,13 +63,20 @@ export class Keyring {
       if (explicit) throw new UndistroError("KEY_INVALID", `${path}: ${reason}`, { hint: "give the public key (.pub); private keys are for signing" });
       this.skipped.push({ path, reason });
     };
-    if (!pem) return skip("not a PEM file");
-    if (pem !== "PUBLIC KEY" && pem !== "RSA PUBLIC KEY") return skip(`${/^[AEIOU]/.test(pem) ? "an" : "a"} ${pem}, not a public key`);
+    if (!pem) {
+      skip("not a PEM file");
+      return;
+    }
+    if (pem !== "PUBLIC KEY" && pem !== "RSA PUBLIC KEY") {
+      skip(`${/^[AEIOU]/.test(pem) ? "an" : "a"} ${pem}, not a public key`);
+      return;
+    }
     let key: KeyObject;
     try {
       key = createPublicKey(text);
     } catch (err) {
-      return skip(`unreadable public key (${(err as Error).message})`);
+      skip(`unreadable public key (${(err as Error).message})`);
+      return;
     }
     const type = key.asymmetricKeyType ?? "unknown";
     const details = key.asymmetricKeyDetails ?? {};
