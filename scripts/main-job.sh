@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 OUT=${UNDISTRO_OUT:-out}
 ARCH=$(uname -m)
+case "$ARCH" in x86_64) PLATFORM=linux/amd64 ;; aarch64) PLATFORM=linux/arm64/v8 ;; *) PLATFORM=linux/$ARCH ;; esac
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 U=./bin/undistro
@@ -61,7 +62,8 @@ for config in distro/images/*.yaml; do
   $U push "$OUT/images/$name:latest" "$REGISTRY/undistro/$name:latest"
   $U sign --key "$OUT/keys/cosign.key" "$REGISTRY/undistro/$name:latest"
   $U attest --key "$OUT/keys/cosign.key" --type slsaprovenance1 --predicate "$OUT/images/$name/provenance.json" "$REGISTRY/undistro/$name:latest"
-  $U attest --key "$OUT/keys/cosign.key" --type spdxjson --predicate "$OUT/images/$name/sboms/sbom-$ARCH.spdx.json" "$REGISTRY/undistro/$name:latest"
+  # The SBOM describes one platform's files: its subject is that platform's manifest.
+  $U attest --key "$OUT/keys/cosign.key" --type spdxjson --platform "$PLATFORM" --predicate "$OUT/images/$name/sboms/sbom-$ARCH.spdx.json" "$REGISTRY/undistro/$name:latest"
 done
 rm -rf "$OUT/pulled"
 for name in hello base; do

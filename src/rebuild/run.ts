@@ -9,7 +9,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { ApkSigningKey } from "../apk/index.js";
 import { type BuildEvent, type BuildReport, buildGraph } from "../build/index.js";
-import { buildImage } from "../image/index.js";
+import { buildImage, OCI_ARCH } from "../image/index.js";
 import { copyImage, endpoint } from "../oci/index.js";
 import { attestImage, PREDICATE_TYPES, signImage } from "../sign/index.js";
 import { bumpEpoch } from "../update/index.js";
@@ -107,7 +107,9 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
         // The report names files under the build directory, which now lives at `layout`.
         const spdx = join(layout, relative(fresh, a.sboms.spdx));
         if (!existsSync(spdx)) continue;
-        await attestImage(ep, opts.cosignKey, PREDICATE_TYPES.spdxjson as string, JSON.parse(readFileSync(spdx, "utf8")));
+        const oci = OCI_ARCH[a.arch];
+        const platform = oci ? ["linux", oci.architecture, oci.variant].filter(Boolean).join("/") : undefined;
+        await attestImage(ep, opts.cosignKey, PREDICATE_TYPES.spdxjson as string, JSON.parse(readFileSync(spdx, "utf8")), platform ? { platform } : {});
         result.attestations.push(`spdxjson (${a.arch})`);
       }
     }

@@ -4,7 +4,7 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import type { KeyObject } from "node:crypto";
-import { type Descriptor, describeEndpoint, type Endpoint, sha256Digest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
@@ -54,10 +54,21 @@ export interface AttestResult {
   bundleManifest: string;
 }
 
-export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: string, predicate: unknown): Promise<AttestResult> {
+/**
+ * Attests the image (its index, for a multi-platform image) or, with `platform` ("linux/amd64"),
+ * one platform's manifest: the subject an SBOM of that platform's files belongs to.
+ */
+export async function attestImage(
+  ep: Endpoint,
+  key: KeyObject,
+  predicateType: string,
+  predicate: unknown,
+  opts: { platform?: string } = {},
+): Promise<AttestResult> {
   const problem = checkPredicate(predicateType, predicate);
   if (problem) throw new UndistroError("ATTEST_PREDICATE", `${describeEndpoint(ep)}: ${problem}`);
-  const digest = await imageDigest(ep);
+  const top = await imageDigest(ep);
+  const digest = opts.platform ? await platformDigest(ep, top, opts.platform) : top;
   const statement = statementFor(digest, predicateType, predicate, dockerReference(ep));
   const envelope = Buffer.from(JSON.stringify(signDsse(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), key)));
   const tag = attestationTag(digest);
@@ -65,6 +76,20 @@ export async function attestImage(ep: Endpoint, key: KeyObject, predicateType: s
   const { manifest: attestationManifest } = await appendCompanionLayer(ep, tag, layer, envelope);
   const bundleManifest = await attachBundle(ep, digest, Buffer.from(JSON.stringify(bundleStatement(statement, key))), predicateType);
   return { image: describeEndpoint(ep), digest, predicateType, attestationTag: tag, attestationManifest, bundleManifest };
+}
+
+/** The digest of one platform's manifest in an image index. */
+export async function platformDigest(ep: Endpoint, indexDigest: string, platform: string): Promise<string> {
+  const node = await readManifest(ep, indexDigest);
+  const doc = node ? (JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] }) : {};
+  const names = (doc.manifests ?? []).map((m) => ({ m, name: [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/") }));
+  const hit = names.find((x) => x.name === platform || x.name.replace(/\/v8$/, "") === platform);
+  if (!hit) {
+    throw new UndistroError("OCI_NOT_FOUND", `${describeEndpoint(ep)}: no ${platform} manifest in ${indexDigest}`, {
+      hint: names.length ? `platforms: ${names.map((x) => x.name).join(", ")}` : "the image is not a multi-platform index",
+    });
+  }
+  return hit.m.digest;
 }
 
 /** Checks a DSSE envelope (from a `.att` layer) against the key, the image digest and the predicate's shape. */

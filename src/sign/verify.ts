@@ -26,6 +26,8 @@ export interface VerifyCheck {
   ok: boolean;
   reason: string;
   reference?: string;
+  /** Set when the item is attached to one platform's manifest ("linux/amd64") rather than the image. */
+  platform?: string;
 }
 
 export interface VerifyResult {
@@ -60,13 +62,26 @@ export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOp
   await checkBundles(ep, digest, key, result, statements);
   await checkLegacySignatures(ep, digest, key, result);
   await checkLegacyAttestations(ep, digest, key, result, statements);
+  // Attestations of each platform's manifest (an SBOM describes one platform's files).
+  const platforms = await platformManifests(ep, digest);
+  for (const p of platforms) {
+    const before = result.checks.length;
+    await checkBundles(ep, p.digest, key, result, statements);
+    await checkLegacyAttestations(ep, p.digest, key, result, statements);
+    for (const c of result.checks.slice(before)) c.platform = p.name;
+  }
   const apkKeys = opts.apkKeys ?? (opts.apkKeysDir ? ApkKeyring.fromDirectory(opts.apkKeysDir) : undefined);
   if (opts.repository && apkKeys) checkPackages(statements, opts.repository, apkKeys, result);
   const good = result.checks.filter((c) => c.ok);
+  const isSbom = (c: VerifyCheck) => c.predicateType === PREDICATE_TYPES.spdxjson || c.predicateType === PREDICATE_TYPES.cyclonedx;
   const satisfied: Record<Requirement, boolean> = {
-    signature: good.some((c) => c.kind === "signature"),
+    // A signature counts when it is over the image's own digest, not one platform's.
+    signature: good.some((c) => c.kind === "signature" && c.platform === undefined),
     provenance: good.some((c) => c.predicateType === PREDICATE_TYPES.slsaprovenance1),
-    sbom: good.some((c) => c.predicateType === PREDICATE_TYPES.spdxjson || c.predicateType === PREDICATE_TYPES.cyclonedx),
+    // An SBOM of the whole image, or one for every platform.
+    sbom:
+      good.some((c) => isSbom(c) && c.platform === undefined) ||
+      (platforms.length > 0 && platforms.every((p) => good.some((c) => isSbom(c) && c.platform === p.name))),
   };
   for (const r of require) result.requirements[r] = satisfied[r];
   result.ok = result.checks.length > 0 && result.checks.every((c) => c.ok) && require.every((r) => satisfied[r]);
@@ -157,6 +172,16 @@ async function checkBundles(ep: Endpoint, digest: string, key: TrustedKeys, resu
       check.reason = (err as Error).message;
     }
   }
+}
+
+/** The platform manifests of an image index (none for a single manifest). */
+async function platformManifests(ep: Endpoint, digest: string): Promise<Array<{ digest: string; name: string }>> {
+  const node = await readManifest(ep, digest);
+  if (!node) return [];
+  const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] };
+  return (doc.manifests ?? [])
+    .filter((m) => m.platform && m.platform.architecture !== "unknown")
+    .map((m) => ({ digest: m.digest, name: [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/") }));
 }
 
 /**

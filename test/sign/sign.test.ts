@@ -265,6 +265,74 @@ describe("image signatures in cosign's format", () => {
     assert.match(bad.stderr, new RegExp(`attestation ${envDigest}: ${envDigest} (is missing or )?does not match its digest`));
   });
 
+  it("attests each platform's SBOM to that platform's manifest; sbom is satisfied when every platform has one", async () => {
+    const fresh = join(dir, "per-platform");
+    await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: fresh, sourceDateEpoch: 0 });
+    const image = `oci:${fresh}:latest`;
+    assert.equal((await cli(["sign", "--key", keyFile, image])).code, 0);
+    const index = JSON.parse(
+      readFileSync(join(fresh, "blobs/sha256", (JSON.parse(readFileSync(join(fresh, "index.json"), "utf8")).manifests[0].digest as string).slice(7)), "utf8"),
+    ) as { manifests: { digest: string; platform: { architecture: string } }[] };
+    const amd64 = index.manifests.find((m) => m.platform.architecture === "amd64")?.digest;
+    const sboms = readdirSync(join(fresh, "sboms"))
+      .filter((f) => f.endsWith(".spdx.json"))
+      .sort();
+    assert.deepEqual(sboms, ["sbom-aarch64.spdx.json", "sbom-x86_64.spdx.json"]);
+    const one = await cli([
+      "attest",
+      "--key",
+      keyFile,
+      "--type",
+      "spdxjson",
+      "--platform",
+      "linux/amd64",
+      "--predicate",
+      join(fresh, "sboms", sboms[1] as string),
+      "--json",
+      image,
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(JSON.parse(one.stdout).digest, amd64, "the subject is the amd64 manifest");
+    let v = await cli(["verify", "--key", pubFile, "--require", "signature,sbom", image]);
+    assert.equal(v.code, 1, "arm64 has no SBOM yet");
+    assert.match(v.stderr, /required sbom missing/);
+    assert.match(v.stdout, /ok {4} attestation https:\/\/spdx\.dev\/Document \[bundle\] sha256:[0-9a-f]{64} \(linux\/amd64\)/);
+    const two = await cli([
+      "attest",
+      "--key",
+      keyFile,
+      "--type",
+      "spdxjson",
+      "--platform",
+      "linux/arm64",
+      "--predicate",
+      join(fresh, "sboms", sboms[0] as string),
+      image,
+    ]);
+    assert.equal(two.code, 0, two.stderr);
+    v = await cli(["verify", "--key", pubFile, "--require", "signature,sbom", "--json", image]);
+    assert.equal(v.code, 0, v.stdout);
+    const platforms = (JSON.parse(v.stdout).checks as { platform?: string; predicateType?: string }[])
+      .filter((c) => c.predicateType === "https://spdx.dev/Document")
+      .map((c) => c.platform)
+      .sort();
+    assert.deepEqual(platforms, ["linux/amd64", "linux/amd64", "linux/arm64/v8", "linux/arm64/v8"]);
+    const nope = await cli([
+      "attest",
+      "--key",
+      keyFile,
+      "--type",
+      "spdxjson",
+      "--platform",
+      "linux/s390x",
+      "--predicate",
+      join(fresh, "sboms", sboms[0] as string),
+      image,
+    ]);
+    assert.equal(nope.code, 1);
+    assert.match(nope.stderr, /error\[OCI_NOT_FOUND\]: .*no linux\/s390x manifest.*\n {2}hint: platforms: linux\/amd64, linux\/arm64\/v8/);
+  });
+
   it("fails, naming the blob, when one byte of a manifest, config or layer changes", async () => {
     const top = new OciLayout(layout).readIndex().manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === "latest")?.digest as string;
     const index = JSON.parse(new OciLayout(layout).readBlob(top).toString("utf8")) as { manifests: { digest: string }[] };

@@ -35,9 +35,10 @@ export function registerSign(program: Command, io: Io): void {
     .requiredOption("--key <file>", "cosign private key (password in $UNDISTRO_PASSWORD or $COSIGN_PASSWORD)")
     .requiredOption("--predicate <file>", "predicate JSON")
     .option("--type <type>", `${Object.keys(PREDICATE_TYPES).join(", ")} or a predicate type URI`, "custom")
+    .option("--platform <os/arch>", "attest one platform's manifest of a multi-platform image (an SBOM of that platform)")
     .option("--json", "print the result as JSON")
     .action(
-      action(io, async (image: string, f: { key: string; predicate: string; type: string; json?: boolean }) => {
+      action(io, async (image: string, f: { key: string; predicate: string; type: string; platform?: string; json?: boolean }) => {
         const predicateType = PREDICATE_TYPES[f.type] ?? (/^[a-z]+:\/\//.test(f.type) ? f.type : undefined);
         if (!predicateType) throw new UndistroError("USAGE", `--type ${f.type}: use ${Object.keys(PREDICATE_TYPES).join(", ")} or a URI`);
         let predicate: unknown;
@@ -47,7 +48,7 @@ export function registerSign(program: Command, io: Io): void {
           throw new UndistroError("ATTEST_PREDICATE", `${f.predicate}: ${(err as Error).message}`);
         }
         const key = loadCosignPrivateKey(f.key, await keyPassword(io));
-        const r = await attestImage(target(image), key, predicateType, predicate);
+        const r = await attestImage(target(image), key, predicateType, predicate, f.platform ? { platform: f.platform } : {});
         if (f.json) printJson(io, r);
         else io.out(`attested ${r.image}@${r.digest}: ${r.predicateType} → ${r.attestationTag} and referrer ${r.bundleManifest}\n`);
       }),
@@ -83,7 +84,7 @@ export function registerSign(program: Command, io: Io): void {
           for (const c of r.checks) {
             const what = c.kind === "attestation" ? `attestation ${c.predicateType ?? ""}` : c.kind;
             io.out(
-              `  ${c.ok ? "ok    " : "FAILED"} ${what}${c.form === "image" ? "" : ` [${c.form}]`} ${c.layer}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`,
+              `  ${c.ok ? "ok    " : "FAILED"} ${what}${c.form === "image" ? "" : ` [${c.form}]`} ${c.layer}${c.platform ? ` (${c.platform})` : ""}: ${c.reason}${c.reference ? ` (docker-reference ${c.reference})` : ""}\n`,
             );
           }
           for (const [k, v] of Object.entries(r.requirements)) io.out(`  ${v ? "ok    " : "FAILED"} required ${k}${v ? "" : ": none valid"}\n`);
