@@ -10,6 +10,7 @@ import { installedPackages } from "../../src/advisory/index.js";
 import { generateApkKey, loadSigningKey } from "../../src/apk/index.js";
 import { endpoint } from "../../src/oci/index.js";
 import { formatRebuildPlan, planRebuild, runRebuild } from "../../src/rebuild/index.js";
+import { RegistryServer } from "../../src/registry/index.js";
 import { verifyImage } from "../../src/sign/index.js";
 import { checkRecipe } from "../../src/update/index.js";
 import { runCli, tempDir } from "../helpers.js";
@@ -160,7 +161,20 @@ describe("daily rebuild: an upstream zlib release rebuilds zlib, its dependents 
     const plainBefore = statSync(join(imagesOut, "plain/index.json")).mtimeMs;
     const plainIndex = readFileSync(join(imagesOut, "plain/index.json"), "utf8");
     const pngDigestBefore = JSON.parse(readFileSync(join(imagesOut, "png/index.json"), "utf8")).manifests[0].digest;
-    const result = await runRebuild(common());
+    const registry = await new RegistryServer({ root: join(dir, "registry") }).listen();
+    const host = registry.url.replace("http://", "");
+    let result: Awaited<ReturnType<typeof runRebuild>>;
+    try {
+      result = await runRebuild({ ...common(), push: `${host}/undistro` });
+      // What the registry serves verifies with the public key alone, attestations included.
+      const remote = await verifyImage(endpoint(`${host}/undistro/png:latest`), cosign.publicKey, { require: ["signature", "provenance", "sbom"] });
+      assert.equal(remote.ok, true, JSON.stringify(remote.checks.filter((c) => !c.ok)));
+      assert.equal(remote.digest, result.images[0]?.digest);
+      const tags = (await (await fetch(`${registry.url}/v2/undistro/plain/tags/list`)).json()) as { errors?: unknown[] };
+      assert.ok(tags.errors, "the unchanged image was not pushed");
+    } finally {
+      registry.close();
+    }
     assert.deepEqual(
       result.built.map((b) => b.package),
       ["zlib", "libpng", "pngtool"],
