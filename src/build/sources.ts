@@ -5,10 +5,9 @@
  */
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
+import { defaultCacheDir, fsError, UndistroError, writeFileAtomic } from "../util/index.js";
 
 export interface SourceRequest {
   uri: string;
@@ -27,10 +26,7 @@ export interface FetchedSource {
   from: "cache" | "mirror" | "uri";
 }
 
-export function defaultCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(base, "undistro");
-}
+export { defaultCacheDir };
 
 function digestOf(path: string, algo: "sha256" | "sha512"): string {
   return createHash(algo).update(readFileSync(path)).digest("hex");

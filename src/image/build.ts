@@ -8,7 +8,16 @@ import { basename, dirname, join, resolve } from "node:path";
 import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, type TarHeader, verifyPackage } from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
 import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
-import { type LoadedRepository, loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
+import {
+  fetchPackages,
+  fetchRepositoryIndexes,
+  type LoadedRepository,
+  loadRepository,
+  localPackagePath,
+  openRepositories,
+  type ResolvedPackage,
+  resolveIn,
+} from "../solver/index.js";
 import { fsError, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { type ImageConfig, loadImageConfig, OCI_ARCH } from "./config.js";
 import { type FsEntry, RootFs } from "./rootfs.js";
@@ -101,6 +110,20 @@ export function keyringFor(cfg: ImageConfig): { ring: ApkKeyring; keys: Array<{ 
     keys.push({ name: basename(path), pem });
   }
   return { ring, keys };
+}
+
+/** The config's http(s) repositories (tags stripped), to fetch before resolving. */
+function remoteRepositories(cfg: ImageConfig): string[] {
+  return [...cfg.contents.buildRepositories, ...cfg.contents.repositories]
+    .map((r) => /^@(\S+)\s+(.+)$/.exec(r)?.[2] ?? r)
+    .filter((u) => /^https?:\/\//.test(u));
+}
+
+/** Fetches a config's remote repository indexes into the cache (lockImage reads them synchronously after). */
+export async function prefetchImageRepositories(configPath: string, archs: string[], overrides: { repositories?: string[] } = {}): Promise<void> {
+  const cfg = withOverrides(loadImageConfig(configPath), overrides);
+  const targets = archs.length ? archs : cfg.archs.length ? cfg.archs : [hostArch()];
+  await fetchRepositoryIndexes(remoteRepositories(cfg), targets);
 }
 
 function loadRepos(cfg: ImageConfig, arch: string, ring: ApkKeyring): LoadedRepository[] {
@@ -337,6 +360,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
   const { ring, keys } = keyringFor(cfg);
   const lock = opts.lockFile ? readImageLock(opts.lockFile) : undefined;
   const archs = opts.archs?.length ? opts.archs : cfg.archs.length ? cfg.archs : lock ? Object.keys(lock.packages).sort() : [hostArch()];
+  if (!lock) await fetchRepositoryIndexes(remoteRepositories(cfg), archs);
   const layout = new OciLayout(opts.outDir);
   layout.init();
   const annotations: Record<string, string> = {
@@ -356,10 +380,11 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
         });
       resolved = locked.map((p) => ({ ...p, provides: [] }));
     } else resolved = resolveForArch(cfg, arch, ring);
+    await fetchPackages(resolved);
     timings.resolve = performance.now() - t;
     t = performance.now();
     const pkgs = resolved.map((r) => {
-      const path = r.url.replace(/^file:\/\//, "");
+      const path = localPackagePath(r);
       const pkg = readPackage(path);
       if (pkg.checksum !== r.checksum) {
         throw new UndistroError(
@@ -502,7 +527,7 @@ function imageProvenance(
   const deps: Record<string, unknown>[] = [];
   for (const r of results) {
     for (const p of r.packages) {
-      const path = p.url.replace(/^file:\/\//, "");
+      const path = localPackagePath(p);
       deps.push({
         uri: `pkg:apk/undistro/${p.name}@${p.version}?arch=${p.arch}`,
         name: `${p.name}-${p.version}.apk`,

@@ -9,6 +9,7 @@ export {
   keyringFor,
   layerTar,
   lockImage,
+  prefetchImageRepositories,
   readImageLock,
   shellSplit,
 } from "./build.js";

@@ -6,7 +6,7 @@ import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { ApkKeyring, END_OF_ARCHIVE, readPackage, verifyPackage } from "../apk/index.js";
-import { loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
+import { fetchPackages, fetchRepositoryIndexes, loadRepository, localPackagePath, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
 import { fsError, UndistroError } from "../util/index.js";
 import { RootFs } from "./rootfs.js";
 import { writeRootFs } from "./write-root.js";
@@ -19,7 +19,7 @@ export interface InstallOptions {
   world: string[];
 }
 
-export function installPackages(opts: InstallOptions): { root: string; packages: ResolvedPackage[] } {
+export async function installPackages(opts: InstallOptions): Promise<{ root: string; packages: ResolvedPackage[] }> {
   if (opts.keyring.length === 0) throw new UndistroError("USAGE", "install needs at least one --keyring KEY.pub: packages are always verified");
   const ring = new ApkKeyring();
   const keys: Array<{ name: string; pem: Buffer }> = [];
@@ -33,11 +33,13 @@ export function installPackages(opts: InstallOptions): { root: string; packages:
     ring.add(basename(k), createPublicKey(pem));
     keys.push({ name: basename(k), pem });
   }
+  await fetchRepositoryIndexes(opts.repositories, [opts.arch]);
   const repos = opts.repositories.map((url) => loadRepository({ url }, opts.arch, ring));
   const res = resolveIn(openRepositories(repos), opts.world, opts.arch);
+  await fetchPackages(res.packages);
   const fs = new RootFs();
   const pkgs = res.packages.map((r) => {
-    const pkg = readPackage(r.url);
+    const pkg = readPackage(localPackagePath(r));
     if (pkg.checksum !== r.checksum) throw new UndistroError("INSTALL_PACKAGE_MISMATCH", `${r.url}: checksum ${pkg.checksum}, index says ${r.checksum}`);
     verifyPackage(pkg, ring);
     return pkg;

@@ -5,6 +5,15 @@ export { type Explanation, explainFailure, type Problem } from "./explain.js";
 export * from "./flags.js";
 export { type Dep, type InstalledInfo, Name, PackageDb, Pkg, type Provider, type Repository } from "./model.js";
 export {
+  cachedIndexPath,
+  type FetchReport,
+  fetchPackages,
+  fetchRepositoryIndexes,
+  isRemoteRepository,
+  localPackagePath,
+  remoteRepositoryDir,
+} from "./remote.js";
+export {
   absoluteUrl,
   assertLockHolds,
   buildDatabase,

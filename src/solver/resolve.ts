@@ -11,10 +11,11 @@ import { fsError, sha256Hex, sortedJson, UndistroError } from "../util/index.js"
 import { applyAdd } from "./applets.js";
 import { explainFailure, type Problem } from "./explain.js";
 import { PackageDb, type Pkg } from "./model.js";
+import { cachedIndexPath, isRemoteRepository } from "./remote.js";
 import { Solver } from "./solve.js";
 
 export interface RepositorySpec {
-  /** A directory, a file:// URL or a path to an APKINDEX.tar.gz (http(s) comes with the image fetcher). */
+  /** A directory, a file:// URL, a path to an APKINDEX.tar.gz, or an http(s) URL (fetched into the cache first). */
   url: string;
   /** Repository tag for pinning (`name@tag` in the world picks from here). */
   tag?: string;
@@ -38,11 +39,7 @@ function localPath(url: string): string {
 
 /** Finds the index: URL/ARCH/APKINDEX.tar.gz (apk's layout), URL/APKINDEX.tar.gz, or the file itself. */
 export function indexPathFor(url: string, arch: string): string {
-  if (/^https?:\/\//.test(url)) {
-    throw new UndistroError("SOLVER_REMOTE_REPOSITORY", `${url}: remote repositories are not supported by this command yet`, {
-      hint: "mirror the repository to a local directory, or use a file:// URL",
-    });
-  }
+  if (isRemoteRepository(url)) return cachedIndexPath(url, arch);
   const base = localPath(url);
   if (base.endsWith(".tar.gz") || (existsSync(base) && statSync(base).isFile())) return base;
   const candidates = [join(base, arch, "APKINDEX.tar.gz"), join(base, "APKINDEX.tar.gz")];
@@ -158,7 +155,10 @@ export function resolveIn(set: RepositorySet, world: string[], arch: string): Re
       size: pkg.size,
       installedSize: pkg.installedSize,
       repository: repo.url,
-      url: join(dirname(repo.indexPath), `${pkg.name.name}-${pkg.version}.apk`),
+      // A remote package is named by its URL (portable in locks); localPackagePath() finds the cached file.
+      url: isRemoteRepository(repo.url)
+        ? `${repo.url.replace(/\/+$/, "")}/${pkg.arch}/${pkg.name.name}-${pkg.version}.apk`
+        : join(dirname(repo.indexPath), `${pkg.name.name}-${pkg.version}.apk`),
       depends: pkg.entry?.depends ?? [],
       provides: pkg.entry?.provides ?? [],
     });

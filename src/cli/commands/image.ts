@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildImage, formatImageLock, lockImage } from "../../image/index.js";
+import { buildImage, formatImageLock, lockImage, prefetchImageRepositories } from "../../image/index.js";
 import { installPackages } from "../../image/install.js";
 import { UndistroError, writeFileAtomic } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
@@ -37,6 +37,7 @@ export function registerImage(program: Command, io: Io): void {
     .option("--json", "print the lock to stdout")
     .action(
       action(io, async (config: string, f: { out?: string; arch: string[]; json?: boolean }) => {
+        await prefetchImageRepositories(config, f.arch);
         const lock = lockImage(config, f.arch);
         const out = f.out ?? `${config.replace(/\.ya?ml$/, "")}.lock.json`;
         writeFileAtomic(out, Buffer.from(formatImageLock(lock)));
@@ -60,7 +61,7 @@ export function registerImage(program: Command, io: Io): void {
     .option("--json", "print as JSON")
     .action(
       action(io, async (packages: string[], f: { root: string; repository: string[]; keyring: string[]; arch: string; json?: boolean }) => {
-        const r = installPackages({ root: f.root, repositories: f.repository, keyring: f.keyring, arch: f.arch, world: packages });
+        const r = await installPackages({ root: f.root, repositories: f.repository, keyring: f.keyring, arch: f.arch, world: packages });
         if (f.json) printJson(io, r);
         else {
           for (const [i, p] of r.packages.entries()) io.out(`(${i + 1}/${r.packages.length}) Installing ${p.name} (${p.version})\n`);

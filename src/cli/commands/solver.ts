@@ -4,6 +4,7 @@ import { ApkKeyring } from "../../apk/index.js";
 import {
   assertLockHolds,
   checkLock,
+  fetchRepositoryIndexes,
   formatLock,
   type LoadedRepository,
   loadRepository,
@@ -27,13 +28,17 @@ function repositorySpecs(list: string[]): RepositorySpec[] {
   });
 }
 
-function loadAll(specs: RepositorySpec[], arch: string, keysDir: string | undefined, allowUntrusted: boolean): LoadedRepository[] {
+async function loadAll(specs: RepositorySpec[], arch: string, keysDir: string | undefined, allowUntrusted: boolean): Promise<LoadedRepository[]> {
   if (specs.length === 0)
     throw new UndistroError("USAGE", "give at least one --repository", { hint: "--repository ./out/repo (the directory holding <arch>/APKINDEX.tar.gz)" });
   if (!keysDir && !allowUntrusted) {
     throw new UndistroError("USAGE", "index signatures are verified: give --keys-dir DIR (or --allow-untrusted)");
   }
   const keyring = keysDir ? ApkKeyring.fromDirectory(keysDir) : undefined;
+  await fetchRepositoryIndexes(
+    specs.map((s) => s.url),
+    [arch],
+  );
   return specs.map((s) => loadRepository(s, arch, keyring));
 }
 
@@ -54,7 +59,7 @@ export function registerSolver(program: Command, io: Io): void {
           packages: string[],
           f: { repository: string[]; keysDir?: string; allowUntrusted?: boolean; arch: string; writeLock?: string; json?: boolean },
         ) => {
-          const repos = loadAll(repositorySpecs(f.repository), f.arch, f.keysDir, f.allowUntrusted ?? false);
+          const repos = await loadAll(repositorySpecs(f.repository), f.arch, f.keysDir, f.allowUntrusted ?? false);
           let res: ReturnType<typeof resolveWorld>;
           try {
             res = resolveWorld(repos, packages, f.arch);
@@ -100,7 +105,7 @@ export function registerSolver(program: Command, io: Io): void {
         }
         const l = parseLock(text, file);
         const specs = f.repository.length ? repositorySpecs(f.repository) : l.repositories.map((r) => (r.tag ? { url: r.url, tag: r.tag } : { url: r.url }));
-        const repos = loadAll(specs, l.arch, f.keysDir, f.allowUntrusted ?? false);
+        const repos = await loadAll(specs, l.arch, f.keysDir, f.allowUntrusted ?? false);
         if (f.json) {
           const problems = checkLock(l, repos);
           printJson(io, { ok: problems.length === 0, problems, packages: l.packages.length });
