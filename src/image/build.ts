@@ -59,7 +59,10 @@ export interface ImageArchResult {
   arch: string;
   manifest: Descriptor;
   config: Descriptor;
+  /** The last layer (the only one without `layering`). */
   layer: Descriptor & { diffId: string; uncompressedSize: number };
+  /** Every layer, bottom first. */
+  layers: Array<Descriptor & { diffId: string; uncompressedSize: number; comment: string }>;
   packages: ResolvedPackage[];
   sboms: { spdx: string; cyclonedx: string };
   timings: Record<string, number>;
@@ -321,10 +324,10 @@ function applyPaths(fs: RootFs, cfg: ImageConfig): void {
 }
 
 /** The layer as an uncompressed tar: sorted, owners and modes from the tree, one mtime. */
-export function layerTar(fs: RootFs, mtime: number): Buffer {
+export function layerTar(fs: RootFs, mtime: number, include?: ReadonlySet<string>): Buffer {
   const parts: Buffer[] = [];
   const emitted = new Map<string, string>(); // hardlink target → first path written
-  const entries = fs.sorted();
+  const entries = include ? fs.sorted().filter((e) => include.has(e.path)) : fs.sorted();
   // A hardlink and its target may sort in either order: the first one written carries the data.
   const groupOf = new Map<string, string>();
   for (const e of entries) if (e.type === "hardlink" && e.linkname) groupOf.set(e.path, e.linkname);
@@ -346,6 +349,59 @@ export function layerTar(fs: RootFs, mtime: number): Buffer {
   }
   parts.push(END_OF_ARCHIVE);
   return Buffer.concat(parts);
+}
+
+export interface LayerPlan {
+  /** What the layer holds, for the image history: an origin's packages, or "everything else". */
+  comment: string;
+  paths: Set<string>;
+}
+
+/**
+ * apko's `layering: {strategy: origin, budget: N}`: packages grouped by origin package, the largest
+ * groups (installed size) in layers of their own, at most N layers in all; the last layer holds the
+ * rest — other packages, accounts, paths and the apk database, which change with any package. Each
+ * layer carries the directories above its files with their real modes, so layers apply in any
+ * runtime. Without layering (or with a budget of 1) the image is one layer.
+ */
+export function planLayers(fs: RootFs, layering: { strategy: string; budget: number } | undefined, where: string): LayerPlan[] {
+  const everything = { comment: "all files", paths: new Set(fs.sorted().map((e) => e.path)) };
+  if (!layering) return [everything];
+  if (layering.strategy !== "origin") {
+    throw new UndistroError("IMAGE_INVALID", `${where}: layering.strategy "${layering.strategy}" is not supported`, { hint: "use origin" });
+  }
+  if (!Number.isInteger(layering.budget) || layering.budget < 1) {
+    throw new UndistroError("IMAGE_INVALID", `${where}: layering.budget must be a whole number of layers, at least 1`);
+  }
+  if (layering.budget === 1) return [everything];
+  const groups = new Map<string, { origin: string; names: Set<string>; size: number; order: number }>();
+  for (const [i, { pkg }] of fs.installed.entries()) {
+    const origin = pkg.info.origin ?? pkg.info.name;
+    const g = groups.get(origin) ?? { origin, names: new Set<string>(), size: 0, order: i };
+    g.names.add(pkg.info.name);
+    g.size += pkg.info.installedSize ?? 0;
+    groups.set(origin, g);
+  }
+  const own = [...groups.values()]
+    .sort((a, b) => b.size - a.size || a.order - b.order)
+    .slice(0, layering.budget - 1)
+    .sort((a, b) => a.order - b.order);
+  const ownerLayer = new Map<string, number>();
+  for (const [i, g] of own.entries()) for (const n of g.names) ownerLayer.set(n, i);
+  const plans: LayerPlan[] = own.map((g) => ({ comment: `packages of origin ${g.origin}: ${[...g.names].sort().join(", ")}`, paths: new Set<string>() }));
+  const rest: LayerPlan = { comment: "other packages, accounts, paths, apk database", paths: new Set<string>() };
+  const add = (plan: LayerPlan, path: string) => {
+    plan.paths.add(path);
+    for (let p = path; p.includes("/"); ) {
+      p = p.slice(0, p.lastIndexOf("/"));
+      plan.paths.add(p);
+    }
+  };
+  for (const e of fs.sorted()) {
+    const layer = e.owner !== undefined ? ownerLayer.get(e.owner) : undefined;
+    add(layer === undefined ? rest : (plans[layer] as LayerPlan), e.path);
+  }
+  return [...plans.filter((p) => p.paths.size > 0), rest];
 }
 
 function isoDate(epoch: number): string {
@@ -425,12 +481,16 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     file(fs, "usr/lib/apk/db/scripts.tar", END_OF_ARCHIVE);
     timings.assemble = performance.now() - t;
     t = performance.now();
-    const tar = layerTar(fs, epoch);
-    const gz = await gzipLayer(tar, opts.compressionLevel ?? 6);
+    const layers: ImageArchResult["layers"] = [];
+    const plans = planLayers(fs, cfg.layering, configPath);
+    for (const plan of plans) {
+      const tar = layerTar(fs, epoch, plans.length > 1 ? plan.paths : undefined);
+      const gz = await gzipLayer(tar, opts.compressionLevel ?? 6);
+      layers.push({ ...layout.writeBlob(gz, MEDIA.layerGzip), diffId: sha256Digest(tar), uncompressedSize: tar.length, comment: plan.comment });
+    }
     timings.compress = performance.now() - t;
     t = performance.now();
-    const diffId = sha256Digest(tar);
-    const layer = { ...layout.writeBlob(gz, MEDIA.layerGzip), diffId, uncompressedSize: tar.length };
+    const layer = layers[layers.length - 1] as ImageArchResult["layer"];
     const oci = OCI_ARCH[arch] ?? { architecture: arch };
     const env = { PATH: DEFAULT_PATH, SSL_CERT_FILE: "/etc/ssl/certs/ca-certificates.crt", ...cfg.environment };
     const imageConfig: Record<string, unknown> = {
@@ -439,8 +499,11 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
       os: "linux",
       created,
       author: "undistro",
-      history: [{ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}` }],
-      rootfs: { type: "layers", diff_ids: [diffId] },
+      history:
+        layers.length === 1
+          ? [{ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}` }]
+          : layers.map((l) => ({ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}: ${l.comment}` })),
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
       config: {
         ...(cfg.entrypoint?.command ? { Entrypoint: shellSplit(cfg.entrypoint.command) } : {}),
         ...(cfg.cmd ? { Cmd: shellSplit(cfg.cmd) } : {}),
@@ -458,7 +521,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
       schemaVersion: 2,
       mediaType: MEDIA.manifest,
       config,
-      layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
       annotations,
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
@@ -490,7 +553,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     const cdxPath = join(opts.outDir, "sboms", `sbom-${arch}.cdx.json`);
     writeFileAtomic(spdxPath, Buffer.from(`${sortedJson(imageSpdx(sbomInput))}\n`));
     writeFileAtomic(cdxPath, Buffer.from(`${sortedJson(imageCycloneDx(sbomInput))}\n`));
-    results.push({ arch, manifest, config, layer, packages: resolved, sboms: { spdx: spdxPath, cyclonedx: cdxPath }, timings });
+    results.push({ arch, manifest, config, layer, layers, packages: resolved, sboms: { spdx: spdxPath, cyclonedx: cdxPath }, timings });
   }
   const indexDoc = { schemaVersion: 2, mediaType: MEDIA.index, manifests: results.map((r) => r.manifest), annotations };
   const index = layout.writeBlob(Buffer.from(JSON.stringify(indexDoc)), MEDIA.index);
