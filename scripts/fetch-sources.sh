@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 DL=${UNDISTRO_DEBIAN_SRC:-.cache/debian-src}
 PACKAGES=("$@")
-if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates); fi
+if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates zlib musl); fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi

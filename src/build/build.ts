@@ -3,17 +3,19 @@
  * package: dependency detection, an SPDX SBOM inside the package, a signed .apk, the index refreshed.
  */
 import { spawnSync } from "node:child_process";
-import { createHash, type KeyObject } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
+import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, readIndexFile, writePackage } from "../apk/index.js";
+import { installPackages } from "../image/index.js";
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
 import { signDsse } from "../sign/index.js";
+import type { ResolvedPackage } from "../solver/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
-import { openLog, runInSandbox } from "./sandbox.js";
+import { BASE_PATH, openLog, runInSandbox } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
 import { archInfo, OUTDIR, recipeVars, substitute } from "./substitute.js";
@@ -115,6 +117,51 @@ function hostToolchain(): Array<{ name: string; version: string; purl?: string; 
   return tools;
 }
 
+/** Where a recipe's environment packages from the repository appear in the sandbox. */
+export const SYSROOT = "/sysroot";
+
+export interface BuildEnvironment {
+  /** Host directory holding the installed environment (mounted read-only at SYSROOT). */
+  dir?: string;
+  packages: ResolvedPackage[];
+  /** Environment atoms the repository does not have: the host's toolchain stands in (stage 0). */
+  hostProvided: string[];
+}
+
+/**
+ * Stage 1: the recipe's `environment.contents.packages` that the output repository already has are
+ * installed (signatures verified, as `undistro install` does) into a root the sandbox mounts at
+ * /sysroot — musl and its headers, zlib-dev, … — while what the repository does not have yet (the
+ * compiler) still comes from the host. The graph builds those packages first.
+ */
+async function assembleEnvironment(
+  recipe: Recipe,
+  opts: BuildOptions,
+  arch: string,
+  root: string,
+  vars: ReadonlyMap<string, string>,
+): Promise<BuildEnvironment> {
+  const wanted = recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true));
+  const indexFile = join(opts.outDir, arch, "APKINDEX.tar.gz");
+  if (!wanted.length) return { packages: [], hostProvided: [] };
+  if (!opts.signingKey || !existsSync(indexFile)) return { packages: [], hostProvided: wanted };
+  const names = new Set<string>();
+  for (const e of readIndexFile(indexFile).entries) {
+    names.add(e.name);
+    for (const p of e.provides) names.add(parseDependency(p, indexFile, false).name);
+  }
+  const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
+  const hostProvided = wanted.filter((a) => !available.includes(a));
+  if (!available.length) return { packages: [], hostProvided };
+  const keys = join(root, "environment-keys");
+  mkdirSync(keys, { recursive: true });
+  const pub = join(keys, opts.signingKey.keyName);
+  writeFileSync(pub, createPublicKey(opts.signingKey.privateKey).export({ format: "pem", type: "spki" }));
+  const dir = join(root, "sysroot");
+  const installed = await installPackages({ root: dir, repositories: [resolve(opts.outDir)], keyring: [pub], arch, world: available });
+  return { dir, packages: installed.packages, hostProvided };
+}
+
 function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
   return {
     runtime: declared.runtime.map((d, i) => substitute(d, vars, `${where}.dependencies.runtime[${i}]`)),
@@ -168,9 +215,26 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const warnings: string[] = [];
   const baseVars = recipeVars(recipe, arch);
   const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch) };
-  for (const [k, v] of Object.entries(recipe.environment.environment)) env[k] = substitute(v, baseVars, `environment.environment.${k}`);
   const recipeDir = dirname(resolve(recipePath));
+  const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
   try {
+    const environment = await assembleEnvironment(recipe, opts, arch.arch, root, baseVars);
+    if (environment.dir) {
+      readOnly.push([environment.dir, SYSROOT]);
+      // The host's tools first, then the environment's (musl-gcc and friends); build systems find
+      // the environment's headers and libraries through the sysroot variables.
+      env.PATH = `${BASE_PATH}:${SYSROOT}/usr/bin:${SYSROOT}/bin`;
+      env.UNDISTRO_SYSROOT = SYSROOT;
+      env.PKG_CONFIG_PATH = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
+      env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
+    }
+    log.write(
+      environment.packages.length
+        ? `stage 1: environment from the repository at ${SYSROOT}: ${environment.packages.map((p) => `${p.name}-${p.version}`).join(", ")}\n`
+        : "",
+    );
+    if (environment.hostProvided.length) log.write(`from the host toolchain (not in the repository): ${environment.hostProvided.join(", ")}\n`);
+    for (const [k, v] of Object.entries(recipe.environment.environment)) env[k] = substitute(v, baseVars, `environment.environment.${k}`);
     const runSteps = async (label: string, steps: PlannedStep[]) => {
       for (const [i, step] of steps.entries()) {
         opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
@@ -184,7 +248,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
             script: step.script,
             env: { ...env, ...step.env },
             logStream: log,
-            readOnly: [[recipeDir, "/home/recipe"]],
+            readOnly,
           });
         } else if (step.kind === "fetch") {
           result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir);
@@ -218,7 +282,15 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     mkdirSync(archDir, { recursive: true });
     const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
     const recipeSha = createHash("sha256").update(readFileSync(recipePath)).digest("hex");
-    const tools = hostToolchain();
+    const tools = [
+      ...hostToolchain(),
+      ...environment.packages.map((p) => ({
+        name: p.name,
+        version: p.version,
+        purl: `pkg:apk/${encodeURIComponent(distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
+        comment: `build environment package from the repository (checksum ${p.checksum}), mounted read-only at ${SYSROOT}`,
+      })),
+    ];
     const license = recipe.package.copyright
       .map((c) => c.license)
       .filter(Boolean)
@@ -269,10 +341,12 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
           ...(s.sha512 ? { sha512: s.sha512 } : {}),
           name: s.fileName,
           version: recipe.package.version,
-          ...(s.from === "mirror" ? { comment: "fetched from the source mirror by digest; identical bytes to the upstream URI" } : {}),
+          ...(sourceComment(s) ? { comment: sourceComment(s) } : {}),
         })),
         buildTools: tools,
-        buildEnvironmentComment: `stage 0 (bootstrap): built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, with the host's toolchain mounted read-only`,
+        buildEnvironmentComment: environment.packages.length
+          ? `stage 1: built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, against ${environment.packages.map((p) => p.name).join(", ")} from the repository (at ${SYSROOT}), with the host's compiler mounted read-only`
+          : `stage 0 (bootstrap): built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, with the host's toolchain mounted read-only`,
         created: new Date(epoch * 1000),
         toolVersion: BUILDER_VERSION,
       });
@@ -315,6 +389,23 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     await new Promise<void>((done) => log.end(done));
     if (!opts.keepWorkspace) rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the SBOM says about where a source's bytes came from: the mirror (same bytes as the URI), and
+ * whether the tarball is a distribution's repack rather than upstream's own release (Debian's
+ * `.dfsg` / `+dfsg` / `+ds` orig tarballs remove files; they are not byte-identical to upstream).
+ */
+export function sourceComment(s: { fileName: string; from: string }): string | undefined {
+  const notes: string[] = [];
+  const repack = /[.+~](dfsg|ds)(\d*)(?=[.-]|$)/i.exec(s.fileName);
+  if (repack) {
+    notes.push(
+      `repacked source: ${s.fileName} is Debian's ${repack[1]?.toLowerCase()} repack of the upstream release (files removed for Debian's free software guidelines), not upstream's tarball`,
+    );
+  }
+  if (s.from === "mirror") notes.push("fetched from the source mirror by digest; identical bytes to the URI");
+  return notes.length ? notes.join("; ") : undefined;
 }
 
 async function fetchStep(

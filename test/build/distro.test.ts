@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { generateApkKey, loadSigningKey, readPackage } from "../../src/apk/index.js";
+import { buildGraph } from "../../src/build/index.js";
+import { installPackages } from "../../src/image/index.js";
+import { REPO_ROOT, tempDir } from "../helpers.js";
+
+const MIRROR = join(REPO_ROOT, ".cache/mirror");
+
+describe("the musl base: musl from upstream source, zlib built against it in a stage-1 environment", () => {
+  let dir: string;
+  let key: string;
+  let repo: string;
+  before(async () => {
+    assert.ok(existsSync(join(MIRROR, "sha256")), `no source mirror at ${MIRROR}: run scripts/setup.sh`);
+    dir = tempDir();
+    key = generateApkKey(join(dir, "undistro"), { bits: 2048 }).privateKeyPath;
+    const recipes = join(dir, "packages");
+    mkdirSync(recipes);
+    for (const r of ["musl.yaml", "zlib.yaml"]) copyFileSync(join(REPO_ROOT, "distro/packages", r), join(recipes, r));
+    repo = join(dir, "repo");
+    const result = await buildGraph(recipes, {
+      outDir: repo,
+      signingKey: loadSigningKey(key),
+      sourceMirrors: [MIRROR],
+      cacheDir: join(dir, "cache"),
+      logDir: join(dir, "logs"),
+      sourceDateEpoch: 0,
+      arch: "x86_64",
+    });
+    assert.deepEqual(result.plan.order, ["musl", "zlib"], "zlib needs musl-dev: musl first");
+  });
+
+  it("packages depend on musl's soname, never on the host's C library; the SBOM says how", () => {
+    const zlib = readPackage(join(repo, "x86_64/zlib-1.2.13-r0.apk"));
+    assert.deepEqual(zlib.info.depends, ["so:libc.musl-x86_64.so.1"]);
+    const musl = readPackage(join(repo, "x86_64/musl-1.2.3-r0.apk"));
+    assert.ok(musl.info.provides.includes("so:libc.musl-x86_64.so.1=1"));
+    const sbom = JSON.parse(
+      spawnSync("tar", ["-xzOf", join(repo, "x86_64/zlib-1.2.13-r0.apk"), "var/lib/db/sbom/zlib-1.2.13-r0.spdx.json"], { encoding: "utf8" }).stdout,
+    ) as { packages: Array<{ name: string; comment?: string; primaryPackagePurpose?: string }> };
+    const env = sbom.packages.find((p) => p.primaryPackagePurpose === "OTHER" && /stage 1/.test(p.comment ?? ""));
+    assert.match(env?.comment ?? "", /against musl, musl-dev from the repository \(at \/sysroot\)/);
+    assert.ok(sbom.packages.some((p) => p.name === "musl-dev" && /build environment package from the repository/.test(p.comment ?? "")));
+    const source = sbom.packages.find((p) => p.primaryPackagePurpose === "SOURCE");
+    assert.match(source?.comment ?? "", /Debian's dfsg repack of the upstream release/);
+  });
+
+  it("a program linked against our musl and zlib runs in a root holding only those packages", async () => {
+    // The development root: musl-dev, zlib-dev (and what they pull in), installed by undistro.
+    const devroot = join(dir, "devroot");
+    await installPackages({ root: devroot, repositories: [repo], keyring: [`${key}.pub`], arch: "x86_64", world: ["musl-dev", "zlib-dev"] });
+    writeFileSync(
+      join(dir, "z.c"),
+      `#include <stdio.h>\n#include <string.h>\n#include <zlib.h>\nint main(void) {\n  const char *text = "undistro undistro undistro undistro";\n  unsigned char packed[128], plain[128];\n  uLongf n = sizeof packed, m = sizeof plain;\n  if (compress(packed, &n, (const Bytef *)text, strlen(text)) != Z_OK) return 1;\n  if (uncompress(plain, &m, packed, n) != Z_OK) return 2;\n  printf("zlib %s: %lu -> %lu -> %.*s\\n", zlibVersion(), (unsigned long)strlen(text), (unsigned long)n, (int)m, plain);\n  return 0;\n}\n`,
+    );
+    // musl-gcc from the development root, relocated to it (the same wrapper works at /usr in an image).
+    const cc = spawnSync(join(devroot, "usr/bin/musl-gcc"), ["-o", join(dir, "z"), join(dir, "z.c"), `-L${join(devroot, "usr/lib")}`, "-lz"], {
+      encoding: "utf8",
+    });
+    assert.equal(cc.status, 0, cc.stderr);
+    const interp = spawnSync("readelf", ["-l", join(dir, "z")], { encoding: "utf8" }).stdout;
+    assert.match(interp, /Requesting program interpreter: \/lib\/ld-musl-x86_64\.so\.1/);
+    // The runtime root: only zlib and what it depends on (musl).
+    const root = join(dir, "root");
+    const installed = await installPackages({ root, repositories: [repo], keyring: [`${key}.pub`], arch: "x86_64", world: ["zlib"] });
+    assert.deepEqual(installed.packages.map((p) => p.name).sort(), ["musl", "zlib"]);
+    mkdirSync(join(root, "opt"), { recursive: true });
+    copyFileSync(join(dir, "z"), join(root, "opt/z"));
+    const run = spawnSync("bwrap", ["--die-with-parent", "--unshare-all", "--bind", root, "/", "--clearenv", "--", "/opt/z"], { encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^zlib 1\.2\.13: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
+    assert.ok(readFileSync(join(root, "usr/lib/apk/db/installed"), "utf8").includes("P:musl\n"));
+  });
+});
