@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 
 OUT=${UNDISTRO_OUT:-out}
 ARCH=$(uname -m)
-case "$ARCH" in x86_64) PLATFORM=linux/amd64 ;; aarch64) PLATFORM=linux/arm64/v8 ;; *) PLATFORM=linux/$ARCH ;; esac
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 U=./bin/undistro
@@ -33,6 +32,18 @@ for apk in "$OUT/repo/$ARCH"/*.apk; do
   $U apk verify "$apk" --keys-dir "$OUT/trusted"
 done
 $U index verify "$OUT/repo/$ARCH/APKINDEX.tar.gz" --keys-dir "$OUT/trusted"
+
+if [[ "$ARCH" == x86_64 ]] && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null; then
+  echo "== the same recipes for aarch64 (Debian's cross toolchain), checked under qemu-user"
+  $U build distro/packages --arch aarch64 -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --attest-key "$OUT/keys/cosign.key" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+  for apk in "$OUT/repo/aarch64"/*.apk; do
+    $U apk verify "$apk" --keys-dir "$OUT/trusted" >/dev/null
+  done
+  $U index verify "$OUT/repo/aarch64/APKINDEX.tar.gz" --keys-dir "$OUT/trusted"
+  rm -rf "$OUT/aarch64-root"
+  $U install busybox musl undistro-baselayout --root "$OUT/aarch64-root" -X "$OUT/repo" --keyring "$OUT/trusted/undistro.rsa.pub" --arch aarch64
+  qemu-aarch64-static -L "$OUT/aarch64-root" "$OUT/aarch64-root/bin/busybox" sh -c 'echo "ok from the aarch64 busybox"'
+fi
 
 echo "== security feed: validate the advisories, publish the secdb beside the index"
 $U advisory validate distro/advisories
@@ -62,8 +73,11 @@ for config in distro/images/*.yaml; do
   $U push "$OUT/images/$name:latest" "$REGISTRY/undistro/$name:latest"
   $U sign --key "$OUT/keys/cosign.key" "$REGISTRY/undistro/$name:latest"
   $U attest --key "$OUT/keys/cosign.key" --type slsaprovenance1 --predicate "$OUT/images/$name/provenance.json" "$REGISTRY/undistro/$name:latest"
-  # The SBOM describes one platform's files: its subject is that platform's manifest.
-  $U attest --key "$OUT/keys/cosign.key" --type spdxjson --platform "$PLATFORM" --predicate "$OUT/images/$name/sboms/sbom-$ARCH.spdx.json" "$REGISTRY/undistro/$name:latest"
+  # Each SBOM describes one platform's files: its subject is that platform's manifest.
+  for sbom in "$OUT/images/$name/sboms"/sbom-*.spdx.json; do
+    case "$sbom" in *-aarch64.spdx.json) platform=linux/arm64/v8 ;; *) platform=linux/amd64 ;; esac
+    $U attest --key "$OUT/keys/cosign.key" --type spdxjson --platform "$platform" --predicate "$sbom" "$REGISTRY/undistro/$name:latest"
+  done
 done
 rm -rf "$OUT/pulled"
 for name in hello base; do

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git bubblewrap gcc make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal python3 python3-cryptography)
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user-static: aarch64 builds on x86_64, run under qemu.
+DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git bubblewrap gcc make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal python3 python3-cryptography gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static binutils-aarch64-linux-gnu)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -117,6 +117,42 @@ function hostToolchain(): Array<{ name: string; version: string; purl?: string; 
   return tools;
 }
 
+/** Debian's cross toolchain prefix per target architecture (gcc-aarch64-linux-gnu, …). */
+const CROSS_PREFIX: Record<string, string> = { aarch64: "aarch64-linux-gnu-", x86_64: "x86_64-linux-gnu-" };
+
+/**
+ * Building for another architecture than the host's: the cross toolchain's tools in the variables
+ * build systems read (CC, AR, STRIP, …, CROSS_COMPILE for kernels and musl, REALGCC for musl-gcc).
+ * A recipe's own environment still wins (zlib sets CC=musl-gcc, which then drives REALGCC).
+ */
+export function crossEnvironment(target: string): Record<string, string> {
+  if (target === hostArch()) return {};
+  const prefix = CROSS_PREFIX[target];
+  if (!prefix) throw new UndistroError("BUILD_UNKNOWN_ARCH", `no cross toolchain is known for ${target}`);
+  if (!existsSync(`/usr/bin/${prefix}gcc`)) {
+    throw new UndistroError("BUILD_NO_CROSS_TOOLCHAIN", `building for ${target} on ${hostArch()} needs the cross compiler ${prefix}gcc`, {
+      hint: `apt-get install gcc-${prefix.slice(0, -1)} (scripts/setup.sh installs it)`,
+    });
+  }
+  const tool = (t: string) => `${prefix}${t}`;
+  return {
+    CROSS_COMPILE: prefix,
+    CC: tool("gcc"),
+    CXX: tool("g++"),
+    CPP: `${tool("gcc")} -E`,
+    AR: tool("ar"),
+    AS: tool("as"),
+    LD: tool("ld"),
+    NM: tool("nm"),
+    OBJCOPY: tool("objcopy"),
+    OBJDUMP: tool("objdump"),
+    RANLIB: tool("ranlib"),
+    READELF: tool("readelf"),
+    STRIP: tool("strip"),
+    REALGCC: tool("gcc"),
+  };
+}
+
 /** Where a recipe's environment packages from the repository appear in the sandbox. */
 export const SYSROOT = "/sysroot";
 
@@ -214,7 +250,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const sources: FetchedSource[] = [];
   const warnings: string[] = [];
   const baseVars = recipeVars(recipe, arch);
-  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch) };
+  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch), ...crossEnvironment(arch.arch) };
   const recipeDir = dirname(resolve(recipePath));
   const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
   try {

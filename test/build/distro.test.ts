@@ -75,4 +75,38 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     assert.match(run.stdout, /^zlib 1\.2\.13: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
     assert.ok(readFileSync(join(root, "usr/lib/apk/db/installed"), "utf8").includes("P:musl\n"));
   });
+
+  it("the same recipes build for aarch64 with Debian's cross toolchain; the program runs under qemu-user", async () => {
+    assert.ok(
+      existsSync("/usr/bin/aarch64-linux-gnu-gcc") && existsSync("/usr/bin/qemu-aarch64-static"),
+      "run scripts/setup.sh: it installs the cross toolchain and qemu",
+    );
+    const result = await buildGraph(join(dir, "packages"), {
+      outDir: repo,
+      signingKey: loadSigningKey(key),
+      sourceMirrors: [MIRROR],
+      cacheDir: join(dir, "cache"),
+      logDir: join(dir, "logs"),
+      sourceDateEpoch: 0,
+      arch: "aarch64",
+    });
+    assert.deepEqual(
+      result.built.map((b) => b.arch),
+      ["aarch64", "aarch64"],
+    );
+    const zlib = readPackage(join(repo, "aarch64/zlib-1.2.13-r0.apk"));
+    assert.equal(zlib.info.arch, "aarch64");
+    assert.deepEqual(zlib.info.depends, ["so:libc.musl-aarch64.so.1"]);
+    const devroot = join(dir, "devroot-aarch64");
+    await installPackages({ root: devroot, repositories: [repo], keyring: [`${key}.pub`], arch: "aarch64", world: ["musl-dev", "zlib-dev"] });
+    const cc = spawnSync(join(devroot, "usr/bin/musl-gcc"), ["-o", join(devroot, "z"), join(dir, "z.c"), `-L${join(devroot, "usr/lib")}`, "-lz"], {
+      encoding: "utf8",
+      env: { ...process.env, REALGCC: "aarch64-linux-gnu-gcc" },
+    });
+    assert.equal(cc.status, 0, cc.stderr);
+    assert.match(spawnSync("readelf", ["-h", join(devroot, "z")], { encoding: "utf8" }).stdout, /Machine:\s+AArch64/);
+    const run = spawnSync("qemu-aarch64-static", ["-L", devroot, join(devroot, "z")], { encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^zlib 1\.2\.13: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
+  });
 });
