@@ -99,8 +99,10 @@ if command -v umoci >/dev/null && command -v runc >/dev/null; then
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/hello-bundle/config.json"
   runc run --bundle "$OUT/images/hello-bundle" "undistro-main-job-$$"
   echo "== run a shell in the base image"
-  rm -rf "$OUT/images/base-bundle"
-  umoci unpack --image "$OUT/pulled/base:latest" "$OUT/images/base-bundle" >/dev/null
+  rm -rf "$OUT/images/base-bundle" "$OUT/images/base-host"
+  # base is multi-platform; umoci unpacks one image: take this machine's platform out of the index.
+  $U copy --platform "linux/$([[ "$ARCH" == aarch64 ]] && echo arm64/v8 || echo amd64)" "oci:$OUT/pulled/base:latest" "oci:$OUT/images/base-host:latest" >/dev/null
+  umoci unpack --image "$OUT/images/base-host:latest" "$OUT/images/base-bundle" >/dev/null
   node -e 'const f=process.argv[1];const c=JSON.parse(require("fs").readFileSync(f));c.process.terminal=false;c.process.args=["/bin/sh","-c","echo ok from $(cat /etc/os-release | grep ^PRETTY_NAME)"];require("fs").writeFileSync(f,JSON.stringify(c))' "$OUT/images/base-bundle/config.json"
   runc run --bundle "$OUT/images/base-bundle" "undistro-main-job-base-$$"
 fi

@@ -60,7 +60,7 @@ export async function downloadSource(uri: string, dest: string, where: string): 
       res = await fetch(uri, { redirect: "follow" });
     } catch (err) {
       throw new UndistroError("SOURCE_DOWNLOAD_FAILED", `${where}: cannot download ${uri}: ${(err as Error).message}`, {
-        hint: "build offline from a source mirror: --source-mirror DIR (fill it with `undistro source add FILE... --mirror DIR`)",
+        hint: "build offline from a source mirror: source-mirror in undistro.yaml or --source-mirror DIR (fill it with `bash scripts/fetch-sources.sh DEBIAN-SOURCE-PACKAGE` or `undistro source add FILE... --mirror DIR`)",
         cause: err,
       });
     }
@@ -129,7 +129,7 @@ export async function fetchSource(req: SourceRequest, options: { cacheDir?: stri
   } catch (err) {
     if (err instanceof UndistroError && (options.mirrors?.length ?? 0) > 0) {
       throw new UndistroError(err.code, `${err.message} (not in the source mirror ${options.mirrors?.join(", ")} either)`, {
-        hint: `add it to the mirror: undistro source add FILE --mirror ${options.mirrors?.[0]} (the file must have sha256 ${req.sha256 ?? "?"})`,
+        hint: `fill the mirror: \`bash scripts/fetch-sources.sh DEBIAN-SOURCE-PACKAGE\` (Debian's .orig tarballs), or \`undistro source add FILE --mirror ${options.mirrors?.[0]}\` for a file with sha256 ${req.sha256 ?? "?"}`,
       });
     }
     throw err;

@@ -30,6 +30,7 @@ export interface RebuildOptions extends RebuildInputs {
   cacheDir?: string;
   logDir?: string;
   sourceDateEpoch?: number;
+  distro?: string;
   onEvent?: (e: BuildEvent | { type: "rebuild"; message: string }) => void;
 }
 
@@ -68,6 +69,7 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
       arch: plan.arch,
       signingKey: opts.signingKey,
       only: new Set(plan.order),
+      ...(opts.distro ? { distro: opts.distro } : {}),
       ...(opts.jobs ? { jobs: opts.jobs } : {}),
       ...(opts.sourceMirrors ? { sourceMirrors: opts.sourceMirrors } : {}),
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),

@@ -22,12 +22,13 @@ import {
   scanSarif,
   updateAdvisory,
 } from "../../advisory/index.js";
-import { sortedJson, UndistroError, writeFileAtomic } from "../../util/index.js";
+import { loadProjectConfig, sortedJson, UndistroError, writeFileAtomic } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { VERSION } from "../version.js";
 import { action, collect } from "./shared.js";
 
-export const DEFAULT_ADVISORIES = "distro/advisories";
+/** The advisories directory: undistro.yaml's `advisories` (distro/advisories by default). */
+const defaultAdvisories = () => loadProjectConfig().advisories;
 
 interface EventFlags {
   type: string;
@@ -35,7 +36,7 @@ interface EventFlags {
   justification?: string;
   note?: string;
   timestamp?: string;
-  advisories: string;
+  advisories?: string;
   json?: boolean;
 }
 
@@ -70,7 +71,7 @@ function eventOptions(cmd: Command): Command {
     .option("--justification <type>", `for not-affected / false-positive-determination: ${FALSE_POSITIVE_TYPES.join(", ")}`)
     .option("--note <text>", "why (required for pending-upstream-fix, fix-not-planned, analysis-not-planned)")
     .option("--timestamp <rfc3339>", "when (default: now)")
-    .option("--advisories <dir>", "advisories directory", DEFAULT_ADVISORIES)
+    .option("--advisories <dir>", "advisories directory (default: undistro.yaml's advisories)")
     .option("--json", "print the result as JSON");
 }
 
@@ -87,7 +88,7 @@ export function registerAdvisory(program: Command, io: Io): void {
         ),
     ).action(
       action(io, async (pkg: string, vulnerability: string, f: EventFlags) => {
-        const edit = { dir: f.advisories, package: pkg, vulnerability, event: eventFromFlags(f) };
+        const edit = { dir: f.advisories ?? defaultAdvisories(), package: pkg, vulnerability, event: eventFromFlags(f) };
         const r = verb === "create" ? createAdvisory(edit) : updateAdvisory(edit);
         if (f.json) printJson(io, r);
         else io.out(`${r.created ? "created" : "updated"} ${r.id}${r.aliases.length ? ` (${r.aliases.join(", ")})` : ""} in ${r.file}: ${r.event.type}\n`);
@@ -97,15 +98,16 @@ export function registerAdvisory(program: Command, io: Io): void {
   adv
     .command("list")
     .description("list advisories with where each stands (its latest event)")
-    .option("--advisories <dir>", "advisories directory", DEFAULT_ADVISORIES)
+    .option("--advisories <dir>", "advisories directory (default: undistro.yaml's advisories)")
     .option("--package <name>", "only this package")
     .option("--vulnerability <id>", "only advisories with this id or alias")
     .option("--type <type>", "only advisories whose latest event has this type")
     .option("--unresolved", "only advisories still open (detection, true-positive-determination)")
     .option("--json", "print rows as JSON")
     .action(
-      action(io, async (f: { advisories: string; package?: string; vulnerability?: string; type?: string; unresolved?: boolean; json?: boolean }) => {
-        const docs = f.package ? loadAdvisoriesFor(f.advisories, [f.package]) : loadValidAdvisories(f.advisories);
+      action(io, async (f: { advisories?: string; package?: string; vulnerability?: string; type?: string; unresolved?: boolean; json?: boolean }) => {
+        const dir = f.advisories ?? defaultAdvisories();
+        const docs = f.package ? loadAdvisoriesFor(dir, [f.package]) : loadValidAdvisories(dir);
         const rows = listAdvisories(docs, {
           ...(f.package ? { package: f.package } : {}),
           ...(f.vulnerability ? { vulnerability: f.vulnerability } : {}),
@@ -127,7 +129,7 @@ export function registerAdvisory(program: Command, io: Io): void {
     .option("--json", 'print {"valid": N, "invalid": N, "problems": [...]}')
     .action(
       action(io, async (dir: string | undefined, f: { json?: boolean }) => {
-        const r = loadAdvisoryDirectory(dir ?? DEFAULT_ADVISORIES);
+        const r = loadAdvisoryDirectory(dir ?? defaultAdvisories());
         const problems = r.invalid.flatMap((x) => x.problems);
         const advisories = r.documents.reduce((n, d) => n + d.advisories.length, 0);
         if (f.json) printJson(io, { valid: r.documents.length, invalid: r.invalid.length, advisories, problems });
@@ -141,7 +143,7 @@ export function registerAdvisory(program: Command, io: Io): void {
   adv
     .command("secdb")
     .description("write Alpine-format security.json (secfixes per package) from the advisories")
-    .option("--advisories <dir>", "advisories directory", DEFAULT_ADVISORIES)
+    .option("--advisories <dir>", "advisories directory (default: undistro.yaml's advisories)")
     .option("--repository <dir>", "write <dir>/security.json, beside the arch directories and their APKINDEX.tar.gz")
     .option("--output <file>", "write here instead (- for stdout)")
     .option("--reponame <name>", "repository name in the apkurl template", "undistro")
@@ -151,8 +153,8 @@ export function registerAdvisory(program: Command, io: Io): void {
     .action(
       action(
         io,
-        async (f: { advisories: string; repository?: string; output?: string; reponame: string; urlprefix: string; arch: string[]; json?: boolean }) => {
-          const secdb = buildSecdb(loadValidAdvisories(f.advisories), {
+        async (f: { advisories?: string; repository?: string; output?: string; reponame: string; urlprefix: string; arch: string[]; json?: boolean }) => {
+          const secdb = buildSecdb(loadValidAdvisories(f.advisories ?? defaultAdvisories()), {
             reponame: f.reponame,
             urlprefix: f.urlprefix,
             ...(f.arch.length ? { archs: f.arch } : {}),
@@ -175,7 +177,7 @@ export function registerAdvisory(program: Command, io: Io): void {
     .command("scan <target>")
     .description("scan an image (oci:DIR[:TAG] or HOST/REPO[:TAG]), .apk, SBOM or root fs against OSV records and the distro's advisories")
     .requiredOption("--db <dir>", "directory of OSV JSON records")
-    .option("--advisories <dir>", "advisories directory (they remove fixed and not-affected matches, never add)", DEFAULT_ADVISORIES)
+    .option("--advisories <dir>", "advisories directory: they remove fixed and not-affected matches, never add (default: undistro.yaml's advisories)")
     .option("--no-advisories", "ignore advisories")
     .option("--ecosystem <name>", "OSV ecosystem of the distro's packages", "undistro")
     .option("--platform <os/arch>", "only this platform of a multi-arch image")
@@ -190,7 +192,7 @@ export function registerAdvisory(program: Command, io: Io): void {
           target: string,
           f: {
             db: string;
-            advisories: string | false;
+            advisories?: string | boolean;
             ecosystem: string;
             platform?: string;
             failOn?: string;
@@ -205,7 +207,7 @@ export function registerAdvisory(program: Command, io: Io): void {
           const packages = await installedPackages(target, f.platform ? { platform: f.platform } : {});
           const db = loadOsvDatabase(f.db);
           const names = packages.flatMap((p) => [p.name, p.origin ?? p.name]);
-          const docs = f.advisories === false ? [] : loadAdvisoriesFor(f.advisories, names);
+          const docs = f.advisories === false ? [] : loadAdvisoriesFor(typeof f.advisories === "string" ? f.advisories : defaultAdvisories(), names);
           const report = scanPackages(target, packages, db, docs, { ecosystem: f.ecosystem });
           if (f.sarif) printJson(io, scanSarif(report, { version: VERSION }));
           else if (f.json) printJson(io, report);

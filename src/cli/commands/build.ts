@@ -1,9 +1,9 @@
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
 import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, formatPlanText, hostArch, planGraph } from "../../build/index.js";
 import { loadCosignPrivateKey } from "../../sign/index.js";
-import { UndistroError } from "../../util/index.js";
+import { loadProjectConfig, UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
 import { action, collect, keyPassword } from "./shared.js";
 
@@ -23,21 +23,23 @@ interface BuildFlags {
 
 export function registerBuild(program: Command, io: Io): void {
   program
-    .command("build <recipe-or-dir>")
+    .command("build [recipe-or-dir]")
     .description("build a melange-format recipe (or a directory of them, in dependency order) in a bubblewrap sandbox into signed .apk files with SBOMs")
     .option("-j, --jobs <n>", "with a directory: recipes built at once", "1")
     .option("--plan [format]", "with a directory: print the build order (text, or dot) and stop")
-    .option("--out <dir>", "repository directory (packages land in DIR/<arch>/)")
-    .option("--signing-key <key.rsa>", "RSA key to sign packages and the index")
+    .option("--out <dir>", "repository directory (packages land in DIR/<arch>/); default: undistro.yaml's repository")
+    .option("--signing-key <key.rsa>", "RSA key to sign packages and the index; default: undistro.yaml's signing-key")
     .option("--attest-key <cosign.key>", "sign each package's SLSA provenance (DSSE) with this cosign key (password in $UNDISTRO_PASSWORD)")
-    .option("--source-mirror <dir>", "source mirror consulted before any download (repeatable)", collect, [])
+    .option("--source-mirror <dir>", "source mirror consulted before any download (repeatable); default: undistro.yaml's source-mirror", collect, [])
     .option("--arch <arch>", "target architecture", hostArch())
     .option("--pipeline-dir <dir>", "extra pipeline definitions (repeatable; they override built-ins)", collect, [])
     .option("--log-dir <dir>", "keep full build logs here")
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (recipe: string, f: BuildFlags) => {
+      action(io, async (recipeArg: string | undefined, f: BuildFlags) => {
+        const project = loadProjectConfig();
+        const recipe = recipeArg ?? project.packages;
         const isDir = statSync(recipe, { throwIfNoEntry: false })?.isDirectory() ?? false;
         if (f.plan !== undefined) {
           if (!isDir) throw new UndistroError("USAGE", "--plan takes a directory of recipes");
@@ -46,8 +48,15 @@ export function registerBuild(program: Command, io: Io): void {
           else io.out(f.plan === "dot" ? formatPlanDot(plan) : formatPlanText(plan));
           return;
         }
-        if (!f.out) throw new UndistroError("USAGE", "build needs --out DIR");
-        if (!f.signingKey) throw new UndistroError("USAGE", "build needs --signing-key KEY.rsa", { hint: "make one with `undistro keygen --apk NAME`" });
+        const out = f.out ?? project.repository;
+        const signingKey = f.signingKey ?? (project.signingKey && existsSync(project.signingKey) ? project.signingKey : undefined);
+        if (!signingKey) {
+          throw new UndistroError("USAGE", "build needs a signing key: --signing-key KEY.rsa, or signing-key in undistro.yaml", {
+            hint: project.signingKey
+              ? `${project.signingKey} (from ${project.file}) does not exist: make it with \`undistro keygen --apk ${project.signingKey.replace(/\.rsa$/, "")}\``
+              : "make one with `undistro keygen --apk NAME`",
+          });
+        }
         const onEvent = (e: BuildEvent) => {
           if (f.json) return;
           if (e.type === "step-start") io.err(`[${e.package}] (${e.index}/${e.total}) ${e.name}\n`);
@@ -56,10 +65,12 @@ export function registerBuild(program: Command, io: Io): void {
           else if (e.type === "skip") io.err(`skipped: ${e.reason}\n`);
         };
         const opts: Parameters<typeof buildRecipe>[1] = {
-          outDir: f.out,
-          signingKey: loadSigningKey(f.signingKey),
+          outDir: out,
+          signingKey: loadSigningKey(signingKey),
           arch: f.arch,
-          sourceMirrors: f.sourceMirror,
+          sourceMirrors: f.sourceMirror.length ? f.sourceMirror : project.sourceMirrors,
+          distro: project.distro,
+          ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           pipelineDirs: f.pipelineDir,
           keepWorkspace: f.keepWorkspace ?? false,
           onEvent,

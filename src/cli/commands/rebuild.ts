@@ -1,19 +1,20 @@
+import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
 import { formatRebuildPlan, planRebuild, runRebuild } from "../../rebuild/index.js";
 import { loadCosignPrivateKey } from "../../sign/index.js";
-import { UndistroError } from "../../util/index.js";
+import { loadProjectConfig, UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
 import { action, collect, keyPassword } from "./shared.js";
 
 interface RebuildFlags {
   since?: string;
   plan?: boolean;
-  packages: string;
-  images: string;
-  advisories: string;
-  repository: string;
-  imagesOut: string;
+  packages?: string;
+  images?: string;
+  advisories?: string;
+  repository?: string;
+  imagesOut?: string;
   signingKey?: string;
   keyring: string[];
   cosignKey?: string;
@@ -34,12 +35,12 @@ export function registerRebuild(program: Command, io: Io): void {
     )
     .option("--since <ref>", "also count recipes and advisories changed since this git ref")
     .option("--plan", "print what would be rebuilt, and do nothing")
-    .option("--packages <dir>", "recipes", "distro/packages")
-    .option("--images <dir>", "image configs", "distro/images")
-    .option("--advisories <dir>", "advisories", "distro/advisories")
-    .option("--repository <dir>", "package repository (<arch>/APKINDEX.tar.gz)", "out/repo")
-    .option("--images-out <dir>", "image layouts, one directory per image", "out/images")
-    .option("--signing-key <key.rsa>", "APK signing key (packages and index)")
+    .option("--packages <dir>", "recipes (default: undistro.yaml's packages)")
+    .option("--images <dir>", "image configs (default: undistro.yaml's images)")
+    .option("--advisories <dir>", "advisories (default: undistro.yaml's advisories)")
+    .option("--repository <dir>", "package repository with <arch>/APKINDEX.tar.gz (default: undistro.yaml's repository)")
+    .option("--images-out <dir>", "image layouts, one directory per image (default: images/ beside the repository)")
+    .option("--signing-key <key.rsa>", "APK signing key for packages and index (default: undistro.yaml's signing-key)")
     .option("--keyring <key.rsa.pub>", "APK public key images trust (repeatable; default: the signing key's .pub)", collect, [])
     .option("--cosign-key <cosign.key>", "sign and attest images and package provenance (password in $UNDISTRO_PASSWORD)")
     .option("--push <registry/namespace>", "copy rebuilt images, signatures and attestations to <registry/namespace>/<image>:latest")
@@ -51,12 +52,15 @@ export function registerRebuild(program: Command, io: Io): void {
     .option("--json", "print the plan or the result as JSON")
     .action(
       action(io, async (f: RebuildFlags) => {
-        const keyring = f.keyring.length ? f.keyring : f.signingKey ? [`${f.signingKey}.pub`] : [];
+        const project = loadProjectConfig();
+        const signingKeyFile = f.signingKey ?? project.signingKey;
+        const keyring = f.keyring.length ? f.keyring : signingKeyFile ? [`${signingKeyFile}.pub`] : [];
+        const repository = f.repository ?? project.repository;
         const inputs = {
-          packagesDir: f.packages,
-          imagesDir: f.images,
-          advisoriesDir: f.advisories,
-          repository: f.repository,
+          packagesDir: f.packages ?? project.packages,
+          imagesDir: f.images ?? project.images,
+          advisoriesDir: f.advisories ?? project.advisories,
+          repository,
           keyring,
           ...(f.arch ? { arch: f.arch } : {}),
           ...(f.since ? { since: f.since } : {}),
@@ -67,11 +71,12 @@ export function registerRebuild(program: Command, io: Io): void {
           else io.out(formatRebuildPlan(plan));
           return;
         }
-        if (!f.signingKey) throw new UndistroError("USAGE", "rebuild needs --signing-key KEY.rsa (or --plan)");
+        if (!signingKeyFile) throw new UndistroError("USAGE", "rebuild needs --signing-key KEY.rsa or signing-key in undistro.yaml (or --plan)");
         const result = await runRebuild({
           ...inputs,
-          imagesOut: f.imagesOut,
-          signingKey: loadSigningKey(f.signingKey),
+          imagesOut: f.imagesOut ?? join(dirname(repository), "images"),
+          signingKey: loadSigningKey(signingKeyFile),
+          distro: project.distro,
           ...(f.cosignKey ? { cosignKey: loadCosignPrivateKey(f.cosignKey, await keyPassword(io)) } : {}),
           ...(f.push ? { push: f.push } : {}),
           ...(f.insecure ? { insecure: true } : {}),
@@ -79,7 +84,8 @@ export function registerRebuild(program: Command, io: Io): void {
             ? { registryCredentials: { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" } }
             : {}),
           jobs: Number(f.jobs) || 1,
-          sourceMirrors: f.sourceMirror,
+          sourceMirrors: f.sourceMirror.length ? f.sourceMirror : project.sourceMirrors,
+          ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           ...(f.logDir ? { logDir: f.logDir } : {}),
           onEvent: (e) => {
             if (e.type === "rebuild") io.err(`${e.message}\n`);

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { bumpRecipe, checkUpdates } from "../../update/index.js";
+import { loadProjectConfig } from "../../util/index.js";
 import { EXIT, type Io, printJson, progress } from "../output.js";
 import { action } from "./shared.js";
 
@@ -7,14 +8,14 @@ export function registerUpdate(program: Command, io: Io): void {
   const update = program.command("update").description("upstream release detection and recipe bumps");
   update
     .command("check [path]")
-    .description("list recipes (a file or directory, default distro/packages) whose upstream has a newer release")
+    .description("list recipes (a file or directory; default: undistro.yaml's packages) whose upstream has a newer release")
     .option("--all", "also list packages that are current, skipped or failed")
     .option("--json", "print every result as JSON")
     .action(
       action(io, async (path: string | undefined, f: { all?: boolean; json?: boolean }) => {
         const bar = progress(io, "checking");
         let n = 0;
-        const results = await checkUpdates(path ?? "distro/packages", { onResult: (r) => bar.tick(++n, n, r.package) });
+        const results = await checkUpdates(path ?? loadProjectConfig().packages, { onResult: (r) => bar.tick(++n, n, r.package) });
         bar.done();
         if (f.json) printJson(io, results);
         else {
