@@ -432,13 +432,15 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
  * whether the tarball is a distribution's repack rather than upstream's own release (Debian's
  * `.dfsg` / `+dfsg` / `+ds` orig tarballs remove files; they are not byte-identical to upstream).
  */
-export function sourceComment(s: { fileName: string; from: string }): string | undefined {
+export function sourceComment(s: { fileName: string; from: string; uri?: string }): string | undefined {
   const notes: string[] = [];
   const repack = /[.+~](dfsg|ds)(\d*)(?=[.-]|$)/i.exec(s.fileName);
   if (repack) {
     notes.push(
       `repacked source: ${s.fileName} is Debian's ${repack[1]?.toLowerCase()} repack of the upstream release (files removed for Debian's free software guidelines), not upstream's tarball`,
     );
+  } else if (s.uri && /\/debian\/pool\//.test(s.uri)) {
+    notes.push(`${s.fileName} is Debian's orig tarball of the upstream release, as Debian's archive serves it`);
   }
   if (s.from === "mirror") notes.push("fetched from the source mirror by digest; identical bytes to the URI");
   return notes.length ? notes.join("; ") : undefined;

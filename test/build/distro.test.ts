@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readPackage } from "../../src/apk/index.js";
@@ -9,11 +10,23 @@ import { installPackages } from "../../src/image/index.js";
 import { REPO_ROOT, tempDir } from "../helpers.js";
 
 const MIRROR = join(REPO_ROOT, ".cache/mirror");
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 describe("the musl base: musl from upstream source, zlib built against it in a stage-1 environment", () => {
   let dir: string;
   let key: string;
   let repo: string;
+  /** Builds the copied recipes into `out` for `arch`, from the source mirror, at SOURCE_DATE_EPOCH 0. */
+  const build = (out: string, arch: string, suffix = "") =>
+    buildGraph(join(dir, "packages"), {
+      outDir: out,
+      signingKey: loadSigningKey(key),
+      sourceMirrors: [MIRROR],
+      cacheDir: join(dir, `cache${suffix}`),
+      logDir: join(dir, `logs${suffix}`),
+      sourceDateEpoch: 0,
+      arch,
+    });
   before(async () => {
     assert.ok(existsSync(join(MIRROR, "sha256")), `no source mirror at ${MIRROR}: run scripts/setup.sh`);
     dir = tempDir();
@@ -22,15 +35,7 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     mkdirSync(recipes);
     for (const r of ["musl.yaml", "zlib.yaml"]) copyFileSync(join(REPO_ROOT, "distro/packages", r), join(recipes, r));
     repo = join(dir, "repo");
-    const result = await buildGraph(recipes, {
-      outDir: repo,
-      signingKey: loadSigningKey(key),
-      sourceMirrors: [MIRROR],
-      cacheDir: join(dir, "cache"),
-      logDir: join(dir, "logs"),
-      sourceDateEpoch: 0,
-      arch: "x86_64",
-    });
+    const result = await build(repo, "x86_64");
     assert.deepEqual(result.plan.order, ["musl", "zlib"], "zlib needs musl-dev: musl first");
   });
 
@@ -76,20 +81,24 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     assert.ok(readFileSync(join(root, "usr/lib/apk/db/installed"), "utf8").includes("P:musl\n"));
   });
 
+  it("a second build from the same inputs is bit-identical, package by package", async () => {
+    const again = join(dir, "repo-again");
+    await build(again, "x86_64", "-again");
+    const apks = (d: string) =>
+      readdirSync(join(d, "x86_64"))
+        .filter((f) => f.endsWith(".apk"))
+        .sort();
+    assert.deepEqual(apks(again), apks(repo));
+    assert.ok(apks(repo).length >= 5);
+    for (const f of apks(repo)) assert.equal(sha256(join(again, "x86_64", f)), sha256(join(repo, "x86_64", f)), f);
+  });
+
   it("the same recipes build for aarch64 with Debian's cross toolchain; the program runs under qemu-user", async () => {
     assert.ok(
       existsSync("/usr/bin/aarch64-linux-gnu-gcc") && existsSync("/usr/bin/qemu-aarch64-static"),
       "run scripts/setup.sh: it installs the cross toolchain and qemu",
     );
-    const result = await buildGraph(join(dir, "packages"), {
-      outDir: repo,
-      signingKey: loadSigningKey(key),
-      sourceMirrors: [MIRROR],
-      cacheDir: join(dir, "cache"),
-      logDir: join(dir, "logs"),
-      sourceDateEpoch: 0,
-      arch: "aarch64",
-    });
+    const result = await build(repo, "aarch64");
     assert.deepEqual(
       result.built.map((b) => b.arch),
       ["aarch64", "aarch64"],
