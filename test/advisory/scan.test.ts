@@ -169,6 +169,12 @@ advisories:
     // CVE-2018-25032 is fixed at 1.2.12-r0 and CVE-2022-48174's last affected version is older:
     // neither matches; nor do the Alpine record and the withdrawn one.
     assert.ok(!report.findings.some((f) => /25032|48174|99999|ALPINE/.test(f.vulnerability)));
+    // The same installed set read as Alpine's ecosystem matches Alpine's record (upstream CVE, backport revision).
+    const alpine = scanPackages("image", await installedPackages(`oci:${layout}`), db, [], { ecosystem: "Alpine:v3.16" });
+    assert.deepEqual(
+      alpine.findings.map((f) => [f.package, f.vulnerability, f.aliases.join(","), f.fixedVersion, f.severity]),
+      [["zlib", "ALPINE-CVE-2022-37434", "CVE-2022-37434", "1.2.12-r2", "unknown"]],
+    );
   });
 
   it("advisories remove fixed and not-affected matches and annotate the rest; they never add", async () => {
