@@ -1,7 +1,8 @@
 /**
  * Benchmarks for the APK layer (issue: foundation). Prints figures; asserts nothing about time.
  *   npm run bench            all
- *   npm run bench -- write   one of: write, index, parse
+ *   npm run bench -- write   one of: write, index, parse, advisory, solver, build, image, registry;
+ *                            `distro` (the base set cold and warm, minutes: not part of "all")
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import {
 } from "../src/apk/index.js";
 import { benchAdvisory } from "./advisory.js";
 import { benchBuild } from "./build.js";
+import { benchDistro } from "./distro.js";
 import { benchImage } from "./image.js";
 import { benchRegistry } from "./registry.js";
 import { benchSolver } from "./solver.js";
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
     if (!which || which === "advisory") benchAdvisory(REFERENCE);
     if (!which || which === "solver") benchSolver();
     if (!which || which === "build") await benchBuild();
+    if (which === "distro") await benchDistro(REPO_ROOT);
     if (!which || which === "image") await benchImage();
     if (!which || which === "registry") await benchRegistry();
     if (!which || which === "write") await benchWrite(dir, keyPath);
