@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { parseIndex, parseTar, readPackage } from "../apk/index.js";
-import { type Endpoint, endpoint, endpointRef, MEDIA, readBlob, readManifest } from "../oci/index.js";
+import { type Endpoint, endpoint, endpointRef, MEDIA, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { type AdvisoryDocument, type AdvisoryStatus, type FalsePositiveType, statusAt, VEX_JUSTIFICATION } from "./model.js";
 import { affectsVersion, type OsvDatabase, recordSeverity, SEVERITIES, type Severity } from "./osv.js";
@@ -138,8 +138,8 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
   };
   if (doc.manifests) {
     for (const m of doc.manifests) {
-      const plat = m.platform ? [m.platform.os, m.platform.architecture, m.platform.variant].filter(Boolean).join("/") : "unknown";
-      if (platform && plat !== platform) continue;
+      const plat = m.platform ? platformName(m.platform) : "unknown";
+      if (platform && !(m.platform && platformMatches(m.platform, platform))) continue;
       const node = await readManifest(ep, m.digest);
       if (node) images.push({ digest: m.digest, body: node.body, platform: plat });
     }

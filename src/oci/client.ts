@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UndistroError } from "../util/index.js";
-import { type Descriptor, MEDIA, OciLayout, sha256Digest } from "./layout.js";
+import { type Descriptor, MEDIA, OciLayout, platformMatches, platformName, sha256Digest } from "./layout.js";
 
 export interface ImageRef {
   registry: string;
@@ -361,15 +361,14 @@ async function tagManifest(ep: Endpoint, node: Node, tag: string): Promise<void>
 
 /** Descends through (nested) indexes to the manifest for one platform. */
 async function selectPlatform(src: Endpoint, node: Node, platform: string): Promise<Node> {
-  const [os, arch, variant] = platform.split("/");
   const seen: string[] = [];
   const walk = async (n: Node): Promise<Node | undefined> => {
     const doc = JSON.parse(n.body.toString("utf8")) as { manifests?: (Descriptor & { platform?: { os?: string; architecture?: string; variant?: string } })[] };
     if (!doc.manifests) return n;
     for (const d of doc.manifests) {
       const p = d.platform;
-      if (p) seen.push([p.os, p.architecture, p.variant].filter(Boolean).join("/"));
-      const matches = !p || (p.os === os && p.architecture === arch && (!variant || p.variant === variant));
+      if (p) seen.push(platformName(p));
+      const matches = !p || platformMatches(p, platform);
       if (!matches) continue;
       const child = await readManifest(src, d.digest);
       const found = child ? await walk(child) : undefined;

@@ -17,4 +17,4 @@ export {
   readManifest,
 } from "./client.js";
 export { gzipLayer, PARALLEL_CHUNK, PARALLEL_THRESHOLD } from "./compress.js";
-export { canonicalJson, type Descriptor, MEDIA, OciLayout, sha256Digest } from "./layout.js";
+export { canonicalJson, type Descriptor, MEDIA, OciLayout, type Platform, platformMatches, platformName, sha256Digest } from "./layout.js";

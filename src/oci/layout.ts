@@ -16,6 +16,23 @@ export const MEDIA = {
   layerTar: "application/vnd.oci.image.layer.v1.tar",
 } as const;
 
+export interface Platform {
+  os?: string;
+  architecture?: string;
+  variant?: string;
+}
+
+/** "linux/arm64/v8" from a descriptor's platform. */
+export function platformName(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join("/");
+}
+
+/** Whether a platform is the one named "os/arch[/variant]" (no variant in the name matches any variant). */
+export function platformMatches(p: Platform, name: string): boolean {
+  const [os, arch, variant] = name.split("/");
+  return p.os === os && p.architecture === arch && (!variant || p.variant === variant);
+}
+
 export interface Descriptor {
   mediaType: string;
   digest: string;

@@ -10,7 +10,7 @@ import { join, relative, resolve } from "node:path";
 import type { ApkSigningKey } from "../apk/index.js";
 import { type BuildEvent, type BuildReport, buildGraph } from "../build/index.js";
 import { buildImage, OCI_ARCH } from "../image/index.js";
-import { copyImage, endpoint } from "../oci/index.js";
+import { copyImage, endpoint, platformName } from "../oci/index.js";
 import { attestImage, PREDICATE_TYPES, signImage } from "../sign/index.js";
 import { bumpEpoch } from "../update/index.js";
 import { planRebuild, type RebuildInputs, type RebuildPlan } from "./plan.js";
@@ -110,7 +110,7 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
         const spdx = join(layout, relative(fresh, a.sboms.spdx));
         if (!existsSync(spdx)) continue;
         const oci = OCI_ARCH[a.arch];
-        const platform = oci ? ["linux", oci.architecture, oci.variant].filter(Boolean).join("/") : undefined;
+        const platform = oci ? platformName({ os: "linux", ...oci }) : undefined;
         await attestImage(ep, opts.cosignKey, PREDICATE_TYPES.spdxjson as string, JSON.parse(readFileSync(spdx, "utf8")), platform ? { platform } : {});
         result.attestations.push(`spdxjson (${a.arch})`);
       }

@@ -4,7 +4,7 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import type { KeyObject } from "node:crypto";
-import { type Descriptor, describeEndpoint, type Endpoint, readManifest, sha256Digest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint, platformMatches, platformName, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
@@ -82,8 +82,8 @@ export async function attestImage(
 export async function platformDigest(ep: Endpoint, indexDigest: string, platform: string): Promise<string> {
   const node = await readManifest(ep, indexDigest);
   const doc = node ? (JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] }) : {};
-  const names = (doc.manifests ?? []).map((m) => ({ m, name: [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/") }));
-  const hit = names.find((x) => x.name === platform || x.name.replace(/\/v8$/, "") === platform);
+  const names = (doc.manifests ?? []).map((m) => ({ m, name: platformName(m.platform ?? {}) }));
+  const hit = names.find((x) => platformMatches(x.m.platform ?? {}, platform));
   if (!hit) {
     throw new UndistroError("OCI_NOT_FOUND", `${describeEndpoint(ep)}: no ${platform} manifest in ${indexDigest}`, {
       hint: names.length ? `platforms: ${names.map((x) => x.name).join(", ")}` : "the image is not a multi-platform index",

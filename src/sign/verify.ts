@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
-import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, readBlob, readManifest, sha256Digest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, platformName, readBlob, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, type Statement } from "./bundle.js";
@@ -181,7 +181,7 @@ async function platformManifests(ep: Endpoint, digest: string): Promise<Array<{ 
   const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] };
   return (doc.manifests ?? [])
     .filter((m) => m.platform && m.platform.architecture !== "unknown")
-    .map((m) => ({ digest: m.digest, name: [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join("/") }));
+    .map((m) => ({ digest: m.digest, name: platformName(m.platform ?? {}) }));
 }
 
 /**

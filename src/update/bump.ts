@@ -4,7 +4,6 @@
  * the version, epoch and pinned digests change. Every download is hashed here and left in the
  * source cache, so the build that follows does not fetch it again.
  */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +13,7 @@ import { isValidVersion } from "../apk/index.js";
 import { archInfo, downloadSource, fetchSource, hostArch, recipeVars, substitute } from "../build/index.js";
 import { parseRecipe } from "../recipe/index.js";
 import { UndistroError, writeFileAtomic } from "../util/index.js";
+import { gitLsRemote } from "./check.js";
 
 export interface BumpResult {
   recipe: string;
@@ -77,13 +77,8 @@ function formatPath(path: Array<string | number>): string {
 
 /** The commit a tag points at (peeled for annotated tags), from `git ls-remote`. */
 function tagCommit(repository: string, tag: string, where: string): string {
-  const r = spawnSync("git", ["ls-remote", repository, `refs/tags/${tag}`, `refs/tags/${tag}^{}`], {
-    encoding: "utf8",
-    timeout: 120_000,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
-  });
-  if (r.status !== 0) throw new UndistroError("UPDATE_BUMP", `${where}: git ls-remote ${repository} failed: ${(r.stderr || "").trim()}`);
-  const lines = r.stdout.trim().split("\n").filter(Boolean);
+  const out = gitLsRemote(repository, { refs: [`refs/tags/${tag}`, `refs/tags/${tag}^{}`] }, "UPDATE_BUMP", `${where}: `);
+  const lines = out.trim().split("\n").filter(Boolean);
   const peeled = lines.find((l) => l.endsWith("^{}")) ?? lines[0];
   if (!peeled) throw new UndistroError("UPDATE_BUMP", `${where}: ${repository} has no tag ${tag}`);
   return peeled.split("\t")[0] as string;

@@ -74,15 +74,20 @@ export function candidateVersions(names: readonly string[], update: Obj, f: Filt
   return [...out].sort(compareVersions);
 }
 
-function gitTags(repository: string): string[] {
-  const r = spawnSync("git", ["ls-remote", "--tags", "--refs", repository], {
+/** `git ls-remote [OPTIONS] REPOSITORY [REFS]` (never prompting for credentials): its output, or an error with `code`. */
+export function gitLsRemote(repository: string, opts: { options?: string[]; refs?: string[] }, code: string, where = ""): string {
+  const r = spawnSync("git", ["ls-remote", ...(opts.options ?? []), repository, ...(opts.refs ?? [])], {
     encoding: "utf8",
     timeout: 120_000,
     env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
   });
-  if (r.error) throw new UndistroError("UPDATE_PROVIDER", `git ls-remote ${repository}: ${r.error.message}`, { hint: "is git installed?" });
-  if (r.status !== 0) throw new UndistroError("UPDATE_PROVIDER", `git ls-remote ${repository} failed: ${(r.stderr || "").trim().split("\n").pop()}`);
-  return r.stdout
+  if (r.error) throw new UndistroError(code, `${where}git ls-remote ${repository}: ${r.error.message}`, { hint: "is git installed?" });
+  if (r.status !== 0) throw new UndistroError(code, `${where}git ls-remote ${repository} failed: ${(r.stderr || "").trim().split("\n").pop()}`);
+  return r.stdout;
+}
+
+function gitTags(repository: string): string[] {
+  return gitLsRemote(repository, { options: ["--tags", "--refs"] }, "UPDATE_PROVIDER")
     .split("\n")
     .map((l) => /\trefs\/tags\/(.+)$/.exec(l)?.[1])
     .filter((t): t is string => Boolean(t));
