@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 DL=${UNDISTRO_DEBIAN_SRC:-.cache/debian-src}
 PACKAGES=("$@")
-if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates zlib musl); fi
+# linux is pinned to 6.1.8-1: Debian keeps that source in bookworm for good (other packages were
+# built using it), while the current bookworm kernel is replaced at each update.
+if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates zlib musl linux=6.1.8-1); fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -27,10 +29,14 @@ fi
 
 mkdir -p "$DL" "$MIRROR"
 for pkg in "${PACKAGES[@]}"; do
-  if ! ls "$DL/${pkg}"_*.dsc >/dev/null 2>&1; then
+  # NAME or NAME=VERSION (a Debian version: its .dsc is NAME_VERSION-without-epoch.dsc).
+  name=${pkg%%=*}
+  dsc_glob="${name}_*.dsc"
+  if [[ $pkg == *=* ]]; then dsc_glob="${name}_${pkg#*=}.dsc"; dsc_glob=${dsc_glob/_[0-9]:/_}; fi
+  if ! compgen -G "$DL/$dsc_glob" >/dev/null; then
     (cd "$DL" && apt-get source --download-only -qq "$pkg" 2>&1 | grep -v "unsandboxed" || true)
   fi
-  ls "$DL/${pkg}"_*.dsc >/dev/null 2>&1 || { echo "fetch-sources: apt-get source $pkg failed" >&2; exit 1; }
+  compgen -G "$DL/$dsc_glob" >/dev/null || { echo "fetch-sources: apt-get source $pkg failed" >&2; exit 1; }
 done
 shopt -s nullglob
 tarballs=()

@@ -440,7 +440,11 @@ export function sourceComment(s: { fileName: string; from: string; uri?: string 
       `repacked source: ${s.fileName} is Debian's ${repack[1]?.toLowerCase()} repack of the upstream release (files removed for Debian's free software guidelines), not upstream's tarball`,
     );
   } else if (s.uri && /\/debian\/pool\//.test(s.uri)) {
-    notes.push(`${s.fileName} is Debian's orig tarball of the upstream release, as Debian's archive serves it`);
+    // Some repacks carry no marker in their name (Linux's orig tarball leaves out firmware and
+    // drivers Debian does not consider free): say that it may differ rather than that it does not.
+    notes.push(
+      `${s.fileName} is Debian's orig tarball of the upstream release, as Debian's archive serves it (it may leave out files upstream's own tarball has)`,
+    );
   }
   if (s.from === "mirror") notes.push("fetched from the source mirror by digest; identical bytes to the URI");
   return notes.length ? notes.join("; ") : undefined;

@@ -19,6 +19,10 @@ describe("build graph", () => {
   it("orders distro/packages: busybox before what builds with it", () => {
     const plan = planGraph(join(REPO_ROOT, "distro/packages"), "x86_64");
     assert.ok(plan.order.indexOf("busybox") < plan.order.indexOf("hello"));
+    // busybox builds against the repository's musl-dev and linux-headers (stage 1).
+    assert.ok(plan.order.indexOf("linux-headers") < plan.order.indexOf("busybox"));
+    assert.ok(plan.order.indexOf("musl") < plan.order.indexOf("busybox"));
+    assert.match(formatPlanDot(plan), /"linux-headers" -> "busybox"/);
     assert.ok(plan.order.indexOf("busybox") < plan.order.indexOf("ca-certificates-bundle"));
     assert.match(formatPlanDot(plan), /"busybox" -> "hello"/);
   });

@@ -1,3 +1,5 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Command } from "commander";
 import { generateApkKey } from "../../apk/index.js";
 import { generateCosignKey } from "../../sign/index.js";
@@ -18,6 +20,8 @@ export function registerKeygen(program: Command, io: Io): void {
     .option("--json", "print the result as JSON")
     .action(
       action(io, async (opts: { apk?: string; cosign?: string; bits: string; force?: boolean; json?: boolean }) => {
+        // The key's folder is made as needed (out/keys/ on a fresh checkout), as melange keygen does not.
+        for (const name of [opts.cosign, opts.apk]) if (name !== undefined) mkdirSync(dirname(name), { recursive: true });
         if (opts.cosign !== undefined) {
           const password = await keyPassword(io, { confirm: true });
           const key = generateCosignKey(opts.cosign, password, { force: opts.force ?? false });
