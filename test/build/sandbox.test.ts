@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runInSandbox } from "../../src/build/index.js";
-import { tempDir } from "../helpers.js";
+import { runBin, tempDir } from "../helpers.js";
 
 describe("build sandbox", () => {
   it("has no network: a server on the host's loopback is unreachable, only lo exists", async (t) => {
@@ -69,5 +69,28 @@ touch /tmp/scratch && echo "tmp ok"`,
     const r = await runInSandbox({ workspace: tempDir(t), script: "echo one\necho two >&2\nexit 7" });
     assert.equal(r.code, 7);
     assert.deepEqual(r.tail, ["one", "two"]);
+  });
+
+  it("without bubblewrap a build stops with BUILD_NO_SANDBOX and how to install it, writing nothing", (t) => {
+    const dir = tempDir(t);
+    // A PATH that has node (to run the CLI) but no bwrap.
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    symlinkSync(process.execPath, join(bin, "node"));
+    writeFileSync(
+      join(dir, "r.yaml"),
+      "package:\n  name: nosandbox\n  version: 1.0.0\n  epoch: 0\n  description: d\n  copyright:\n    - license: MIT\npipeline:\n  - runs: echo built\n",
+    );
+    runBin(["keygen", "--apk", join(dir, "k"), "--bits", "2048"]);
+    const r = runBin(["build", join(dir, "r.yaml"), "--out", join(dir, "out"), "--signing-key", join(dir, "k.rsa")], { env: { PATH: bin } });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error\[BUILD_NO_SANDBOX\]: bubblewrap \(bwrap\) is not installed/m);
+    assert.match(r.stderr, /hint: install it: apt-get install bubblewrap/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    const written = existsSync(join(dir, "out")) ? readdirSync(join(dir, "out"), { recursive: true }).map(String) : [];
+    assert.deepEqual(
+      written.filter((f) => f.endsWith(".apk")),
+      [],
+    );
   });
 });
