@@ -26,6 +26,8 @@ describe("the glibc flavour", () => {
     const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
     const glibc = readPackage(join(dir, "repo", arch, "glibc-2.36-r0.apk"));
     assert.ok(glibc.info.provides.includes("so:libc.so.6=6"), glibc.info.provides.join(" "));
+    // glibc's headers include the kernel's: glibc-dev pulls in the linux-headers glibc was built against.
+    assert.ok(readPackage(join(dir, "repo", arch, "glibc-dev-2.36-r0.apk")).info.depends.includes("linux-headers"));
     const root = join(dir, "root");
     const installed = await installPackages({ root, repositories: [join(dir, "repo")], keyring: [`${key}.pub`], arch, world: ["glibc"] });
     assert.deepEqual(
