@@ -5,8 +5,8 @@
  */
 import { compareVersions, isValidVersion, parseDependency } from "../apk/index.js";
 import { UndistroError } from "../util/index.js";
-import { depIsProvided, depString } from "./dep-match.js";
-import { explainFailure, type Problem } from "./explain.js";
+import { DEP_SATISFIES, depAnalyze, depIsProvided, depString } from "./dep-match.js";
+import { explainFailure, IndentedWriter, type Problem } from "./explain.js";
 import { SOLVERF_AVAILABLE, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_UPGRADE } from "./flags.js";
 import { DEPMASK_ANY, DEPMASK_CHECKSUM, type Dep, type Name, type PackageDb, Pkg, REPOSITORY_CACHED, V_CONFLICT, V_EQUAL } from "./model.js";
 import { type Change, type Changeset, type SolveOptions, Solver } from "./solve.js";
@@ -122,13 +122,20 @@ class Session {
   }
 
   /** apk_solver_commit: solve, then print either the transaction or the explanation. */
-  commit(world: Dep[], flags: number, nameFlags: NameFlags, force: boolean): { errors: number; changes: Change[] } {
+  commit(
+    world: Dep[],
+    flags: number,
+    nameFlags: NameFlags,
+    force: boolean,
+    beforeChanges?: (changeset: Changeset) => void,
+  ): { errors: number; changes: Change[] } {
     if (!this.checkWorld(world, force)) {
       this.error("Not committing changes due to missing repository tags. Use --force-broken-world to override.");
       return { errors: 1, changes: [] };
     }
     const result = new Solver(this.db).solve(world, { flags, nameFlags, forceBrokenWorld: force });
     if (result.errors === 0) {
+      beforeChanges?.(result.changeset);
       this.printChangeset(result.changeset);
       return { errors: 0, changes: result.changeset.changes };
     }
@@ -264,9 +271,61 @@ export function applyDel(db: PackageDb, args: string[], o: AppletOptions = {}): 
     else depsDel(world, name);
   }
   if (errors) return { output: s.out, errors, changes: [], world, problems: [] };
-  const r = s.commit(world, 0, [], o.force ?? false);
+  const r = s.commit(world, 0, [], o.force ?? false, (changeset) => s.out.push(...notDeleted(db, args, world, changeset)));
   if (r.errors === 0) db.world = world;
   return { output: s.out, errors: r.errors, changes: r.changes, world, problems: s.problems };
+}
+
+/**
+ * apk del's "World updated, but the following packages are not removed due to:" report: for each
+ * named package the new state still holds, the world entries that keep it, found by walking up the
+ * reverse dependencies (and install_if triggers) of the packages that stay. Each package is looked
+ * at once per named package, in apk's order, and the lines wrap at 50 columns as apk's do.
+ */
+function notDeleted(db: PackageDb, args: readonly string[], world: readonly Dep[], changeset: Changeset): string[] {
+  const stays = new Set<Pkg>();
+  for (const c of changeset.changes) if (c.newPkg) stays.add(c.newPkg);
+  const inWorld = new Set<Name>(world.map((d) => d.name));
+  const w = new IndentedWriter();
+  let header = false;
+  const named = new Set<Name>();
+  for (const arg of args) {
+    const name = db.names.get(arg);
+    if (name === undefined || named.has(name)) continue;
+    named.add(name);
+    const seen = new Set<Pkg>();
+    /** apk's genid test: true when already seen; marks it seen either way. */
+    const firstVisit = (p: Pkg) => !seen.has(p) && seen.add(p) !== undefined;
+    let started = false;
+    const visit = (pkg: Pkg) => {
+      if (!header) {
+        w.line("World updated, but the following packages are not removed due to:\n");
+        header = true;
+      }
+      if (!started) {
+        w.group(0, `  ${name.name}:`);
+        started = true;
+      }
+      if (inWorld.has(pkg.name)) w.word(pkg.name.name);
+      for (const p of pkg.provides) if (inWorld.has(p.name)) w.word(p.name.name);
+      for (const via of [pkg.name, ...pkg.provides.map((p) => p.name)]) {
+        for (const rname of via.rdepends) {
+          for (const { pkg: p0 } of rname.providers) {
+            if (!stays.has(p0) || !firstVisit(p0)) continue;
+            // One matching dependency is enough: each package is reported once.
+            if (p0.depends.some((d0) => depAnalyze(p0, d0, pkg) & DEP_SATISFIES)) visit(p0);
+          }
+        }
+      }
+      for (const trigger of pkg.installIf) {
+        for (const { pkg: p0 } of trigger.name.providers) if (stays.has(p0) && firstVisit(p0)) visit(p0);
+      }
+    };
+    for (const { pkg } of name.providers) if (stays.has(pkg)) visit(pkg);
+    if (started) w.end();
+  }
+  if (!header) return [];
+  return [...w.text.replace(/\n$/, "").split("\n"), ""];
 }
 
 export function applyFix(db: PackageDb, args: string[], o: AppletOptions = {}): TransactionReport {

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runSolverTestFile } from "../../src/solver/index.js";
-import { findFiles, REFERENCE, runCli } from "../helpers.js";
+import { findFiles, REFERENCE, runCli, tempDir } from "../helpers.js";
 
 const DIR = join(REFERENCE, "apk-tools/solver");
 /**
@@ -36,6 +37,34 @@ describe("apk-tools 2.14.10 solver conformance", () => {
     const r = runSolverTestFile(join(DIR, "installif2.test"));
     const extra = r.actual.split("\n").filter((l) => l.includes("libiif"));
     assert.deepEqual(extra, ["(6/7) Installing libiif (1)"]);
+  });
+
+  it("del reports what stays and which world entries keep it, as apk del does", (t) => {
+    // apk-tools' own vectors have no such case: these use its basic and install_if repositories.
+    const dir = tempDir(t);
+    for (const f of ["basic.repo", "basic.installed", "installif1.repo", "installif1.installed"]) copyFileSync(join(DIR, f), join(dir, f));
+    const vector = (name: string, repo: string, world: string, args: string, expect: string) => {
+      writeFileSync(join(dir, name), `@ARGS\n--test-repo ${repo}.repo\n--test-instdb ${repo}.installed\n--test-world "${world}"\n${args}\n@EXPECT\n${expect}`);
+      const r = runSolverTestFile(join(dir, name));
+      assert.equal(r.actual, expect, name);
+    };
+    // b stays: a, still in world, depends on it.
+    vector("kept.test", "basic", "a b", "del b", "World updated, but the following packages are not removed due to:\n  b: a\n\nOK: 0 MiB in 2 packages\n");
+    // Nothing to report when the named package goes (and when it was never installed).
+    vector("gone.test", "basic", "a b", "del a", "(1/1) Purging a (1)\nOK: 0 MiB in 1 packages\n");
+    vector("absent.test", "basic", "a b c", "del c", "OK: 0 MiB in 2 packages\n");
+    // lib stays for app (in world); the walk goes on up through appiif1, which app and foo (in world)
+    // brought in by install_if, so foo is named too.
+    // (The transaction after it installs libiif: the known installif2 difference, so only the report is compared.)
+    writeFileSync(
+      join(dir, "installif.test"),
+      '@ARGS\n--test-repo installif1.repo\n--test-instdb installif1.installed\n--test-world "app foo"\ndel lib\n@EXPECT\n',
+    );
+    assert.deepEqual(runSolverTestFile(join(dir, "installif.test")).actual.split("\n").slice(0, 3), [
+      "World updated, but the following packages are not removed due to:",
+      "  lib: app foo",
+      "",
+    ]);
   });
 
   it("`undistro dev solver-test` prints the summary line and exits non-zero on a mismatch", async () => {
