@@ -22,6 +22,7 @@ export {
 export {
   affectsVersion,
   cvss3BaseScore,
+  cvss4Score,
   loadOsvDatabase,
   type OsvAffected,
   type OsvDatabase,

@@ -2,11 +2,12 @@
  * OSV records (the Open Source Vulnerability format, ossf.github.io/osv-schema) and matching them
  * against installed packages: `affected[].package` names the ecosystem and package, `ranges` of type
  * ECOSYSTEM give introduced / fixed / last_affected events compared with apk's version ordering,
- * `versions` lists exact versions. Severity comes from a CVSS v3 vector (base score computed here)
- * or the record's own database_specific label.
+ * `versions` lists exact versions. Severity comes from a CVSS v4.0 or v3.x vector (base score computed
+ * here) or the record's own database_specific label.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import cvss from "ae-cvss-calculator";
 import { compareVersions, isValidVersion } from "../apk/index.js";
 import { UndistroError } from "../util/index.js";
 
@@ -203,6 +204,28 @@ export function cvss3BaseScore(vector: string): number | undefined {
   return scope === "U" ? roundUp(Math.min(impact + exploitability, 10)) : roundUp(Math.min(1.08 * (impact + exploitability), 10));
 }
 
+const CVSS4_BASE_METRICS = ["AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA"];
+
+/**
+ * The CVSS v4.0 score of a vector like "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"
+ * (threat and environmental metrics count when present), or undefined for anything else. v4.0
+ * scores come from a lookup of 270 macro-vectors and an interpolation inside each, so this uses a
+ * maintained implementation (ae-cvss-calculator) rather than one written here.
+ */
+export function cvss4Score(vector: string): number | undefined {
+  if (!vector.startsWith("CVSS:4.0/")) return undefined;
+  // Every base metric is mandatory in a v4.0 vector; a partial one has no score (the library
+  // would score the missing ones as their lowest values).
+  const given = new Set(vector.split("/").map((p) => p.split(":")[0]));
+  if (!CVSS4_BASE_METRICS.every((m) => given.has(m))) return undefined;
+  try {
+    const score = new cvss.Cvss4P0(vector).calculateScores().overall;
+    return typeof score === "number" && Number.isFinite(score) ? score : undefined;
+  } catch {
+    return undefined; // a malformed vector: the record's label decides
+  }
+}
+
 export function severityOfScore(score: number): Severity {
   if (score >= 9) return "critical";
   if (score >= 7) return "high";
@@ -211,11 +234,19 @@ export function severityOfScore(score: number): Severity {
   return "unknown";
 }
 
-/** A record's severity: its CVSS v3 vector (affected entry first, then record), else its own label. */
+/**
+ * A record's severity: its CVSS vector (affected entry first, then record; v4.0 before v3.x, the
+ * newer scale where a record has both), else its own label.
+ */
 export function recordSeverity(record: OsvRecord, affected?: OsvAffected): { severity: Severity; score?: number; vector?: string } {
-  for (const s of [...(affected?.severity ?? []), ...(record.severity ?? [])]) {
-    if (s.type === "CVSS_V3" && s.score) {
-      const score = cvss3BaseScore(s.score);
+  const vectors = [...(affected?.severity ?? []), ...(record.severity ?? [])];
+  for (const [type, scoreOf] of [
+    ["CVSS_V4", cvss4Score],
+    ["CVSS_V3", cvss3BaseScore],
+  ] as const) {
+    for (const s of vectors) {
+      if (s.type !== type || !s.score) continue;
+      const score = scoreOf(s.score);
       if (score !== undefined) return { severity: severityOfScore(score), score, vector: s.score };
     }
   }

@@ -1,8 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { affectsVersion, cvss3BaseScore, failsAt, installedPackages, loadOsvDatabase, scanPackages, scanSarif } from "../../src/advisory/index.js";
+import {
+  affectsVersion,
+  cvss3BaseScore,
+  cvss4Score,
+  failsAt,
+  installedPackages,
+  loadOsvDatabase,
+  recordSeverity,
+  scanPackages,
+  scanSarif,
+} from "../../src/advisory/index.js";
 import { emptyPackageInfo, generateApkKey, indexDirectory, loadSigningKey, writePackage } from "../../src/apk/index.js";
 import { buildImage } from "../../src/image/index.js";
 import { FIXTURES, runCli, tempDir } from "../helpers.js";
@@ -21,6 +31,32 @@ describe("CVSS v3 base scores", () => {
     assert.equal(cvss3BaseScore("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"), 0);
     assert.equal(cvss3BaseScore("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"), undefined);
     assert.equal(cvss3BaseScore("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"), undefined);
+  });
+});
+
+describe("CVSS v4.0 scores", () => {
+  it("match every example FIRST publishes (base, threat, environmental and supplemental metrics)", () => {
+    const examples = JSON.parse(readFileSync(join(FIXTURES, "cvss4/first-examples.json"), "utf8")) as Array<{ score: number; vector: string }>;
+    assert.equal(examples.length, 41);
+    const wrong = examples.filter((e) => cvss4Score(e.vector) !== e.score).map((e) => `${e.vector}: ${cvss4Score(e.vector)} ≠ ${e.score}`);
+    assert.deepEqual(wrong, []);
+  });
+
+  it("give no score for other versions, partial or malformed vectors", () => {
+    assert.equal(cvss4Score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"), undefined);
+    assert.equal(cvss4Score("CVSS:4.0/AV:N"), undefined);
+    assert.equal(cvss4Score("CVSS:4.0/AV:Q/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"), undefined);
+    assert.equal(cvss4Score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"), 0);
+  });
+
+  it("decide a record's severity before its v3 vector and its label", () => {
+    const v4 = { type: "CVSS_V4", score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N" };
+    const v3 = { type: "CVSS_V3", score: "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H" };
+    const label = { database_specific: { severity: "LOW" } };
+    assert.deepEqual(recordSeverity({ id: "X-1", severity: [v3, v4], ...label }), { severity: "high", score: 8.7, vector: v4.score });
+    assert.deepEqual(recordSeverity({ id: "X-2", severity: [v3], ...label }), { severity: "medium", score: 5.5, vector: v3.score });
+    // A v4-only record whose vector cannot be scored falls back to its label.
+    assert.deepEqual(recordSeverity({ id: "X-3", severity: [{ type: "CVSS_V4", score: "CVSS:4.0/AV:N" }], ...label }), { severity: "low" });
   });
 });
 
