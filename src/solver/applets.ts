@@ -5,11 +5,11 @@
  */
 import { compareVersions, isValidVersion, parseDependency } from "../apk/index.js";
 import { UndistroError } from "../util/index.js";
-import { DEP_SATISFIES, depAnalyze, depIsProvided, depString } from "./dep-match.js";
+import { DEP_SATISFIES, depIsProvided, depString } from "./dep-match.js";
 import { explainFailure, IndentedWriter, type Problem } from "./explain.js";
 import { SOLVERF_AVAILABLE, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_UPGRADE } from "./flags.js";
 import { DEPMASK_ANY, DEPMASK_CHECKSUM, type Dep, type Name, type PackageDb, Pkg, REPOSITORY_CACHED, V_CONFLICT, V_EQUAL } from "./model.js";
-import { type Change, type Changeset, type SolveOptions, Solver } from "./solve.js";
+import { type Change, type Changeset, forEachReverseDependency, type SolveOptions, Solver } from "./solve.js";
 
 export interface TransactionReport {
   /** What apk would print, line by line. */
@@ -293,9 +293,9 @@ function notDeleted(db: PackageDb, args: readonly string[], world: readonly Dep[
     const name = db.names.get(arg);
     if (name === undefined || named.has(name)) continue;
     named.add(name);
+    // apk's genid: each package is looked at once per named package (marked even when none of
+    // its dependencies matches).
     const seen = new Set<Pkg>();
-    /** apk's genid test: true when already seen; marks it seen either way. */
-    const firstVisit = (p: Pkg) => !seen.has(p) && seen.add(p) !== undefined;
     let started = false;
     const visit = (pkg: Pkg) => {
       if (!header) {
@@ -308,17 +308,13 @@ function notDeleted(db: PackageDb, args: readonly string[], world: readonly Dep[
       }
       if (inWorld.has(pkg.name)) w.word(pkg.name.name);
       for (const p of pkg.provides) if (inWorld.has(p.name)) w.word(p.name.name);
-      for (const via of [pkg.name, ...pkg.provides.map((p) => p.name)]) {
-        for (const rname of via.rdepends) {
-          for (const { pkg: p0 } of rname.providers) {
-            if (!stays.has(p0) || !firstVisit(p0)) continue;
-            // One matching dependency is enough: each package is reported once.
-            if (p0.depends.some((d0) => depAnalyze(p0, d0, pkg) & DEP_SATISFIES)) visit(p0);
-          }
-        }
-      }
+      forEachReverseDependency(pkg, { marked: (p) => stays.has(p), match: DEP_SATISFIES, oncePerPackage: seen }, (p0) => visit(p0));
       for (const trigger of pkg.installIf) {
-        for (const { pkg: p0 } of trigger.name.providers) if (stays.has(p0) && firstVisit(p0)) visit(p0);
+        for (const { pkg: p0 } of trigger.name.providers) {
+          if (!stays.has(p0) || seen.has(p0)) continue;
+          seen.add(p0);
+          visit(p0);
+        }
       }
     };
     for (const { pkg } of name.providers) if (stays.has(pkg)) visit(pkg);

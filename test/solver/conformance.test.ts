@@ -43,11 +43,12 @@ describe("apk-tools 2.14.10 solver conformance", () => {
     // apk-tools' own vectors have no such case: these use its basic and install_if repositories.
     const dir = tempDir(t);
     for (const f of ["basic.repo", "basic.installed", "installif1.repo", "installif1.installed"]) copyFileSync(join(DIR, f), join(dir, f));
-    const vector = (name: string, repo: string, world: string, args: string, expect: string) => {
-      writeFileSync(join(dir, name), `@ARGS\n--test-repo ${repo}.repo\n--test-instdb ${repo}.installed\n--test-world "${world}"\n${args}\n@EXPECT\n${expect}`);
-      const r = runSolverTestFile(join(dir, name));
-      assert.equal(r.actual, expect, name);
+    /** What undistro prints for `args` over one of apk-tools' repositories and installed databases. */
+    const output = (name: string, repo: string, world: string, args: string) => {
+      writeFileSync(join(dir, name), `@ARGS\n--test-repo ${repo}.repo\n--test-instdb ${repo}.installed\n--test-world "${world}"\n${args}\n@EXPECT\n`);
+      return runSolverTestFile(join(dir, name)).actual;
     };
+    const vector = (name: string, repo: string, world: string, args: string, expect: string) => assert.equal(output(name, repo, world, args), expect, name);
     // b stays: a, still in world, depends on it.
     vector("kept.test", "basic", "a b", "del b", "World updated, but the following packages are not removed due to:\n  b: a\n\nOK: 0 MiB in 2 packages\n");
     // Nothing to report when the named package goes (and when it was never installed).
@@ -56,11 +57,7 @@ describe("apk-tools 2.14.10 solver conformance", () => {
     // lib stays for app (in world); the walk goes on up through appiif1, which app and foo (in world)
     // brought in by install_if, so foo is named too.
     // (The transaction after it installs libiif: the known installif2 difference, so only the report is compared.)
-    writeFileSync(
-      join(dir, "installif.test"),
-      '@ARGS\n--test-repo installif1.repo\n--test-instdb installif1.installed\n--test-world "app foo"\ndel lib\n@EXPECT\n',
-    );
-    assert.deepEqual(runSolverTestFile(join(dir, "installif.test")).actual.split("\n").slice(0, 3), [
+    assert.deepEqual(output("installif.test", "installif1", "app foo", "del lib").split("\n").slice(0, 3), [
       "World updated, but the following packages are not removed due to:",
       "  lib: app foo",
       "",
