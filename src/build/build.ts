@@ -15,7 +15,7 @@ import { signDsse } from "../sign/index.js";
 import type { ResolvedPackage } from "../solver/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
-import { BASE_PATH, openLog, runInSandbox } from "./sandbox.js";
+import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
 import { archInfo, OUTDIR, recipeVars, substitute } from "./substitute.js";
@@ -39,6 +39,8 @@ export interface BuildOptions {
   attestKey?: KeyObject;
   /** Keep the workspace after the build (for debugging). */
   keepWorkspace?: boolean;
+  /** Each step is killed after this long (default DEFAULT_STEP_TIMEOUT_MS). */
+  stepTimeoutMs?: number;
   onEvent?: (e: BuildEvent) => void;
 }
 
@@ -61,6 +63,9 @@ export interface BuiltPackage {
   /** SLSA provenance v1 for the .apk: a DSSE envelope (.intoto.jsonl) when signed, else the statement (.provenance.json). */
   provenance: string;
 }
+
+/** Six hours: GCC's longest step on two slow cores fits; a hung step does not hold a builder for ever. */
+export const DEFAULT_STEP_TIMEOUT_MS = 6 * 3600_000;
 
 /** The buildType of package provenance; its parameters are described in docs/provenance.md. */
 export const PACKAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/package/v1";
@@ -217,6 +222,18 @@ function stepFailure(recipe: Recipe, step: PlannedStep, code: number, tail: stri
   );
 }
 
+function stepTimedOut(recipe: Recipe, step: PlannedStep, limitMs: number, tail: string[], logFile: string): UndistroError {
+  const minutes = Math.round(limitMs / 60_000);
+  return new UndistroError(
+    "BUILD_STEP_TIMEOUT",
+    `${recipe.file}: step ${step.where} (${step.name}) ran past its time limit (${minutes >= 1 ? `${minutes} min` : `${limitMs} ms`}) and was killed\n  last lines of output:\n${tail
+      .slice(-15)
+      .map((l) => `    | ${l}`)
+      .join("\n")}`,
+    { hint: `full log: ${logFile}; raise the limit with --step-timeout if the step is merely slow` },
+  );
+}
+
 export async function buildRecipe(recipePath: string, opts: BuildOptions): Promise<BuildReport> {
   const started = Date.now();
   const recipe = loadRecipe(recipePath);
@@ -252,6 +269,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const baseVars = recipeVars(recipe, arch);
   const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch), ...crossEnvironment(arch.arch) };
   const recipeDir = dirname(resolve(recipePath));
+  const stepTimeout = opts.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
   try {
     const environment = await assembleEnvironment(recipe, opts, arch.arch, root, baseVars);
@@ -276,7 +294,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
         opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
         const t0 = Date.now();
         log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
-        let result: { code: number; tail: string[] };
+        let result: SandboxResult;
         if (step.kind === "run") {
           result = await runInSandbox({
             workspace: ws,
@@ -285,12 +303,14 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
             env: { ...env, ...step.env },
             logStream: log,
             readOnly,
+            timeoutMs: stepTimeout,
           });
         } else if (step.kind === "fetch") {
           result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir);
         } else {
-          result = await gitCheckoutStep(step, ws, env, log);
+          result = await gitCheckoutStep(step, ws, recipe, env, log, stepTimeout);
         }
+        if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
         if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
         opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
       }
@@ -460,7 +480,7 @@ async function fetchStep(
   cacheDir: string,
   opts: BuildOptions,
   recipeDir: string,
-): Promise<{ code: number; tail: string[] }> {
+): Promise<SandboxResult> {
   const w = step.with;
   const uri = w.uri;
   if (!uri) throw new UndistroError("BUILD_MISSING_INPUT", `${recipe.file}: ${step.where}: fetch needs uri`);
@@ -480,45 +500,73 @@ async function fetchStep(
   const strip = w["strip-components"] ?? "1";
   const dir = w.directory ?? ".";
   const script = extract
-    ? `mkdir -p '${dir}'\ntar -x --no-same-owner -f '${inside}' --strip-components=${Number(strip)} -C '${dir}'\n`
-    : `mkdir -p '${dir}'\ncp '${inside}' '${dir}/'\n`;
-  const r = await runInSandbox({ workspace: ws, workdir: step.workdir, script, env, logStream: log as never, readOnly: [[src.path, inside]] });
-  return r;
+    ? `mkdir -p ${shellQuote(dir)}\ntar -x --no-same-owner -f ${shellQuote(inside)} --strip-components=${Number(strip)} -C ${shellQuote(dir)}\n`
+    : `mkdir -p ${shellQuote(dir)}\ncp ${shellQuote(inside)} ${shellQuote(`${dir}/`)}\n`;
+  return runInSandbox({
+    workspace: ws,
+    workdir: step.workdir,
+    script,
+    env,
+    logStream: log as never,
+    readOnly: [[src.path, inside]],
+    timeoutMs: opts.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+  });
 }
 
 async function gitCheckoutStep(
   step: SourceStep,
   ws: string,
+  recipe: Recipe,
   env: Record<string, string>,
   log: NodeJS.WritableStream,
-): Promise<{ code: number; tail: string[] }> {
+  timeoutMs: number,
+): Promise<SandboxResult> {
   const w = step.with;
   const repo = w.repository ?? "";
+  // A tag or branch moves; only a commit pins what is built (fetch steps pin by sha256 likewise).
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(w["expected-commit"] ?? "")) {
+    throw new UndistroError(
+      "BUILD_SOURCE_UNPINNED",
+      `${recipe.file}: ${step.where}: git-checkout of ${repo || "(no repository)"} has ${w["expected-commit"] ? `an invalid expected-commit ${JSON.stringify(w["expected-commit"])}` : "no expected-commit"}`,
+      { hint: "pin the source: expected-commit: the full 40-hex commit the tag points at (`undistro update bump` writes it)" },
+    );
+  }
   if (/^(https?|ssh|git):\/\//.test(repo) || repo.includes("@")) {
     throw new UndistroError("BUILD_GIT_REMOTE", `${step.where}: git-checkout of ${repo}: remote repositories are not fetched by this builder yet`, {
       hint: "use a local clone (a path or file:// URL), or a fetch step with a release tarball and its sha256",
     });
   }
+  if ((w.tag ?? w.branch ?? "").startsWith("-")) {
+    throw new UndistroError("BUILD_INVALID_INPUT", `${recipe.file}: ${step.where}: git-checkout ref ${JSON.stringify(w.tag ?? w.branch)} starts with '-'`);
+  }
   const local = repo.replace(/^file:\/\//, "");
   const inside = "/var/cache/undistro-git/repo";
   const dest = w.destination ?? ".";
   const ref = w.tag ?? w.branch ?? "";
-  const expected = w["expected-commit"] ?? "";
+  const expected = w["expected-commit"];
   const script = [
     `git config --global --add safe.directory '*' 2>/dev/null || true`,
     `git clone --quiet --no-hardlinks '${inside}' '.undistro-clone'`,
     `cd .undistro-clone`,
-    ref ? `git -c advice.detachedHead=false checkout --quiet '${ref}'` : "",
+    ref ? `git -c advice.detachedHead=false checkout --quiet ${shellQuote(ref)} --` : "",
     `actual=$(git rev-parse HEAD)`,
-    expected ? `[ "$actual" = '${expected}' ] || { echo "expected commit ${expected}, got $actual"; exit 1; }` : "",
+    `[ "$actual" = '${expected}' ] || { echo "expected commit ${expected}, got $actual"; exit 1; }`,
     `cd ..`,
-    `mkdir -p '${dest}'`,
-    `(cd .undistro-clone && tar -c --exclude=.git .) | tar -x -C '${dest}'`,
+    `mkdir -p ${shellQuote(dest)}`,
+    `(cd .undistro-clone && tar -c --exclude=.git .) | tar -x -C ${shellQuote(dest)}`,
     `rm -rf .undistro-clone`,
   ]
     .filter(Boolean)
     .join("\n");
-  return runInSandbox({ workspace: ws, workdir: step.workdir, script, env: { ...env, HOME: "/tmp" }, logStream: log as never, readOnly: [[local, inside]] });
+  return runInSandbox({
+    workspace: ws,
+    workdir: step.workdir,
+    script,
+    env: { ...env, HOME: "/tmp" },
+    logStream: log as never,
+    readOnly: [[local, inside]],
+    timeoutMs,
+  });
 }
 
 /**

@@ -1,10 +1,20 @@
 /**
- * Runs build steps under bubblewrap: no network (all namespaces unshared), the host's /usr and /etc
- * read-only (stage 0: the host toolchain, said so in the SBOM), the workspace the only writable
- * place, a clean environment, and the sandbox dies with undistro. Never falls back to running bare.
+ * Runs build steps under bubblewrap. Never falls back to running bare. What a step gets:
+ * - its own user namespace with no capabilities (`--unshare-user --cap-drop ALL`), so a caller that is
+ *   root on the host is, inside, a uid 0 that can neither remount, mount, chroot, change owners nor
+ *   create further user namespaces (`--disable-userns`); every other namespace is new too: no network
+ *   (only an isolated `lo`), no host processes to see or ptrace, its own hostname;
+ * - read-only: the host's /usr and /etc (stage 0/1: the host toolchain, said so in the SBOM), minus
+ *   every /etc entry other users of the host could not read (shadow, gshadow, private TLS keys, …:
+ *   hidden, because uid 0 inside is still the owner of root's files), and the `readOnly` binds;
+ * - writable: the workspace (/home/build, kept), and three empty tmpfs, /tmp, /var/tmp and /dev/shm
+ *   (discarded when the step ends). Nothing else: the root and /dev are remounted read-only;
+ * - a clean environment, a fresh /proc and a minimal /dev; it dies with undistro and is killed after
+ *   `timeoutMs`.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, type WriteStream } from "node:fs";
+import { createWriteStream, existsSync, lstatSync, readdirSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
 import { UndistroError } from "../util/index.js";
 import { WORKSPACE } from "./substitute.js";
 
@@ -29,6 +39,8 @@ export interface SandboxResult {
   /** Last lines of combined stdout/stderr, for error messages. */
   tail: string[];
   durationMs: number;
+  /** The step was killed because it ran past `timeoutMs`. */
+  timedOut: boolean;
 }
 
 const BWRAP = "bwrap";
@@ -40,7 +52,23 @@ let checked: true | UndistroError | undefined;
 export function checkSandbox(): void {
   if (checked === true) return;
   if (checked instanceof UndistroError) throw checked;
-  const probe = ["--die-with-parent", "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"];
+  const probe = [
+    "--die-with-parent",
+    "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+  ];
   if (existsSync("/usr/lib64")) probe.push("--symlink", "usr/lib64", "/lib64");
   const r = spawnSync(BWRAP, [...probe, "--", "/bin/true"], {
     encoding: "utf8",
@@ -58,10 +86,62 @@ export function checkSandbox(): void {
   if (checked !== true) throw checked;
 }
 
+/** Entries under `dir` that users other than their owner cannot read: these are hidden in the sandbox. */
+export function unreadableByOthers(dir: string, limit = 100_000): Array<{ path: string; directory: boolean }> {
+  const out: Array<{ path: string; directory: boolean }> = [];
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (out.length >= limit) return;
+      const path = join(d, name);
+      let st: ReturnType<typeof lstatSync>;
+      try {
+        st = lstatSync(path);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink()) continue;
+      if (st.isDirectory()) {
+        if ((st.mode & 0o005) !== 0o005) out.push({ path, directory: true });
+        else walk(path);
+      } else if ((st.mode & 0o004) === 0) out.push({ path, directory: false });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+let hiddenEtc: string[] | undefined;
+
+/** bwrap arguments that cover /etc's unreadable entries: an empty read-only tmpfs or /dev/null. */
+function hideHostSecrets(): string[] {
+  if (hiddenEtc) return hiddenEtc;
+  const args: string[] = [];
+  for (const e of unreadableByOthers("/etc")) {
+    if (e.directory) args.push("--perms", "0000", "--tmpfs", e.path, "--remount-ro", e.path);
+    else args.push("--ro-bind", "/dev/null", e.path);
+  }
+  hiddenEtc = args;
+  return args;
+}
+
 export function sandboxArgs(run: SandboxRun): string[] {
   const args = [
     "--die-with-parent",
     "--unshare-all",
+    "--unshare-user",
+    "--disable-userns",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
     "--new-session",
     "--hostname",
     "undistro-build",
@@ -83,10 +163,28 @@ export function sandboxArgs(run: SandboxRun): string[] {
     "/lib",
   ];
   if (existsSync("/usr/lib64")) args.push("--symlink", "usr/lib64", "/lib64");
-  args.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var", "--tmpfs", "/var/tmp", "--dir", "/run");
+  args.push(...hideHostSecrets());
+  args.push(
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/dev/shm",
+    "--remount-ro",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--dir",
+    "/var",
+    "--tmpfs",
+    "/var/tmp",
+    "--dir",
+    "/run",
+  );
   args.push("--bind", run.workspace, WORKSPACE);
   for (const [host, inside] of run.readOnly ?? []) args.push("--ro-bind", host, inside);
-  // The root itself (a tmpfs bwrap made) becomes read-only: only the workspace and /tmp are writable.
+  // The root itself (a tmpfs bwrap made) becomes read-only: only the workspace and the tmpfs are writable.
   args.push("--remount-ro", "/");
   const env: Record<string, string> = { PATH: BASE_PATH, HOME: WORKSPACE, LANG: "C.UTF-8", TZ: "UTC", TERM: "dumb", ...run.env };
   for (const [k, v] of Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1))) args.push("--setenv", k, v);
@@ -94,11 +192,16 @@ export function sandboxArgs(run: SandboxRun): string[] {
   return args;
 }
 
+/** `value` as one POSIX shell word, whatever it holds (recipe values reach scripts through this). */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, "'\\''")}'`;
+}
+
 /** Runs `script` with /bin/sh -e in the sandbox. */
 export function runInSandbox(run: SandboxRun): Promise<SandboxResult> {
   checkSandbox();
   const workdir = run.workdir ?? WORKSPACE;
-  const quoted = `'${workdir.replace(/'/g, "'\\''")}'`;
+  const quoted = shellQuote(workdir);
   const wrapped = `umask 022\nmkdir -p ${quoted}\ncd ${quoted}\nset -e\n${run.script}\n`;
   const args = [...sandboxArgs(run), "--", "/bin/sh", "-c", wrapped];
   const start = Date.now();
@@ -120,12 +223,17 @@ export function runInSandbox(run: SandboxRun): Promise<SandboxResult> {
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     let timer: NodeJS.Timeout | undefined;
-    if (run.timeoutMs) timer = setTimeout(() => child.kill("SIGKILL"), run.timeoutMs);
+    let timedOut = false;
+    if (run.timeoutMs)
+      timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+      }, run.timeoutMs);
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer);
       if (partial) tail.push(partial);
-      resolve({ code: code ?? (signal ? 128 : 1), tail: tail.slice(-40), durationMs: Date.now() - start });
+      resolve({ code: code ?? (signal ? 128 : 1), tail: tail.slice(-40), durationMs: Date.now() - start, timedOut });
     });
   });
 }

@@ -5,7 +5,7 @@ import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, f
 import { loadCosignPrivateKey } from "../../sign/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
-import { action, collect, keyPassword } from "./shared.js";
+import { action, collect, keyPassword, parseDuration } from "./shared.js";
 
 interface BuildFlags {
   out?: string;
@@ -16,6 +16,7 @@ interface BuildFlags {
   pipelineDir: string[];
   logDir?: string;
   keepWorkspace?: boolean;
+  stepTimeout: string;
   jobs: string;
   plan?: string | boolean;
   json?: boolean;
@@ -35,6 +36,7 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--pipeline-dir <dir>", "extra pipeline definitions (repeatable; they override built-ins)", collect, [])
     .option("--log-dir <dir>", "keep full build logs here")
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
+    .option("--step-timeout <duration>", "kill a build step that runs longer than this (30m, 6h, …)", "6h")
     .option("--json", "print the report as JSON")
     .action(
       action(io, async (recipeArg: string | undefined, f: BuildFlags) => {
@@ -73,6 +75,7 @@ export function registerBuild(program: Command, io: Io): void {
           ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           pipelineDirs: f.pipelineDir,
           keepWorkspace: f.keepWorkspace ?? false,
+          stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { collectGarbage, hashPassword, RegistryServer, RegistryStorage } from "../../registry/index.js";
 import { UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
-import { action } from "./shared.js";
+import { action, parseDuration } from "./shared.js";
 
 export function registerRegistry(program: Command, io: Io): void {
   const reg = program.command("registry").description("undistro's OCI registry (distribution spec v1.1)");
@@ -75,11 +75,4 @@ export function registerRegistry(program: Command, io: Io): void {
         io.out(`${hashPassword(pw)}\n`);
       }),
     );
-}
-
-function parseDuration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UndistroError("USAGE", `${flag} ${text}: use a number with ms, s, m, h or d`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
 }

@@ -24,6 +24,14 @@ export function action<A extends unknown[]>(io: Io, fn: (...args: A) => Promise<
   };
 }
 
+/** `90s`, `30m`, `6h`, `1d`, `500ms` (seconds when no unit) in milliseconds; anything else is a usage error naming the flag. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UndistroError("USAGE", `${flag} ${text}: use a number with ms, s, m, h or d`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
