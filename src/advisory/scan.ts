@@ -6,8 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { parseIndex, parseTar, readPackage } from "../apk/index.js";
+import { gunzipBounded, parseIndex, parseTar, readPackage } from "../apk/index.js";
 import { type Endpoint, endpoint, endpointRef, MEDIA, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { type AdvisoryDocument, type AdvisoryStatus, type FalsePositiveType, statusAt, VEX_JUSTIFICATION } from "./model.js";
@@ -151,7 +150,7 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
     let db: string | undefined;
     for (const layer of manifest.layers ?? []) {
       const blob = await readBlob(ep, layer.digest);
-      const tar = layer.mediaType === MEDIA.layerGzip || blob[0] === 0x1f ? gunzipSync(blob) : blob;
+      const tar = layer.mediaType === MEDIA.layerGzip || blob[0] === 0x1f ? gunzipBounded(blob, `${target} layer ${layer.digest}`) : blob;
       for (const e of parseTar(tar, (off) => `${target} layer ${layer.digest} offset ${off}`).entries) {
         const name = e.header.name.replace(/^\.?\//, "");
         if (name === "usr/lib/apk/db/installed" || name === "lib/apk/db/installed") db = e.content.toString("utf8");

@@ -17,11 +17,51 @@ export interface GzipMember {
 export type MemberNamer = (index: number, offset: number) => string;
 
 /**
+ * The most bytes one file's gzip members may inflate to, all members together: 2 GiB unless
+ * $UNDISTRO_MAX_UNPACKED_BYTES says otherwise. Inflating runs before any signature check, so a
+ * small bomb must not take the machine's memory.
+ */
+export function maxUnpackedBytes(): number {
+  const env = process.env.UNDISTRO_MAX_UNPACKED_BYTES;
+  if (env && /^\d{1,15}$/.test(env)) return Number(env);
+  return 2 * 1024 ** 3;
+}
+
+export interface GzipLimits {
+  maxMembers?: number;
+  /** Decompressed bytes of all members together (default maxUnpackedBytes()). */
+  maxBytes?: number;
+}
+
+/** One gzip stream inflated with a ceiling: GZIP_TOO_LARGE past `maxBytes` instead of running out of memory. */
+export function gunzipBounded(buf: Buffer, where: string, maxBytes = maxUnpackedBytes()): Buffer {
+  try {
+    return zlib.gunzipSync(buf, { maxOutputLength: Math.max(1, maxBytes) });
+  } catch (err) {
+    throw gzipError(err, where, maxBytes);
+  }
+}
+
+function gzipError(err: unknown, where: string, maxBytes: number): UndistroError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
+    return new UndistroError("GZIP_TOO_LARGE", `${where}: decompresses to more than ${maxBytes} bytes; refused`, {
+      hint: "a compression bomb, or a legitimately huge archive: raise UNDISTRO_MAX_UNPACKED_BYTES if you trust it",
+    });
+  }
+  if (/unexpected end/i.test(e.message)) return truncated(where, "compressed data ends early");
+  return new UndistroError("GZIP_CORRUPT", `${where}: corrupt compressed data (${e.message})`, { cause: err });
+}
+
+/**
  * Splits `buf` into its gzip members. Node's gunzip would join them; APK needs the boundaries,
  * because the signature covers exactly the compressed bytes of one member. Each member's CRC-32
  * and length trailer are checked.
  */
-export function splitGzipMembers(buf: Buffer, name: MemberNamer, maxMembers = Number.POSITIVE_INFINITY): GzipMember[] {
+export function splitGzipMembers(buf: Buffer, name: MemberNamer, limits: GzipLimits = {}): GzipMember[] {
+  const maxMembers = limits.maxMembers ?? Number.POSITIVE_INFINITY;
+  const maxBytes = limits.maxBytes ?? maxUnpackedBytes();
+  let unpacked = 0;
   const members: GzipMember[] = [];
   let offset = 0;
   while (offset < buf.length && members.length < maxMembers) {
@@ -34,6 +74,7 @@ export function splitGzipMembers(buf: Buffer, name: MemberNamer, maxMembers = Nu
     const flags = buf[offset + 3] as number;
     let pos = offset + 10;
     if (flags & 0x04) {
+      if (pos + 2 > buf.length) throw truncated(where, "gzip extra field runs past the end of the file");
       const xlen = buf.readUInt16LE(pos);
       pos += 2 + xlen;
     }
@@ -48,15 +89,18 @@ export function splitGzipMembers(buf: Buffer, name: MemberNamer, maxMembers = Nu
     if (pos >= buf.length) throw truncated(where, "gzip header runs past the end of the file");
     let data: Buffer;
     let consumed: number;
+    const room = maxBytes - unpacked;
     try {
-      const result = zlib.inflateRawSync(buf.subarray(pos), { info: true }) as unknown as { buffer: Buffer; engine: zlib.InflateRaw };
+      const result = zlib.inflateRawSync(buf.subarray(pos), { info: true, maxOutputLength: Math.max(1, room) }) as unknown as {
+        buffer: Buffer;
+        engine: zlib.InflateRaw;
+      };
       data = result.buffer;
       consumed = result.engine.bytesWritten;
     } catch (err) {
-      const msg = (err as Error).message;
-      if (/unexpected end/i.test(msg)) throw truncated(where, "compressed data ends early");
-      throw new UndistroError("GZIP_CORRUPT", `${where}: corrupt compressed data (${msg})`, { cause: err });
+      throw gzipError(err, where, maxBytes);
     }
+    unpacked += data.length;
     const trailer = pos + consumed;
     if (trailer + 8 > buf.length) throw truncated(where, "the 8-byte gzip trailer is missing");
     const crc = buf.readUInt32LE(trailer);

@@ -1,6 +1,6 @@
 export { type Dependency, formatDependency, parseDependencies, parseDependency, type VersionOp, versionSatisfies } from "./dependency.js";
 export { type ExtractResult, extractPackage } from "./extract.js";
-export { type GzipMember, splitGzipMembers } from "./gzip.js";
+export { type GzipLimits, type GzipMember, gunzipBounded, maxUnpackedBytes, splitGzipMembers } from "./gzip.js";
 export {
   type ApkIndex,
   type BuildIndexOptions,

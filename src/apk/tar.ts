@@ -150,9 +150,12 @@ function readString(buf: Buffer, offset: number, length: number): string {
 function readNumber(buf: Buffer, offset: number, length: number, where: () => string, field: string): number {
   const first = buf[offset] as number;
   if (first & 0x80) {
-    // GNU base-256 encoding for values that do not fit octal.
+    // GNU base-256 encoding for values that do not fit octal; 0xff starts a negative number, which
+    // no field may hold (a negative size would make a reader revisit the same header for ever).
+    if (first === 0xff) throw new UndistroError("TAR_CORRUPT", `${where()}: tar header field ${field} is negative (base-256)`);
     let v = first & 0x7f;
     for (let i = 1; i < length; i++) v = v * 256 + (buf[offset + i] as number);
+    if (!Number.isSafeInteger(v)) throw new UndistroError("TAR_CORRUPT", `${where()}: tar header field ${field} is too large`);
     return v;
   }
   const text = buf
@@ -164,14 +167,30 @@ function readNumber(buf: Buffer, offset: number, length: number, where: () => st
   return Number.parseInt(text, 8);
 }
 
+/** A PAX number (size, uid, gid): decimal digits only, a safe integer; never negative, never text. */
+function paxNumber(value: string, key: string, where: () => string): number {
+  if (!/^\d{1,15}$/.test(value))
+    throw new UndistroError("TAR_CORRUPT", `${where()}: PAX ${key} ${JSON.stringify(value.slice(0, 40))} is not a non-negative decimal number`);
+  return Number(value);
+}
+
+/** Bounds on what one parse may produce; a tar comes from outside and is read before any signature check. */
+export interface TarLimits {
+  /** Entries (PAX and GNU long-name headers not counted); default 1,000,000. */
+  maxEntries?: number;
+}
+
+export const DEFAULT_MAX_TAR_ENTRIES = 1_000_000;
+
 function parsePax(body: Buffer, where: () => string): Record<string, string> {
   const out: Record<string, string> = {};
   let pos = 0;
   while (pos < body.length) {
     const space = body.indexOf(0x20, pos);
     if (space < 0) break;
-    const len = Number.parseInt(body.toString("ascii", pos, space), 10);
-    if (!Number.isFinite(len) || len <= 0 || pos + len > body.length) {
+    const lenText = body.toString("ascii", pos, space);
+    const len = /^\d{1,15}$/.test(lenText) ? Number(lenText) : Number.NaN;
+    if (!Number.isFinite(len) || len <= space - pos + 1 || pos + len > body.length) {
       throw new UndistroError("TAR_CORRUPT", `${where()}: malformed PAX record at byte ${pos} of the extended header`);
     }
     const record = body.toString("utf8", space + 1, pos + len - 1);
@@ -186,7 +205,8 @@ function parsePax(body: Buffer, where: () => string): Record<string, string> {
  * Parses the tar stream in `buf` up to its end or the first zero block. `describe(offset)` names the
  * place for error messages (file, gzip member, offset). A truncated entry is an error.
  */
-export function parseTar(buf: Buffer, describe: (offset: number) => string): { entries: TarEntry[]; sawEnd: boolean } {
+export function parseTar(buf: Buffer, describe: (offset: number) => string, limits: TarLimits = {}): { entries: TarEntry[]; sawEnd: boolean } {
+  const maxEntries = limits.maxEntries ?? DEFAULT_MAX_TAR_ENTRIES;
   const entries: TarEntry[] = [];
   let pos = 0;
   let pendingPax: Record<string, string> = {};
@@ -203,7 +223,7 @@ export function parseTar(buf: Buffer, describe: (offset: number) => string): { e
     if (sum !== stored) throw new UndistroError("TAR_CORRUPT", `${where()}: tar header checksum mismatch (stored ${stored}, computed ${sum})`);
     const typeflag = String.fromCharCode(block[156] as number);
     let size = readNumber(block, 124, 12, where, "size");
-    if (pendingPax.size !== undefined) size = Number(pendingPax.size);
+    if (pendingPax.size !== undefined) size = paxNumber(pendingPax.size, "size", where);
     const dataStart = pos + BLOCK;
     const dataEnd = dataStart + size;
     if (dataEnd > buf.length) {
@@ -253,8 +273,8 @@ export function parseTar(buf: Buffer, describe: (offset: number) => string): { e
       name,
       type,
       mode: readNumber(block, 100, 8, where, "mode") & 0o7777,
-      uid: pendingPax.uid !== undefined ? Number(pendingPax.uid) : readNumber(block, 108, 8, where, "uid"),
-      gid: pendingPax.gid !== undefined ? Number(pendingPax.gid) : readNumber(block, 116, 8, where, "gid"),
+      uid: pendingPax.uid !== undefined ? paxNumber(pendingPax.uid, "uid", where) : readNumber(block, 108, 8, where, "uid"),
+      gid: pendingPax.gid !== undefined ? paxNumber(pendingPax.gid, "gid", where) : readNumber(block, 116, 8, where, "gid"),
       uname: readString(block, 265, 32),
       gname: readString(block, 297, 32),
       mtime: readNumber(block, 136, 12, where, "mtime"),
@@ -266,6 +286,11 @@ export function parseTar(buf: Buffer, describe: (offset: number) => string): { e
       header.typeflag = typeflag;
       header.devmajor = readNumber(block, 329, 8, where, "devmajor");
       header.devminor = readNumber(block, 337, 8, where, "devminor");
+    }
+    if (entries.length >= maxEntries) {
+      throw new UndistroError("TAR_TOO_MANY_ENTRIES", `${where()}: more than ${maxEntries} entries; refused`, {
+        hint: "an archive this large is not a package undistro reads",
+      });
     }
     entries.push({ header, offset: start, content });
     pendingPax = {};
