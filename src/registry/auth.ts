@@ -8,6 +8,7 @@ import { createHmac, randomBytes, scryptSync, timingSafeEqual } from "node:crypt
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { fsError, UndistroError } from "../util/index.js";
+import { isRepositoryName } from "./names.js";
 
 export type Action = "pull" | "push" | "delete";
 export type AccessCheck = { kind: "base" } | { kind: "catalog" } | { kind: "repository"; name: string; actions: Action[] };
@@ -17,6 +18,14 @@ interface Grant {
   repository: string;
   actions: Action[];
 }
+
+/** What a bearer token carries: exact repository names, never patterns (a name is not a glob). */
+interface TokenAccess {
+  name: string;
+  actions: Action[];
+}
+
+type Principal = { user: string | null; grants: Grant[]; token?: TokenAccess[] };
 
 interface UserEntry {
   password: string;
@@ -33,6 +42,12 @@ export interface AuthConfig {
 }
 
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 };
+
+/**
+ * Checked in place of a real hash when the user is unknown, so that an unknown user costs the same
+ * scrypt work as a wrong password and response times do not tell which names exist.
+ */
+const DUMMY_HASH = `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${Buffer.alloc(16).toString("base64")}$${Buffer.alloc(SCRYPT.keylen).toString("base64")}`;
 
 /** `scrypt$N$r$p$salt$hash` (base64) — what the users' password fields hold. */
 export function hashPassword(password: string): string {
@@ -108,7 +123,7 @@ export class RegistryAuth {
   }
 
   /** Who is asking and what they may do, from the Authorization header. */
-  private principal(header: string | undefined): { user: string | null; grants: Grant[] } | "bad" {
+  private principal(header: string | undefined): Principal | "bad" {
     const anon: Grant[] = this.config?.anonymous === "pull" ? [{ repository: "**", actions: ["pull"] }] : [];
     if (!header) return { user: null, grants: anon };
     const [scheme, value] = header.split(" ", 2) as [string, string | undefined];
@@ -116,9 +131,12 @@ export class RegistryAuth {
     if (scheme.toLowerCase() === "basic") {
       const decoded = Buffer.from(value, "base64").toString("utf8");
       const colon = decoded.indexOf(":");
-      const user = decoded.slice(0, colon);
-      const entry = this.config?.users?.[user];
-      if (colon < 0 || !entry || !verifyPassword(decoded.slice(colon + 1), entry.password)) return "bad";
+      const user = colon < 0 ? decoded : decoded.slice(0, colon);
+      const users = this.config?.users ?? {};
+      const entry = Object.hasOwn(users, user) ? users[user] : undefined;
+      // Always one scrypt, known user or not.
+      const passwordOk = verifyPassword(colon < 0 ? "" : decoded.slice(colon + 1), entry?.password ?? DUMMY_HASH);
+      if (colon < 0 || !entry || !passwordOk) return "bad";
       return { user, grants: [...entry.access, ...anon] };
     }
     if (scheme.toLowerCase() === "bearer") {
@@ -126,9 +144,14 @@ export class RegistryAuth {
       if (!body || !sig) return "bad";
       const expected = b64url(createHmac("sha256", this.secret).update(body).digest());
       if (expected.length !== sig.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(sig))) return "bad";
-      const claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as { sub: string | null; access: Grant[]; exp: number };
-      if (claims.exp < Date.now() / 1000) return "bad";
-      return { user: claims.sub, grants: claims.access };
+      let claims: { sub: string | null; access: TokenAccess[]; exp: number };
+      try {
+        claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
+      } catch {
+        return "bad";
+      }
+      if (typeof claims.exp !== "number" || claims.exp < Date.now() / 1000 || !Array.isArray(claims.access)) return "bad";
+      return { user: claims.sub, grants: [], token: claims.access };
     }
     return "bad";
   }
@@ -141,7 +164,11 @@ export class RegistryAuth {
     // challenges a request without credentials (anonymous clients then fetch an anonymous token).
     if (check.kind === "base") return header ? "ok" : "unauthenticated";
     if (check.kind === "catalog") return p.user !== null || this.config?.anonymous === "pull" ? "ok" : "unauthenticated";
-    const allowed = check.actions.every((a) => p.grants.some((g) => g.actions.includes(a) && globMatch(g.repository, check.name)));
+    const allowed = check.actions.every((a) =>
+      p.token
+        ? p.token.some((t) => t.name === check.name && t.actions.includes(a))
+        : p.grants.some((g) => g.actions.includes(a) && globMatch(g.repository, check.name)),
+    );
     if (allowed) return "ok";
     // A bearer token without this scope earns a new challenge (the client then asks for a token
     // with it); known users with Basic credentials and no permission are refused outright.
@@ -173,19 +200,23 @@ export class RegistryAuth {
     scope: string,
     _service: string,
   ): { token: string; access_token: string; expires_in: number; issued_at: string } | null {
-    const p = this.open ? { user: null, grants: [{ repository: "**", actions: ["pull", "push", "delete"] as Action[] }] } : this.principal(header);
+    const p: Principal | "bad" = this.open ? { user: null, grants: [{ repository: "**", actions: ["pull", "push", "delete"] }] } : this.principal(header);
     if (p === "bad") return null;
+    // A token is bought with a password (or nothing, for anonymous pull), never with another token.
+    if (p.token) return null;
     if (header && p.user === null && !this.open) return null;
-    const access: Grant[] = [];
+    const access: TokenAccess[] = [];
     for (const s of scope.split(" ").filter(Boolean)) {
       const m = /^repository:([^:]+):(.*)$/.exec(s);
       if (!m) continue;
       const name = m[1] as string;
+      // The requested name is matched against the user's patterns; it is never a pattern itself.
+      if (!isRepositoryName(name)) continue;
       const wanted = (m[2] as string).split(",").filter((a): a is Action => a === "pull" || a === "push" || a === "delete" || a === "*");
       const acts = (wanted.includes("*" as Action) ? (["pull", "push", "delete"] as Action[]) : wanted).filter((a) =>
         p.grants.some((g) => g.actions.includes(a) && globMatch(g.repository, name)),
       );
-      if (acts.length) access.push({ repository: name, actions: acts });
+      if (acts.length) access.push({ name, actions: acts });
     }
     const ttl = this.config?.tokenTtlSeconds ?? 300;
     const now = Math.floor(Date.now() / 1000);

@@ -10,10 +10,10 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { type AccessCheck, type Action, RegistryAuth } from "./auth.js";
+import { isRepositoryName, NAME_RE, TAG_RE } from "./names.js";
 import { DIGEST_RE, digestOf, RegistryStorage } from "./storage.js";
 
-export const NAME_RE = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
-export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+export { NAME_RE, TAG_RE };
 export const MAX_MANIFEST = 4 * 1024 * 1024;
 
 const MANIFEST_TYPES = new Set([
@@ -158,7 +158,12 @@ export class RegistryServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://registry");
-    const path = decodeURIComponent(url.pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw new RegistryError(400, "NAME_INVALID", `the request path ${JSON.stringify(url.pathname.slice(0, 200))} has an invalid percent-escape`);
+    }
     const method = req.method ?? "GET";
     res.setHeader("Docker-Distribution-API-Version", "registry/2.0");
     if (path === "/token") return this.token(req, res, url);
@@ -179,8 +184,7 @@ export class RegistryServer {
     const m = /^\/v2\/(.+)\/(blobs\/uploads\/?|blobs|manifests|tags\/list|referrers)(?:\/([^/]*))?$/.exec(path);
     if (!m) throw new RegistryError(404, "UNSUPPORTED", `no route for ${method} ${path}`);
     const [, name, kind, ref] = m as unknown as [string, string, string, string | undefined];
-    if (name.includes("..") || !NAME_RE.test(name) || name.length > 255)
-      throw new RegistryError(400, "NAME_INVALID", `invalid repository name ${JSON.stringify(name)}`);
+    if (!isRepositoryName(name)) throw new RegistryError(400, "NAME_INVALID", `invalid repository name ${JSON.stringify(name)}`);
     const action: Action = method === "GET" || method === "HEAD" ? "pull" : method === "DELETE" ? "delete" : "push";
     const needs: Action[] = kind.startsWith("blobs/uploads") && url.searchParams.get("mount") ? ["push", "pull"] : [action];
     if (!(await this.authorize(req, res, { kind: "repository", name, actions: needs }))) return;

@@ -127,6 +127,53 @@ describe("registry authentication", () => {
     assert.equal(forged.status, 401);
   });
 
+  it("a requested scope is a repository name, never a pattern: team/* cannot be widened to team/** or *", async () => {
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+    const layer = Buffer.from("widened scope");
+    const tokenFor = async (scope: string, auth = basic("alice", "wonderland")) => {
+      const r = await fetch(`${reg.url}/token?service=undistro&scope=${encodeURIComponent(scope)}`, { headers: { Authorization: auth } });
+      return r.status === 200 ? ((await r.json()) as { token: string }).token : `status ${r.status}`;
+    };
+    const claims = (token: string) => JSON.parse(Buffer.from(token.split(".")[0] as string, "base64url").toString("utf8")) as { access: unknown[] };
+    for (const widened of ["repository:team/**:pull,push,delete", "repository:*:pull,push,delete", "repository:**:*", "repository:team/*:push"]) {
+      const token = await tokenFor(widened);
+      assert.deepEqual(claims(token).access, [], `${widened} grants nothing`);
+      for (const target of ["team/deep/nested", "bob/secret", "team/app"]) {
+        const push = await fetch(`${reg.url}/v2/${target}/blobs/uploads/?digest=${sha(layer)}`, {
+          method: "POST",
+          body: layer,
+          headers: { Authorization: `Bearer ${token}` },
+        });
+        assert.equal(push.status, 401, `${widened} token cannot push to ${target}`);
+      }
+    }
+    // The exact name inside the grant still works; one level deeper is outside `team/*`.
+    assert.deepEqual(claims(await tokenFor("repository:team/app:push")).access, [{ name: "team/app", actions: ["push"] }]);
+    assert.deepEqual(claims(await tokenFor("repository:team/a/b:push")).access, []);
+    // A token does not buy another token.
+    const token = await tokenFor("repository:team/app:push");
+    assert.equal(await tokenFor("repository:team/app:push", `Bearer ${token}`), "status 401");
+  });
+
+  it("basic auth costs the same scrypt for an unknown user as for a wrong password", async () => {
+    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}`;
+    const time = async (auth: string) => {
+      const t0 = process.hrtime.bigint();
+      const r = await fetch(`${reg.url}/v2/team/app/tags/list`, { headers: { Authorization: auth } });
+      assert.equal(r.status, 401);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const known: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      known.push(await time(basic("alice", "wrong")));
+      unknown.push(await time(basic(`nobody${i}`, "wrong")));
+    }
+    // scrypt N=16384 takes tens of milliseconds; skipping it answers in about one.
+    assert.ok(median(unknown) > median(known) / 3, `unknown user ${median(unknown).toFixed(1)} ms vs wrong password ${median(known).toFixed(1)} ms`);
+  });
+
   it("skopeo follows the token flow with --dest-creds", async () => {
     const host = reg.url.replace("http://", "");
     const r = await skopeo([
