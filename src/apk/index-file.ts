@@ -92,6 +92,19 @@ export function parseIndex(text: string, where: string): IndexEntry[] {
   return entries;
 }
 
+/**
+ * P:, V: and A: become file names (NAME-VERSION.apk, ARCH/ in caches and repositories): a value
+ * with a slash, a NUL or other control byte, white space or a leading dot could name a path
+ * outside the directory it is joined to, so it is refused as apk's own name and version rules do.
+ */
+function checkPathComponent(key: string, value: string, where: string): void {
+  if (/[/\\\s\x00-\x1f\x7f]/.test(value) || value.startsWith(".") || value.startsWith("-")) {
+    throw new UndistroError("APK_BAD_INDEX", `${where}: ${key}: ${JSON.stringify(value.slice(0, 80))} is not a valid ${key === "A" ? "architecture" : key === "V" ? "version" : "package name"}`, {
+      hint: "a name, version or architecture with a slash, a control character, white space or a leading dot or dash would be a path: the index is damaged or hostile",
+    });
+  }
+}
+
 function recordToEntry(rec: Map<string, string>, where: string): IndexEntry {
   const need = (k: string, what: string) => {
     const v = rec.get(k);
@@ -119,6 +132,9 @@ function recordToEntry(rec: Map<string, string>, where: string): IndexEntry {
     replaces: list("r"),
     extra: [],
   };
+  checkPathComponent("P", e.name, where);
+  checkPathComponent("V", e.version, where);
+  checkPathComponent("A", e.arch, where);
   const opt = <K extends keyof IndexEntry>(key: K, value: IndexEntry[K] | undefined) => {
     if (value !== undefined) e[key] = value;
   };

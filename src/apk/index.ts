@@ -23,6 +23,8 @@ export {
   generateApkKey,
   isSignatureAlgorithm,
   loadSigningKey,
+  type PublicKeyFile,
+  readPublicKeyFile,
   type SignatureAlgorithm,
   signBytes,
 } from "./keys.js";

@@ -48,10 +48,57 @@ export function signBytes(data: Uint8Array | readonly Uint8Array[], key: ApkSign
   return signer.sign(key.privateKey);
 }
 
+/** A trusted public key file as read from disk: its bytes are what an image's /etc/apk/keys gets. */
+export interface PublicKeyFile {
+  name: string;
+  path: string;
+  pem: Buffer;
+  key: KeyObject;
+}
+
+/** Exactly one PEM public key block (SPKI or PKCS#1), nothing else in the file but white space. */
+const PUBLIC_PEM = /^\s*-----BEGIN (RSA )?PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1PUBLIC KEY-----\s*$/;
+
+/**
+ * The one loader of trusted keys (APK keyrings, image configs, install, verify): a file must be a
+ * single PEM public key. A private key is refused by name (Node would quietly derive its public
+ * half, and the private PEM would then be copied into images as a "trusted key"); anything else
+ * gets KEY_INVALID naming the file.
+ */
+export function readPublicKeyFile(path: string): PublicKeyFile {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw fsError(err, "read key", path);
+  }
+  const text = pem.toString("latin1");
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+    throw new UndistroError("KEY_PRIVATE", `${path}: is a private key; a keyring holds public keys only`, {
+      hint: `give its public half (e.g. ${basename(path)}.pub, or \`openssl pkey -in ${basename(path)} -pubout\`); keep private keys out of keyrings and images`,
+    });
+  }
+  if (!PUBLIC_PEM.test(text)) {
+    const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+    throw new UndistroError("KEY_INVALID", `${path}: ${label ? `a PEM ${label}, not a public key` : "not a PEM public key"}`, {
+      hint: "a trusted key is one PEM block: -----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----",
+    });
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey(text);
+  } catch (err) {
+    throw new UndistroError("KEY_INVALID", `${path}: unreadable public key (${(err as Error).message})`, { hint: "the PEM body is damaged" });
+  }
+  return { name: basename(path), path, pem, key };
+}
+
 /** Public keys by file name, as apk reads `/etc/apk/keys`. */
 export class ApkKeyring {
   private readonly keys = new Map<string, KeyObject>();
+  private readonly loaded = new Map<string, PublicKeyFile>();
 
+  /** Every public key file in `dir`; other files (private keys, notes) are skipped, as apk does. */
   static fromDirectory(dir: string): ApkKeyring {
     const ring = new ApkKeyring();
     let names: string[];
@@ -61,37 +108,34 @@ export class ApkKeyring {
       throw fsError(err, "read keys directory", dir);
     }
     for (const name of names) {
-      const path = join(dir, name);
-      let pem: Buffer;
       try {
-        pem = readFileSync(path);
+        ring.addFile(readPublicKeyFile(join(dir, name)));
       } catch {
-        continue; // sub-directories and unreadable files are not keys
-      }
-      if (!pem.includes("-----BEGIN")) continue;
-      try {
-        ring.add(name, createPublicKey(pem));
-      } catch {
-        // Not a public key (a private key or other PEM lying beside): skip, as apk does.
+        // not a public key file
       }
     }
     return ring;
   }
 
+  /** Named files: each must be a public key (a private key or other file is an error). */
   static fromFiles(paths: readonly string[]): ApkKeyring {
     const ring = new ApkKeyring();
-    for (const path of paths) {
-      try {
-        ring.add(basename(path), createPublicKey(readFileSync(path)));
-      } catch (err) {
-        throw new UndistroError("KEY_INVALID", `${path}: not a PEM public key (${(err as Error).message})`, { cause: err });
-      }
-    }
+    for (const path of paths) ring.addFile(readPublicKeyFile(path));
     return ring;
   }
 
   add(name: string, key: KeyObject): void {
     this.keys.set(name, key);
+  }
+
+  addFile(file: PublicKeyFile): void {
+    this.keys.set(file.name, file.key);
+    this.loaded.set(file.name, file);
+  }
+
+  /** The files this ring was loaded from, by name: what an installed root's /etc/apk/keys receives. */
+  files(): PublicKeyFile[] {
+    return [...this.loaded.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   has(name: string): boolean {

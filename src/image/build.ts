@@ -2,10 +2,10 @@
  * apko-style image builds: config → solver → packages verified → root filesystem assembled in
  * memory → one deterministic layer per architecture → OCI layout (+ tar) with SBOMs; locks.
  */
-import { createHash, createPublicKey } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, type TarHeader, verifyPackage } from "../apk/index.js";
+import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
 import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
 import {
@@ -40,7 +40,13 @@ export interface ImageBuildOptions {
   repositories?: string[];
   /** Use these keys instead of the config's keyring. */
   keyring?: string[];
+  /** Build with no keyring: indexes and packages are NOT verified (the report says so). */
+  allowUntrusted?: boolean;
 }
+
+/** Said on stderr by the CLI whenever an image is built or locked without verifying anything. */
+export const UNTRUSTED_WARNING =
+  "WARNING: --allow-untrusted: the config has no keyring, so NO index or package signature was verified; do not ship this image";
 
 /** The config with repositories and keyring replaced when the caller gives its own. */
 function withOverrides(cfg: ImageConfig, opts: { repositories?: string[]; keyring?: string[] }): ImageConfig {
@@ -76,6 +82,8 @@ export interface ImageBuildReport {
   tarFile?: string;
   /** SLSA provenance v1 predicate for the image index (DIR/provenance.json). */
   provenance: string;
+  /** True when built with allowUntrusted and no keyring: nothing was verified. */
+  unverified: boolean;
 }
 
 /** The buildType of undistro's image provenance; its parameters are described in docs/provenance.md. */
@@ -95,7 +103,21 @@ function locate(configFile: string, p: string): string {
   return resolve(local);
 }
 
-export function keyringFor(cfg: ImageConfig): { ring: ApkKeyring; keys: Array<{ name: string; pem: Buffer }> } {
+/**
+ * The config's keyring. An empty one is refused: apko and apk verify every index and package, and
+ * `install` and `resolve` here do too, so an image build must not quietly skip it.
+ */
+export function keyringFor(cfg: ImageConfig, allowUntrusted = false): { ring: ApkKeyring; keys: Array<{ name: string; pem: Buffer }> } {
+  const found = loadConfigKeyring(cfg);
+  if (found.ring.size === 0 && !allowUntrusted) {
+    throw new UndistroError("IMAGE_UNTRUSTED", `${cfg.file}: contents.keyring is empty: no index or package signature could be verified`, {
+      hint: "name the repository's public key in contents.keyring (or --keyring); --allow-untrusted builds without verifying, for testing only",
+    });
+  }
+  return found;
+}
+
+function loadConfigKeyring(cfg: ImageConfig): { ring: ApkKeyring; keys: Array<{ name: string; pem: Buffer }> } {
   const ring = new ApkKeyring();
   const keys: Array<{ name: string; pem: Buffer }> = [];
   for (const k of cfg.contents.keyring) {
@@ -103,14 +125,9 @@ export function keyringFor(cfg: ImageConfig): { ring: ApkKeyring; keys: Array<{ 
     if (/^https?:\/\//.test(path)) {
       throw new UndistroError("IMAGE_REMOTE_KEY", `${cfg.file}: keyring ${k}: remote keys are not fetched; give a local path`);
     }
-    let pem: Buffer;
-    try {
-      pem = readFileSync(path);
-    } catch (err) {
-      throw fsError(err, "read key", path);
-    }
-    ring.add(basename(path), createPublicKey(pem));
-    keys.push({ name: basename(path), pem });
+    const file = readPublicKeyFile(path);
+    ring.addFile(file);
+    keys.push({ name: file.name, pem: file.pem });
   }
   return { ring, keys };
 }
@@ -153,9 +170,13 @@ function resolveForArch(cfg: ImageConfig, arch: string, ring: ApkKeyring): Resol
   return resolveIn(openRepositories(loadRepos(cfg, arch, ring)), cfg.contents.packages, arch).packages;
 }
 
-export function lockImage(configPath: string, archs?: string[], overrides: { repositories?: string[]; keyring?: string[] } = {}): ImageLock {
+export function lockImage(
+  configPath: string,
+  archs?: string[],
+  overrides: { repositories?: string[]; keyring?: string[]; allowUntrusted?: boolean } = {},
+): ImageLock {
   const cfg = withOverrides(loadImageConfig(configPath), overrides);
-  const { ring, keys } = keyringFor(cfg);
+  const { ring, keys } = keyringFor(cfg, overrides.allowUntrusted);
   const targets = archs?.length ? archs : cfg.archs.length ? cfg.archs : [hostArch()];
   const packages: ImageLock["packages"] = {};
   for (const arch of targets) packages[arch] = resolveForArch(cfg, arch, ring).map(({ provides: _p, ...rest }) => rest);
@@ -413,7 +434,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
   const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
   const created = isoDate(epoch);
   const distro = opts.distro ?? "undistro";
-  const { ring, keys } = keyringFor(cfg);
+  const { ring, keys } = keyringFor(cfg, opts.allowUntrusted);
   const lock = opts.lockFile ? readImageLock(opts.lockFile) : undefined;
   const archs = opts.archs?.length ? opts.archs : cfg.archs.length ? cfg.archs : lock ? Object.keys(lock.packages).sort() : [hostArch()];
   if (!lock) await fetchRepositoryIndexes(remoteRepositories(cfg), archs);
@@ -565,8 +586,9 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     manifests: [{ ...index, annotations: { "org.opencontainers.image.ref.name": opts.tag ?? "latest" } }],
   });
   const provenance = join(opts.outDir, "provenance.json");
-  writeFileAtomic(provenance, Buffer.from(`${sortedJson(imageProvenance(configPath, archs, results, keys, epoch))}\n`));
-  const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results, provenance };
+  const unverified = keys.length === 0;
+  writeFileAtomic(provenance, Buffer.from(`${sortedJson(imageProvenance(configPath, archs, results, keys, epoch, unverified))}\n`));
+  const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results, provenance, unverified };
   if (opts.tarFile) {
     writeFileAtomic(opts.tarFile, layout.toTar(epoch));
     report.tarFile = opts.tarFile;
@@ -585,6 +607,7 @@ function imageProvenance(
   results: ImageArchResult[],
   keys: { name: string; pem: Buffer }[],
   epoch: number,
+  unverified: boolean,
 ): Record<string, unknown> {
   const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
   const deps: Record<string, unknown>[] = [];
@@ -605,7 +628,7 @@ function imageProvenance(
     buildDefinition: {
       buildType: IMAGE_BUILD_TYPE,
       externalParameters: { config: { path: configPath, digest: { sha256: sha(readFileSync(configPath)) } }, archs },
-      internalParameters: { sourceDateEpoch: epoch },
+      internalParameters: { sourceDateEpoch: epoch, ...(unverified ? { signaturesVerified: false } : {}) },
       resolvedDependencies: deps,
     },
     runDetails: {

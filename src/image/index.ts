@@ -12,6 +12,7 @@ export {
   prefetchImageRepositories,
   readImageLock,
   shellSplit,
+  UNTRUSTED_WARNING,
 } from "./build.js";
 export { apkArch, type ImageConfig, type ImagePath, type ImageUser, loadImageConfig, OCI_ARCH } from "./config.js";
 export { type InstallOptions, installPackages } from "./install.js";

@@ -2,12 +2,9 @@
  * `undistro install`: what `apk add --root DIR --initdb` does, with undistro's solver and checks:
  * the root gets the packages' files, apk's installed database, world, repositories and keys.
  */
-import { createPublicKey } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
 import { ApkKeyring, END_OF_ARCHIVE, readPackage, verifyPackage } from "../apk/index.js";
 import { fetchPackages, fetchRepositoryIndexes, loadRepository, localPackagePath, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
-import { fsError, UndistroError } from "../util/index.js";
+import { UndistroError } from "../util/index.js";
 import { RootFs } from "./rootfs.js";
 import { writeRootFs } from "./write-root.js";
 
@@ -21,18 +18,8 @@ export interface InstallOptions {
 
 export async function installPackages(opts: InstallOptions): Promise<{ root: string; packages: ResolvedPackage[] }> {
   if (opts.keyring.length === 0) throw new UndistroError("USAGE", "install needs at least one --keyring KEY.pub: packages are always verified");
-  const ring = new ApkKeyring();
-  const keys: Array<{ name: string; pem: Buffer }> = [];
-  for (const k of opts.keyring) {
-    let pem: Buffer;
-    try {
-      pem = readFileSync(k);
-    } catch (err) {
-      throw fsError(err, "read key", k);
-    }
-    ring.add(basename(k), createPublicKey(pem));
-    keys.push({ name: basename(k), pem });
-  }
+  const ring = ApkKeyring.fromFiles(opts.keyring);
+  const keys = ring.files();
   await fetchRepositoryIndexes(opts.repositories, [opts.arch]);
   const repos = opts.repositories.map((url) => loadRepository({ url }, opts.arch, ring));
   const res = resolveIn(openRepositories(repos), opts.world, opts.arch);

@@ -4,10 +4,10 @@
  * directories holding both kinds; each key is classified by what it is, never by where it lies, so
  * `verify --keyring DIR` checks image signatures and package signatures from one trusted directory.
  */
-import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { createHash, type KeyObject } from "node:crypto";
+import { readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { ApkKeyring } from "../apk/index.js";
+import { ApkKeyring, type PublicKeyFile, readPublicKeyFile } from "../apk/index.js";
 import { fsError, UndistroError } from "../util/index.js";
 import { keyHint } from "./bundle.js";
 
@@ -57,27 +57,16 @@ export class Keyring {
   }
 
   private addFile(path: string, explicit: boolean): void {
-    const text = readFileSync(path, "utf8");
-    const pem = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
-    const skip = (reason: string) => {
-      if (explicit) throw new UndistroError("KEY_INVALID", `${path}: ${reason}`, { hint: "give the public key (.pub); private keys are for signing" });
-      this.skipped.push({ path, reason });
-    };
-    if (!pem) {
-      skip("not a PEM file");
-      return;
-    }
-    if (pem !== "PUBLIC KEY" && pem !== "RSA PUBLIC KEY") {
-      skip(`${/^[AEIOU]/.test(pem) ? "an" : "a"} ${pem}, not a public key`);
-      return;
-    }
-    let key: KeyObject;
+    let file: PublicKeyFile;
     try {
-      key = createPublicKey(text);
+      file = readPublicKeyFile(path);
     } catch (err) {
-      skip(`unreadable public key (${(err as Error).message})`);
+      // A named file must be a public key; in a directory, other files are passed over with the reason.
+      if (explicit || !(err instanceof UndistroError)) throw err;
+      this.skipped.push({ path, reason: err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message });
       return;
     }
+    const key = file.key;
     const type = key.asymmetricKeyType ?? "unknown";
     const details = key.asymmetricKeyDetails ?? {};
     const algorithm =

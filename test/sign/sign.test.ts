@@ -415,8 +415,8 @@ describe("image signatures in cosign's format", () => {
     assert.deepEqual(
       ring.skipped.map((x) => [basename(x.path), x.reason]),
       [
-        ["README", "not a PEM file"],
-        ["cosign.key", "an ENCRYPTED COSIGN PRIVATE KEY, not a public key"],
+        ["README", "not a PEM public key"],
+        ["cosign.key", "is a private key; a keyring holds public keys only"],
       ],
     );
     const listed = await cli(["keys", trusted, "--json"]);

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildImage, formatImageLock, lockImage, prefetchImageRepositories } from "../../image/index.js";
+import { buildImage, formatImageLock, lockImage, prefetchImageRepositories, UNTRUSTED_WARNING } from "../../image/index.js";
 import { installPackages } from "../../image/install.js";
 import { UndistroError, writeFileAtomic } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
@@ -14,14 +14,16 @@ export function registerImage(program: Command, io: Io): void {
     .option("--tar <file>", "also write the layout as one tar")
     .option("--lock <file>", "build exactly the packages in this lock (no index is read)")
     .option("--arch <arch>", "architecture (repeatable; default: the config's archs)", collect, [])
+    .option("--allow-untrusted", "build from a config with no keyring, verifying NO signature (testing only; warned on stderr)")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (config: string, f: { out?: string; tar?: string; lock?: string; arch: string[]; json?: boolean }) => {
+      action(io, async (config: string, f: { out?: string; tar?: string; lock?: string; arch: string[]; allowUntrusted?: boolean; json?: boolean }) => {
         if (!f.out) throw new UndistroError("USAGE", "image build needs --out DIR");
-        const opts: Parameters<typeof buildImage>[1] = { outDir: f.out, archs: f.arch };
+        const opts: Parameters<typeof buildImage>[1] = { outDir: f.out, archs: f.arch, allowUntrusted: f.allowUntrusted ?? false };
         if (f.tar) opts.tarFile = f.tar;
         if (f.lock) opts.lockFile = f.lock;
         const r = await buildImage(config, opts);
+        if (r.unverified) io.err(`${UNTRUSTED_WARNING}\n`);
         if (f.json) printJson(io, r);
         else {
           for (const a of r.archs) io.out(`${a.arch}: ${a.manifest.digest} (${a.packages.length} packages, layer ${a.layer.size} bytes)\n`);
@@ -34,11 +36,13 @@ export function registerImage(program: Command, io: Io): void {
     .description("resolve the config's packages for each architecture and write a lock")
     .option("--out <file>", "lock file (default: CONFIG with .lock.json)")
     .option("--arch <arch>", "architecture (repeatable)", collect, [])
+    .option("--allow-untrusted", "lock from a config with no keyring, verifying NO index signature (testing only; warned on stderr)")
     .option("--json", "print the lock to stdout")
     .action(
-      action(io, async (config: string, f: { out?: string; arch: string[]; json?: boolean }) => {
+      action(io, async (config: string, f: { out?: string; arch: string[]; allowUntrusted?: boolean; json?: boolean }) => {
         await prefetchImageRepositories(config, f.arch);
-        const lock = lockImage(config, f.arch);
+        const lock = lockImage(config, f.arch, { allowUntrusted: f.allowUntrusted ?? false });
+        if (lock.keyring.length === 0) io.err(`${UNTRUSTED_WARNING}\n`);
         const out = f.out ?? `${config.replace(/\.ya?ml$/, "")}.lock.json`;
         writeFileAtomic(out, Buffer.from(formatImageLock(lock)));
         if (f.json) printJson(io, lock);
