@@ -11,6 +11,27 @@ MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 U=./bin/undistro
 
+# Every step the README promises runs, or the job fails saying what is missing. A step can be
+# skipped only on purpose, by naming it in UNDISTRO_MAIN_JOB_SKIP (aarch64, runc), and then the
+# job says so on its last line.
+SKIPPED=()
+skipping() { [[ ",${UNDISTRO_MAIN_JOB_SKIP:-}," == *",$1,"* ]]; }
+need() {
+  local step=$1; shift
+  local missing=()
+  for tool in "$@"; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if ((${#missing[@]} > 0)); then
+    echo "main job: the $step step needs ${missing[*]}, which is not installed" >&2
+    echo "  hint: run bash scripts/setup.sh (it installs them), or skip the step on purpose: UNDISTRO_MAIN_JOB_SKIP=$step" >&2
+    exit 1
+  fi
+}
+
+# Before any work: the tools of every promised step are here (or the step is skipped on purpose).
+if [[ "$ARCH" == x86_64 ]] && ! skipping aarch64; then need aarch64 aarch64-linux-gnu-gcc qemu-aarch64-static; fi
+if ! skipping runc; then need runc umoci runc; fi
+need build bwrap
+
 mkdir -p "$OUT/keys" "$OUT/repo" "$OUT/images" "$OUT/logs"
 if [[ ! -f "$OUT/keys/undistro.rsa" ]]; then
   $U keygen --apk "$OUT/keys/undistro"
@@ -33,7 +54,11 @@ for apk in "$OUT/repo/$ARCH"/*.apk; do
 done
 $U index verify "$OUT/repo/$ARCH/APKINDEX.tar.gz" --keys-dir "$OUT/trusted"
 
-if [[ "$ARCH" == x86_64 ]] && command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64-static >/dev/null; then
+if [[ "$ARCH" != x86_64 ]]; then
+  echo "== (this host is $ARCH: the packages above are its own; the aarch64 cross build runs on x86_64 hosts)"
+elif skipping aarch64; then
+  SKIPPED+=("aarch64 cross build (UNDISTRO_MAIN_JOB_SKIP)")
+else
   echo "== the same recipes for aarch64 (Debian's cross toolchain), checked under qemu-user"
   $U build distro/packages --arch aarch64 -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --attest-key "$OUT/keys/cosign.key" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
   for apk in "$OUT/repo/aarch64"/*.apk; do
@@ -92,7 +117,9 @@ for name in hello base; do
 done
 $U registry gc --root "$OUT/registry"
 
-if command -v umoci >/dev/null && command -v runc >/dev/null; then
+if skipping runc; then
+  SKIPPED+=("running the images with runc (UNDISTRO_MAIN_JOB_SKIP)")
+else
   echo "== run the hello image (as pulled from the registry) with runc"
   rm -rf "$OUT/images/hello-bundle"
   umoci unpack --image "$OUT/pulled/hello:latest" "$OUT/images/hello-bundle" >/dev/null
@@ -109,4 +136,7 @@ fi
 echo "== the daily rebuild's plan: everything is current, so nothing to rebuild"
 $U rebuild --plan --repository "$OUT/repo" --keyring "$OUT/trusted/undistro.rsa.pub"
 
+if ((${#SKIPPED[@]} > 0)); then
+  echo "main job: SKIPPED ON REQUEST: ${SKIPPED[*]}" >&2
+fi
 echo "main job: OK — repository $OUT/repo, images in $OUT/images (served from $OUT/registry), trusted key in $OUT/trusted"

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gunzipBounded, parseIndex, parseTar, readPackage } from "../apk/index.js";
-import { type Endpoint, endpoint, endpointRef, MEDIA, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
+import { type Endpoint, endpoint, endpointRef, MEDIA, parseOciDocument, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { type AdvisoryDocument, type AdvisoryStatus, type FalsePositiveType, statusAt, VEX_JUSTIFICATION } from "./model.js";
 import { affectsVersion, type OsvDatabase, recordSeverity, SEVERITIES, type Severity } from "./osv.js";
@@ -90,25 +90,29 @@ function fromInstalledDb(text: string, where: string, location: string): Install
 
 /** Packages from an SPDX 2.x or CycloneDX JSON SBOM, by their `pkg:apk/…` purls. */
 function fromSbom(text: string, file: string): InstalledPackage[] {
-  let doc: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    doc = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     throw new UndistroError("SCAN_TARGET", `${file}: not an .apk, an apk installed database or a JSON SBOM`);
   }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new UndistroError("SCAN_TARGET", `${file}: JSON, but not an SBOM object`);
+  const doc = parsed as Record<string, unknown>;
+  const list = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.filter((x) => x !== null && typeof x === "object") : []);
   const purls: string[] = [];
   if (typeof doc.spdxVersion === "string") {
-    for (const p of (doc.packages as Array<{ externalRefs?: Array<{ referenceType?: string; referenceLocator?: string }> }>) ?? []) {
-      for (const r of p.externalRefs ?? []) if (r.referenceType === "purl" && r.referenceLocator) purls.push(r.referenceLocator);
+    for (const p of list(doc.packages)) {
+      for (const r of list(p.externalRefs)) if (r.referenceType === "purl" && typeof r.referenceLocator === "string") purls.push(r.referenceLocator);
     }
   } else if (doc.bomFormat === "CycloneDX") {
-    const walk = (components: unknown) => {
-      for (const c of (components as Array<{ purl?: string; components?: unknown }>) ?? []) {
-        if (c.purl) purls.push(c.purl);
-        walk(c.components);
+    // Nested components, walked without recursion so a deep document cannot overflow the stack.
+    const stack = [list(doc.components)];
+    for (let components = stack.pop(); components; components = stack.pop()) {
+      for (const c of components) {
+        if (typeof c.purl === "string") purls.push(c.purl);
+        stack.push(list(c.components));
       }
-    };
-    walk(doc.components);
+    }
   } else throw new UndistroError("SCAN_TARGET", `${file}: JSON but neither SPDX (spdxVersion) nor CycloneDX (bomFormat)`);
   const out: InstalledPackage[] = [];
   for (const purl of purls) {
@@ -117,13 +121,15 @@ function fromSbom(text: string, file: string): InstalledPackage[] {
     const q = new URLSearchParams(m[3] ?? "");
     const arch = q.get("arch");
     const origin = q.get("upstream") ?? q.get("origin");
-    out.push({
-      name: decodeURIComponent(m[1] as string),
-      version: decodeURIComponent(m[2] as string),
-      ...(origin ? { origin } : {}),
-      ...(arch ? { arch } : {}),
-      location: file,
-    });
+    let name: string;
+    let version: string;
+    try {
+      name = decodeURIComponent(m[1] as string);
+      version = decodeURIComponent(m[2] as string);
+    } catch {
+      throw new UndistroError("SCAN_TARGET", `${file}: purl ${JSON.stringify(purl.slice(0, 200))} has an invalid percent-escape`);
+    }
+    out.push({ name, version, ...(origin ? { origin } : {}), ...(arch ? { arch } : {}), location: file });
   }
   return out;
 }
@@ -132,9 +138,7 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
   const top = await readManifest(ep, endpointRef(ep));
   if (!top) throw new UndistroError("SCAN_TARGET", `${target}: no such image`, { hint: "check the reference; for a layout, the tag named in its index.json" });
   const images: Array<{ digest: string; body: Buffer; platform: string }> = [];
-  const doc = JSON.parse(top.body.toString("utf8")) as {
-    manifests?: Array<{ digest: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
-  };
+  const doc = parseOciDocument(top.body, `${target} manifest ${top.digest}`);
   if (doc.manifests) {
     for (const m of doc.manifests) {
       const plat = m.platform ? platformName(m.platform) : "unknown";
@@ -146,7 +150,7 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
   } else images.push({ digest: top.digest, body: top.body, platform: "" });
   const out: InstalledPackage[] = [];
   for (const img of images) {
-    const manifest = JSON.parse(img.body.toString("utf8")) as { layers?: Array<{ digest: string; mediaType: string }> };
+    const manifest = parseOciDocument(img.body, `${target} manifest ${img.digest}`);
     let db: string | undefined;
     for (const layer of manifest.layers ?? []) {
       const blob = await readBlob(ep, layer.digest);

@@ -99,9 +99,13 @@ export function parseIndex(text: string, where: string): IndexEntry[] {
  */
 function checkPathComponent(key: string, value: string, where: string): void {
   if (/[/\\\s\x00-\x1f\x7f]/.test(value) || value.startsWith(".") || value.startsWith("-")) {
-    throw new UndistroError("APK_BAD_INDEX", `${where}: ${key}: ${JSON.stringify(value.slice(0, 80))} is not a valid ${key === "A" ? "architecture" : key === "V" ? "version" : "package name"}`, {
-      hint: "a name, version or architecture with a slash, a control character, white space or a leading dot or dash would be a path: the index is damaged or hostile",
-    });
+    throw new UndistroError(
+      "APK_BAD_INDEX",
+      `${where}: ${key}: ${JSON.stringify(value.slice(0, 80))} is not a valid ${key === "A" ? "architecture" : key === "V" ? "version" : "package name"}`,
+      {
+        hint: "a name, version or architecture with a slash, a control character, white space or a leading dot or dash would be a path: the index is damaged or hostile",
+      },
+    );
   }
 }
 

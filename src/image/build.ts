@@ -45,8 +45,7 @@ export interface ImageBuildOptions {
 }
 
 /** Said on stderr by the CLI whenever an image is built or locked without verifying anything. */
-export const UNTRUSTED_WARNING =
-  "WARNING: --allow-untrusted: the config has no keyring, so NO index or package signature was verified; do not ship this image";
+export const UNTRUSTED_WARNING = "WARNING: --allow-untrusted: the config has no keyring, so NO index or package signature was verified; do not ship this image";
 
 /** The config with repositories and keyring replaced when the caller gives its own. */
 function withOverrides(cfg: ImageConfig, opts: { repositories?: string[]; keyring?: string[] }): ImageConfig {

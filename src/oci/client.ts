@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UndistroError } from "../util/index.js";
+import { digestLike, isDigest, parseOciDocument } from "./document.js";
 import { type Descriptor, MEDIA, OciLayout, platformMatches, platformName, sha256Digest } from "./layout.js";
 
 export interface ImageRef {
@@ -122,10 +123,13 @@ export class RegistryClient {
   }
 
   async getBlob(repo: string, digest: string): Promise<Buffer> {
+    if (!isDigest(digest))
+      throw new UndistroError("OCI_BAD_DIGEST", `${this.base}/${repo}: ${JSON.stringify(digest.slice(0, 140))} is not a sha256 or sha512 digest`);
     const r = await this.check(await this.request(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` }), `GET blob ${digest}`);
     const data = Buffer.from(await r.arrayBuffer());
-    if (sha256Digest(data) !== digest && digest.startsWith("sha256:"))
-      throw new UndistroError("OCI_BLOB_CORRUPT", `${this.base}/${repo}: blob ${digest} arrived with digest ${sha256Digest(data)}`);
+    // Every blob is checked, whatever its algorithm (a digest we cannot check is refused before the request).
+    if (digestLike(digest, data) !== digest)
+      throw new UndistroError("OCI_BLOB_CORRUPT", `${this.base}/${repo}: blob ${digest} arrived with digest ${digestLike(digest, data)}`);
     return data;
   }
 
@@ -148,8 +152,8 @@ export class RegistryClient {
     await this.check(r, `GET manifest ${ref}`);
     const body = Buffer.from(await r.arrayBuffer());
     const digest = sha256Digest(body);
-    if (ref.startsWith("sha256:") && digest !== ref)
-      throw new UndistroError("OCI_MANIFEST_CORRUPT", `${this.base}/${repo}: manifest ${ref} arrived with digest ${digest}`);
+    if (isDigest(ref) && digestLike(ref, body) !== ref)
+      throw new UndistroError("OCI_MANIFEST_CORRUPT", `${this.base}/${repo}: manifest ${ref} arrived with digest ${digestLike(ref, body)}`);
     return { body, mediaType: (r.headers.get("content-type") ?? "").split(";")[0] ?? "", digest };
   }
 
@@ -169,10 +173,11 @@ export class RegistryClient {
   /** Referrers of a digest: the API when the registry has it, else the tag-schema fallback index. */
   async referrers(repo: string, digest: string): Promise<Descriptor[]> {
     const r = await this.request(`/v2/${repo}/referrers/${digest}`, { headers: { Accept: MEDIA.index }, scope: `repository:${repo}:pull` });
-    if (r.status === 200 && (r.headers.get("content-type") ?? "").startsWith(MEDIA.index)) return ((await r.json()) as { manifests: Descriptor[] }).manifests;
+    if (r.status === 200 && (r.headers.get("content-type") ?? "").startsWith(MEDIA.index))
+      return (parseOciDocument(Buffer.from(await r.arrayBuffer()), `${this.base}/${repo}: referrers of ${digest}`).manifests ?? []) as Descriptor[];
     await r.body?.cancel();
     const fallback = await this.getManifest(repo, fallbackTag(digest));
-    return fallback ? (JSON.parse(fallback.body.toString("utf8")) as { manifests: Descriptor[] }).manifests : [];
+    return fallback ? ((parseOciDocument(fallback.body, `${this.base}/${repo}:${fallbackTag(digest)}`).manifests ?? []) as Descriptor[]) : [];
   }
 
   private referrersApi = new Map<string, boolean>();
@@ -243,7 +248,7 @@ export async function readManifest(ep: Endpoint, ref: string): Promise<Node | un
   }
   if (!existsSync(ep.layout.blobPath(digest))) return undefined;
   const body = ep.layout.readBlob(digest);
-  const mediaType = (JSON.parse(body.toString("utf8")) as { mediaType?: string }).mediaType ?? MEDIA.manifest;
+  const mediaType = parseOciDocument(body, `oci:${ep.layout.dir} manifest ${digest}`).mediaType ?? MEDIA.manifest;
   return { digest, mediaType, body };
 }
 
@@ -288,7 +293,7 @@ export async function copyImage(src: Endpoint, dst: Endpoint, opts: CopyOptions 
   const copyNode = async (node: Node): Promise<void> => {
     if (seen.has(node.digest)) return;
     seen.add(node.digest);
-    const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    const doc = parseOciDocument(node.body, `${describeEndpoint(src)} manifest ${node.digest}`);
     if (doc.manifests) {
       for (const d of doc.manifests) {
         const child = await readManifest(src, d.digest);
@@ -363,7 +368,7 @@ async function tagManifest(ep: Endpoint, node: Node, tag: string): Promise<void>
 async function selectPlatform(src: Endpoint, node: Node, platform: string): Promise<Node> {
   const seen: string[] = [];
   const walk = async (n: Node): Promise<Node | undefined> => {
-    const doc = JSON.parse(n.body.toString("utf8")) as { manifests?: (Descriptor & { platform?: { os?: string; architecture?: string; variant?: string } })[] };
+    const doc = parseOciDocument(n.body, `${describeEndpoint(src)} manifest ${n.digest}`);
     if (!doc.manifests) return n;
     for (const d of doc.manifests) {
       const p = d.platform;
@@ -428,7 +433,7 @@ export async function pushArtifact(
   const node = { digest, mediaType, body: manifest };
   await writeManifest(ep, node, tag);
   if (ep.kind === "layout" && tag) await tagManifest(ep, node, tag);
-  const doc = JSON.parse(manifest.toString("utf8")) as { subject?: { digest: string }; artifactType?: string };
+  const doc = parseOciDocument(manifest, `manifest ${digest}`);
   if (doc.subject && ep.kind === "registry") {
     const self: Descriptor = { mediaType, digest, size: manifest.length, ...(doc.artifactType ? { artifactType: doc.artifactType } : {}) };
     await ep.client.addReferrers(ep.ref.repository, doc.subject.digest, [self]);

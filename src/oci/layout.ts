@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { join } from "node:path";
 import { END_OF_ARCHIVE, encodeEntry } from "../apk/index.js";
 import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
+import { digestLike, isDigest, parseOciDocument } from "./document.js";
 
 export const MEDIA = {
   index: "application/vnd.oci.image.index.v1+json",
@@ -63,9 +64,10 @@ export class OciLayout {
     if (!existsSync(marker)) writeFileAtomic(marker, Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
   }
 
+  /** blobs/ALGORITHM/HEX, for sha256 and sha512 digests only: any other text could name a path outside blobs/. */
   blobPath(digest: string): string {
-    const [algo, hex] = digest.split(":");
-    if (!algo || !hex || !/^[a-f0-9]+$/.test(hex)) throw new UndistroError("OCI_BAD_DIGEST", `bad digest ${digest}`);
+    if (!isDigest(digest)) throw new UndistroError("OCI_BAD_DIGEST", `${this.dir}: ${JSON.stringify(digest.slice(0, 140))} is not a sha256 or sha512 digest`);
+    const [algo, hex] = digest.split(":") as [string, string];
     return join(this.dir, "blobs", algo, hex);
   }
 
@@ -78,13 +80,15 @@ export class OciLayout {
   }
 
   readBlob(digest: string): Buffer {
+    const path = this.blobPath(digest);
+    let data: Buffer;
     try {
-      const data = readFileSync(this.blobPath(digest));
-      if (sha256Digest(data) !== digest) throw new UndistroError("OCI_BLOB_CORRUPT", `${this.dir}: blob ${digest} does not match its digest`);
-      return data;
+      data = readFileSync(path);
     } catch (err) {
-      throw fsError(err, "read blob", this.blobPath(digest));
+      throw fsError(err, "read blob", path);
     }
+    if (digestLike(digest, data) !== digest) throw new UndistroError("OCI_BLOB_CORRUPT", `${this.dir}: blob ${digest} does not match its digest`);
+    return data;
   }
 
   writeIndex(index: Record<string, unknown>): void {
@@ -92,11 +96,15 @@ export class OciLayout {
   }
 
   readIndex(): { schemaVersion: number; mediaType?: string; manifests: Descriptor[]; annotations?: Record<string, string> } {
+    const file = join(this.dir, "index.json");
+    let text: Buffer;
     try {
-      return JSON.parse(readFileSync(join(this.dir, "index.json"), "utf8"));
+      text = readFileSync(file);
     } catch (err) {
-      throw fsError(err, "read", join(this.dir, "index.json"));
+      throw fsError(err, "read", file);
     }
+    const doc = parseOciDocument(text, file);
+    return { ...doc, schemaVersion: Number(doc.schemaVersion ?? 2), manifests: doc.manifests ?? [] };
   }
 
   /** The layout as one tar (what `docker load`-style tools and `skopeo oci-archive:` read). */

@@ -157,7 +157,12 @@ export class RegistryServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://registry");
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://registry");
+    } catch {
+      throw new RegistryError(400, "UNSUPPORTED", `the request target ${JSON.stringify((req.url ?? "").slice(0, 200))} is not a URL path`);
+    }
     let path: string;
     try {
       path = decodeURIComponent(url.pathname);

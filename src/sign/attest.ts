@@ -4,7 +4,7 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import type { KeyObject } from "node:crypto";
-import { type Descriptor, describeEndpoint, type Endpoint, platformMatches, platformName, readManifest, sha256Digest } from "../oci/index.js";
+import { type Descriptor, describeEndpoint, type Endpoint, parseOciDocument, platformMatches, platformName, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
@@ -81,7 +81,7 @@ export async function attestImage(
 /** The digest of one platform's manifest in an image index. */
 export async function platformDigest(ep: Endpoint, indexDigest: string, platform: string): Promise<string> {
   const node = await readManifest(ep, indexDigest);
-  const doc = node ? (JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] }) : {};
+  const doc = node ? parseOciDocument(node.body, `${describeEndpoint(ep)} manifest ${indexDigest}`) : {};
   const names = (doc.manifests ?? []).map((m) => ({ m, name: platformName(m.platform ?? {}) }));
   const hit = names.find((x) => platformMatches(x.m.platform ?? {}, platform));
   if (!hit) {

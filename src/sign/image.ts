@@ -12,6 +12,7 @@ import {
   type Endpoint,
   endpointRef,
   MEDIA,
+  parseOciDocument,
   pushArtifact,
   readBlob,
   readManifest,
@@ -76,7 +77,7 @@ export async function signImage(ep: Endpoint, key: KeyObject, opts: { reference?
  */
 export async function appendCompanionLayer(ep: Endpoint, tag: string, layer: Descriptor, data: Buffer): Promise<{ manifest: string; layers: number }> {
   const existing = await readManifest(ep, tag);
-  const layers: Descriptor[] = existing ? ((JSON.parse(existing.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
+  const layers = (existing ? (parseOciDocument(existing.body, `${describeEndpoint(ep)}:${tag}`).layers ?? []) : []) as Descriptor[];
   const blobs: { data: Buffer; mediaType: string }[] = [];
   for (const l of layers) blobs.push({ data: await readBlob(ep, l.digest), mediaType: l.mediaType });
   if (!layers.some((l) => l.digest === layer.digest && JSON.stringify(l.annotations) === JSON.stringify(layer.annotations))) {

@@ -112,6 +112,8 @@ export function signDsse(payloadType: string, payload: Uint8Array, key: KeyObjec
 
 /** True when any signature of the envelope verifies with the key. */
 export function verifyDsse(env: DsseEnvelope, key: TrustedKeys): boolean {
+  // The envelope is outside input: anything but strings where DSSE has strings verifies nothing.
+  if (typeof env?.payload !== "string" || typeof env.payloadType !== "string" || !Array.isArray(env.signatures)) return false;
   const body = Buffer.from(env.payload, "base64");
-  return env.signatures.some((s) => verifyBytes(pae(env.payloadType, body), Buffer.from(s.sig, "base64"), key));
+  return env.signatures.some((s) => typeof s?.sig === "string" && verifyBytes(pae(env.payloadType, body), Buffer.from(s.sig, "base64"), key));
 }

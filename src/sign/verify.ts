@@ -7,8 +7,18 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
-import { type Descriptor, describeEndpoint, type Endpoint, listReferrers, platformName, readBlob, readManifest, sha256Digest } from "../oci/index.js";
-import { UndistroError } from "../util/index.js";
+import {
+  type Descriptor,
+  describeEndpoint,
+  digestLike,
+  type Endpoint,
+  listReferrers,
+  parseOciDocument,
+  platformName,
+  readBlob,
+  readManifest,
+} from "../oci/index.js";
+import { parseJsonInput, UndistroError } from "../util/index.js";
 import { attestationTag, checkStatement, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
 import { BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE, openBundle, type SigstoreBundle, type Statement } from "./bundle.js";
 import { imageDigest, signatureTag } from "./image.js";
@@ -55,6 +65,8 @@ export interface VerifyOptions {
 export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const require = opts.require ?? ["signature"];
   for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
+  // Requiring nothing would pass any image whose bytes match its digest, signed or not.
+  if (require.length === 0) throw new UndistroError("USAGE", `--require names nothing: give one or more of ${REQUIREMENTS.join(", ")}`);
   const digest = await imageDigest(ep);
   const result: VerifyResult = { image: describeEndpoint(ep), digest, ok: false, checks: [], requirements: {} };
   await checkContent(ep, digest, result);
@@ -90,7 +102,7 @@ export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOp
 
 async function layersOf(ep: Endpoint, tag: string): Promise<Descriptor[]> {
   const node = await readManifest(ep, tag);
-  return node ? ((JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[] }).layers ?? []) : [];
+  return node ? ((parseOciDocument(node.body, `${describeEndpoint(ep)}:${tag}`).layers ?? []) as Descriptor[]) : [];
 }
 
 /** Reads a blob and checks it against its descriptor. */
@@ -101,7 +113,7 @@ async function blobFor(ep: Endpoint, d: Descriptor): Promise<Buffer> {
   } catch {
     throw new Error(`${d.digest} is missing or does not match its digest`);
   }
-  if (sha256Digest(data) !== d.digest) throw new Error(`${d.digest} does not match its digest`);
+  if (digestLike(d.digest, data) !== d.digest) throw new Error(`${d.digest} does not match its digest`);
   return data;
 }
 
@@ -133,7 +145,7 @@ async function checkLegacyAttestations(ep: Endpoint, digest: string, key: Truste
     const check: VerifyCheck = { kind: "attestation", form: "legacy", layer: l.digest, ok: false, reason: "" };
     result.checks.push(check);
     try {
-      const env = JSON.parse((await blobFor(ep, l)).toString("utf8")) as DsseEnvelope;
+      const env = parseJsonInput(await blobFor(ep, l), `attestation layer ${l.digest}`) as DsseEnvelope;
       const r = checkStatementEnvelope(env, key, digest);
       check.predicateType = r.predicateType;
       if (r.error || !r.statement) throw new Error(r.error);
@@ -154,12 +166,12 @@ async function checkBundles(ep: Endpoint, digest: string, key: TrustedKeys, resu
     try {
       const node = await readManifest(ep, ref.digest);
       if (!node) throw new Error(`referrer ${ref.digest} is missing`);
-      const m = JSON.parse(node.body.toString("utf8")) as { layers?: Descriptor[]; subject?: Descriptor };
+      const m = parseOciDocument(node.body, `referrer ${ref.digest}`);
       if (m.subject?.digest !== digest) throw new Error(`referrer subject ${m.subject?.digest} is not the image's ${digest}`);
       const layer = m.layers?.find((l) => l.mediaType === BUNDLE_MEDIA_TYPE);
       if (!layer) throw new Error("referrer holds no bundle layer");
       check.layer = layer.digest;
-      const opened = openBundle(JSON.parse((await blobFor(ep, layer)).toString("utf8")) as SigstoreBundle, key);
+      const opened = openBundle(parseJsonInput(await blobFor(ep, layer), `bundle layer ${layer.digest}`) as SigstoreBundle, key);
       if (!opened.statement) throw new Error(opened.error);
       check.predicateType = opened.statement.predicateType;
       if (opened.statement.predicateType !== COSIGN_SIGN_PREDICATE) check.kind = "attestation";
@@ -178,7 +190,7 @@ async function checkBundles(ep: Endpoint, digest: string, key: TrustedKeys, resu
 async function platformManifests(ep: Endpoint, digest: string): Promise<Array<{ digest: string; name: string }>> {
   const node = await readManifest(ep, digest);
   if (!node) return [];
-  const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[] };
+  const doc = parseOciDocument(node.body, `${describeEndpoint(ep)} manifest ${digest}`);
   return (doc.manifests ?? [])
     .filter((m) => m.platform && m.platform.architecture !== "unknown")
     .map((m) => ({ digest: m.digest, name: platformName(m.platform ?? {}) }));
@@ -202,7 +214,7 @@ async function checkContent(ep: Endpoint, digest: string, result: VerifyResult):
     }
     if (!node) throw new Error(`manifest ${d} is missing`);
     if (node.digest !== d) throw new Error(`manifest ${d} does not match its digest`);
-    const doc = JSON.parse(node.body.toString("utf8")) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    const doc = parseOciDocument(node.body, `manifest ${d}`);
     for (const m of doc.manifests ?? []) await walk(m.digest);
     for (const b of [doc.config, ...(doc.layers ?? [])]) {
       if (!b) continue;

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { compareVersions, isValidVersion } from "../apk/index.js";
 import { archInfo, hostArch, recipeVars, substitute } from "../build/index.js";
 import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
-import { UndistroError } from "../util/index.js";
+import { parseJsonInput, UndistroError } from "../util/index.js";
 
 export type ProviderKind = "git" | "github" | "release-monitor" | "http";
 
@@ -76,10 +76,12 @@ export function candidateVersions(names: readonly string[], update: Obj, f: Filt
 
 /** `git ls-remote [OPTIONS] REPOSITORY [REFS]` (never prompting for credentials): its output, or an error with `code`. */
 export function gitLsRemote(repository: string, opts: { options?: string[]; refs?: string[] }, code: string, where = ""): string {
-  const r = spawnSync("git", ["ls-remote", ...(opts.options ?? []), repository, ...(opts.refs ?? [])], {
+  // `--` keeps a recipe's URL from being read as an option (--upload-pack=… runs a command), and
+  // GIT_ALLOW_PROTOCOL keeps it off transports that run commands (ext::).
+  const r = spawnSync("git", ["ls-remote", ...(opts.options ?? []), "--", repository, ...(opts.refs ?? [])], {
     encoding: "utf8",
     timeout: 120_000,
-    env: { ...process.env, GIT_TERMINAL_PROMPT: "0" },
+    env: { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ALLOW_PROTOCOL: "file:git:http:https:ssh" },
   });
   if (r.error) throw new UndistroError(code, `${where}git ls-remote ${repository}: ${r.error.message}`, { hint: "is git installed?" });
   if (r.status !== 0) throw new UndistroError(code, `${where}git ls-remote ${repository} failed: ${(r.stderr || "").trim().split("\n").pop()}`);
@@ -105,11 +107,32 @@ async function httpText(url: string): Promise<string> {
   return res.text();
 }
 
+/** The version list of a release-monitoring.org answer (stable first), every entry a string. */
+function releaseMonitorVersions(body: unknown, source: string): string[] {
+  const b = (body ?? {}) as { stable_versions?: unknown; versions?: unknown; latest_version?: unknown };
+  const pick = Array.isArray(b.stable_versions)
+    ? b.stable_versions
+    : Array.isArray(b.versions)
+      ? b.versions
+      : typeof b.latest_version === "string"
+        ? [b.latest_version]
+        : undefined;
+  if (typeof body !== "object" || body === null || !pick || pick.some((v) => typeof v !== "string")) {
+    throw new UndistroError("UPDATE_PROVIDER", `${source}: not a release-monitoring versions answer (stable_versions, versions or latest_version)`);
+  }
+  return pick as string[];
+}
+
 /** File names a directory listing links to (Apache, nginx, lighttpd and FTP-over-HTTP indexes are all <a href>). */
 export function listingNames(html: string): string[] {
   const names = new Set<string>();
   for (const m of html.matchAll(/href\s*=\s*["']([^"'?#]+)[^"']*["']/gi)) {
-    const href = decodeURIComponent(m[1] as string);
+    let href: string;
+    try {
+      href = decodeURIComponent(m[1] as string);
+    } catch {
+      continue; // a link with a broken %-escape names no file we could fetch
+    }
     const base = href.replace(/\/$/, "").split("/").pop();
     if (base) names.add(base);
   }
@@ -163,8 +186,7 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
       provider = "release-monitor";
       const base = (process.env.UNDISTRO_RELEASE_MONITOR_URL ?? "https://release-monitoring.org").replace(/\/$/, "");
       source = `${base}/api/v2/versions/?project_id=${encodeURIComponent(String(str(rm.identifier)))}`;
-      const body = JSON.parse(await httpText(source)) as { stable_versions?: string[]; versions?: string[]; latest_version?: string };
-      const names = body.stable_versions ?? body.versions ?? (body.latest_version ? [body.latest_version] : []);
+      const names = releaseMonitorVersions(parseJsonInput(await httpText(source), source, "UPDATE_PROVIDER"), source);
       versions = candidateVersions(names, update, {
         ...opt("stripPrefix", str(rm["strip-prefix"])),
         ...opt("stripSuffix", str(rm["strip-suffix"])),

@@ -3,7 +3,7 @@ export { sha1, sha1Hex, sha256Hex } from "./digest.js";
 export { sourceDateEpoch } from "./epoch.js";
 export { fsError, isUndistroError, UndistroError } from "./errors.js";
 export { writeFileAtomic } from "./fs.js";
-export { sortedJson } from "./json.js";
+export { parseJsonInput, sortedJson } from "./json.js";
 export { loadProjectConfig, PROJECT_FILE, type ProjectConfig } from "./project.js";
 export { seededRandom } from "./random.js";
 export { adaptGoSchema, readSchema, schemaPath } from "./schema.js";

@@ -1,3 +1,5 @@
+import { UndistroError } from "./errors.js";
+
 /** JSON with object keys sorted at every level, so equal data always serialises to equal bytes. */
 export function sortedJson(value: unknown, indent = 2): string {
   return JSON.stringify(sortKeys(value), null, indent);
@@ -14,4 +16,14 @@ function sortKeys(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/** JSON from outside (a file, a server, a registry): an UndistroError naming `where` instead of a SyntaxError. */
+export function parseJsonInput(text: string | Uint8Array, where: string, code = "INPUT_INVALID_JSON"): unknown {
+  const s = typeof text === "string" ? text : Buffer.from(text.buffer, text.byteOffset, text.length).toString("utf8");
+  try {
+    return JSON.parse(s);
+  } catch (err) {
+    throw new UndistroError(code, `${where}: not valid JSON (${(err as Error).message})`, { cause: err });
+  }
 }

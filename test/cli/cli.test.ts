@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
@@ -87,6 +87,24 @@ describe("bin/undistro end to end", () => {
 });
 
 describe("README main job", () => {
+  it("fails at once, naming the tool, when a promised step cannot run (skipping is only on request)", (t) => {
+    const bin = join(tempDir(t), "bin");
+    mkdirSync(bin);
+    for (const tool of ["node", "uname", "dirname", "bwrap", "aarch64-linux-gnu-gcc", "qemu-aarch64-static", "umoci"]) {
+      const found = spawnSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      if (found) symlinkSync(found, join(bin, tool));
+    }
+    const r = spawnSync("/bin/bash", ["scripts/main-job.sh"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PATH: bin, UNDISTRO_OUT: tempDir(t) },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 1, r.stderr + r.stdout);
+    assert.match(r.stderr, /main job: the runc step needs runc, which is not installed/);
+    assert.match(r.stderr, /UNDISTRO_MAIN_JOB_SKIP=runc/);
+    assert.equal(r.stdout, "", "nothing was started");
+  });
+
   it("scripts/main-job.sh builds from source, verifies, builds and runs the images", (t) => {
     const out = tempDir(t);
     const r = spawnSync("bash", ["scripts/main-job.sh"], {

@@ -445,6 +445,6 @@ describe("image signatures in cosign's format", () => {
     const two = await cli(["verify", "--keyring", other, "--keyring", pubFile, `oci:${layout}:latest`]);
     assert.equal(two.code, 0, two.stdout + two.stderr);
     assert.equal((await cli(["verify", "--keyring", other, `oci:${layout}:latest`])).code, 1);
-    assert.throws(() => Keyring.load([keyFile]), /KEY_INVALID|not a public key/);
+    assert.throws(() => Keyring.load([keyFile]), /is a private key; a keyring holds public keys only/);
   });
 });
