@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { COVERAGE_VARIABLE, INSTRUMENTED_TREE } from "./instrument.js";
-import { type Lib, TARGETS, type TargetContext } from "./targets.js";
+import { loadLibrary, TARGETS, type TargetContext } from "./targets.js";
 
 export interface WorkerInput {
   target: string;
@@ -200,17 +200,10 @@ function mutate(input: Buffer, corpus: Buffer[], dictionary: Buffer[], random: (
   return out.length > maxLen ? out.subarray(0, maxLen) : out;
 }
 
-async function loadLib(): Promise<Lib> {
-  const load = (m: string) => import(join(INSTRUMENTED_TREE, m, "index.js"));
-  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry"] as const;
-  const mods = await Promise.all(names.map(load));
-  return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
-}
-
 export async function fuzzLoop(input: WorkerInput, post: (m: WorkerMessage) => void): Promise<void> {
   const target = TARGETS.find((t) => t.name === input.target);
   if (!target) throw new Error(`no fuzz target ${input.target}`);
-  const lib = await loadLib();
+  const lib = await loadLibrary(INSTRUMENTED_TREE);
   const scratch = join(tmpdir(), `undistro-fuzz-${input.target}-${process.pid}-${input.seed}`);
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });

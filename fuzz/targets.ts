@@ -19,6 +19,13 @@ const FIXTURES = join(REPO, "test/fixtures");
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
 export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry", any>;
 
+/** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
+export async function loadLibrary(tree: string): Promise<Lib> {
+  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry"] as const;
+  const mods = await Promise.all(names.map((m) => import(join(tree, m, "index.js"))));
+  return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
+}
+
 export interface TargetContext {
   lib: Lib;
   /** A fresh-enough scratch directory of this worker's (targets clean what they write). */
