@@ -209,7 +209,34 @@ export const TARGETS: FuzzTarget[] = [
   {
     name: "lock",
     description: "resolve lock files and image lock files",
-    seeds: () => seedFiles([ref("apko/internal/cli/testdata")], (n) => n.endsWith(".lock.json"), 10),
+    seeds: () => {
+      const pkg = {
+        name: "busybox",
+        version: "1.37.0-r0",
+        arch: "x86_64",
+        checksum: `Q1${"A".repeat(27)}=`,
+        size: 1,
+        installedSize: 2,
+        repository: "/r",
+        url: "/r/x86_64/busybox-1.37.0-r0.apk",
+      };
+      return [
+        Buffer.from(
+          JSON.stringify({ lockVersion: 1, arch: "x86_64", world: ["busybox"], repositories: [{ url: "/r", sha256: "0".repeat(64) }], packages: [pkg] }),
+        ),
+        Buffer.from(
+          JSON.stringify({
+            lockVersion: 1,
+            config: { name: "c.yaml", sha256: "0" },
+            keyring: [],
+            repositories: ["/r"],
+            world: ["busybox"],
+            packages: { x86_64: [{ ...pkg, depends: ["so:libc.musl-x86_64.so.1"] }] },
+          }),
+        ),
+        ...seedFiles([ref("apko/internal/cli/testdata")], (n) => n.endsWith(".lock.json"), 4),
+      ];
+    },
     dictionary: ['"lockVersion":', '"packages":', '"checksum":', '"arch":', '"url":', "null", "[]", "{}"],
     run: (data, ctx) => {
       try {

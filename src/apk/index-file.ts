@@ -97,8 +97,12 @@ export function parseIndex(text: string, where: string): IndexEntry[] {
  * with a slash, a NUL or other control byte, white space or a leading dot could name a path
  * outside the directory it is joined to, so it is refused as apk's own name and version rules do.
  */
+export function isSafeFileComponent(value: string): boolean {
+  return value !== "" && !/[/\\\s\x00-\x1f\x7f]/.test(value) && !value.startsWith(".") && !value.startsWith("-");
+}
+
 function checkPathComponent(key: string, value: string, where: string): void {
-  if (/[/\\\s\x00-\x1f\x7f]/.test(value) || value.startsWith(".") || value.startsWith("-")) {
+  if (!isSafeFileComponent(value)) {
     throw new UndistroError(
       "APK_BAD_INDEX",
       `${where}: ${key}: ${JSON.stringify(value.slice(0, 80))} is not a valid ${key === "A" ? "architecture" : key === "V" ? "version" : "package name"}`,

@@ -11,6 +11,7 @@ export {
   type IndexEntry,
   indexDirectory,
   indexEntryFromPackage,
+  isSafeFileComponent,
   parseIndex,
   parseIndexArchive,
   readIndexFile,

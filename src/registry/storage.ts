@@ -135,9 +135,33 @@ export class RegistryStorage {
     mkdirSync(dirname(dest), { recursive: true });
     renameSync(tmpFile, dest);
   }
-  /** Upload directories and scratch files with their age, for gc. */
+  /**
+   * Upload directories and scratch files older than `olderThan`, for gc: the uploads and tmp
+   * directories, and the `.NAME.RANDOM.tmp` files an atomic write leaves beside blobs, links and tags
+   * when the server is killed between writing and renaming.
+   */
   staleScratch(olderThan: number): string[] {
     const out: string[] = [];
+    const walk = (dir: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        const p = join(dir, n);
+        try {
+          const st = statSync(p);
+          if (st.isDirectory()) walk(p);
+          else if (/^\..+\.[0-9a-f]{12}\.tmp$/.test(n) && st.mtimeMs < olderThan) out.push(p);
+        } catch {
+          // renamed or removed meanwhile
+        }
+      }
+    };
+    walk(join(this.root, "blobs"));
+    walk(join(this.root, "repositories"));
     for (const d of ["uploads", "tmp"]) {
       const dir = join(this.root, d);
       for (const n of readdirSync(dir)) {
@@ -230,7 +254,8 @@ export class RegistryStorage {
     const out: string[] = [];
     for (const algo of ["sha256", "sha512"]) {
       const d = join(this.repoDir(repo), "_manifests", "revisions", algo);
-      if (existsSync(d)) for (const h of readdirSync(d)) out.push(`${algo}:${h}`);
+      // Names starting with a dot are an interrupted atomic write's temp files, not revisions.
+      if (existsSync(d)) for (const h of readdirSync(d)) if (!h.startsWith(".")) out.push(`${algo}:${h}`);
     }
     return out.sort();
   }

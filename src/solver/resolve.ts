@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ApkKeyring, type IndexEntry, parseIndexArchive, verifyIndex } from "../apk/index.js";
+import { type ApkKeyring, type IndexEntry, isSafeFileComponent, parseIndexArchive, verifyIndex } from "../apk/index.js";
 import { fsError, sha256Hex, sortedJson, UndistroError } from "../util/index.js";
 import { applyAdd } from "./applets.js";
 import { explainFailure, type Problem } from "./explain.js";
@@ -214,8 +214,14 @@ export function parseLock(text: string, where: string): LockFile {
     throw new UndistroError("LOCK_INVALID", `${where}: needs arch, world and packages`);
   }
   lock.packages.forEach((p, i) => {
+    if (p === null || typeof p !== "object") throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}] is not an object`);
     for (const k of ["name", "version", "arch", "checksum", "url", "repository"] as const) {
       if (typeof p[k] !== "string" || p[k] === "") throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].${k} is missing`);
+    }
+    // Name, version and arch become cache file names.
+    for (const k of ["name", "version", "arch"] as const) {
+      if (!isSafeFileComponent(p[k]))
+        throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].${k} ${JSON.stringify(p[k].slice(0, 80))} is not a valid ${k}`);
     }
     if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(p.checksum)) throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].checksum is not a Q1 checksum`);
   });
