@@ -239,11 +239,13 @@ export const TARGETS: FuzzTarget[] = [
     },
     dictionary: ['"lockVersion":', '"packages":', '"checksum":', '"arch":', '"url":', "null", "[]", "{}"],
     run: (data, ctx) => {
+      // Both readers see every input; an UndistroError from the first must not hide the second.
       try {
         ctx.lib.solver.parseLock(text(data), "fuzz.lock");
-      } finally {
-        ctx.lib.image.readImageLock(scratchFile(ctx, "image.lock.json", data));
+      } catch (err) {
+        if (!(err instanceof ctx.lib.util.UndistroError)) throw err;
       }
+      ctx.lib.image.readImageLock(scratchFile(ctx, "image.lock.json", data));
     },
   },
   {

@@ -3,17 +3,16 @@
  * package: dependency detection, an SPDX SBOM inside the package, a signed .apk, the index refreshed.
  */
 import { spawnSync } from "node:child_process";
-import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, readIndexFile, writePackage } from "../apk/index.js";
-import { installPackages } from "../image/index.js";
+import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
 import { signDsse } from "../sign/index.js";
-import type { ResolvedPackage } from "../solver/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { type BuildEnvironment, commandProviders, hermeticEnvironment, missingCommand, sysrootEnvironment } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
@@ -41,6 +40,8 @@ export interface BuildOptions {
   keepWorkspace?: boolean;
   /** Each step is killed after this long (default DEFAULT_STEP_TIMEOUT_MS). */
   stepTimeoutMs?: number;
+  /** Run every step in a root made only of the recipe's environment packages from the repository. */
+  hermetic?: boolean;
   onEvent?: (e: BuildEvent) => void;
 }
 
@@ -161,46 +162,15 @@ export function crossEnvironment(target: string): Record<string, string> {
 /** Where a recipe's environment packages from the repository appear in the sandbox. */
 export const SYSROOT = "/sysroot";
 
-export interface BuildEnvironment {
-  /** Host directory holding the installed environment (mounted read-only at SYSROOT). */
-  dir?: string;
-  packages: ResolvedPackage[];
-  /** Environment atoms the repository does not have: the host's toolchain stands in (stage 0). */
-  hostProvided: string[];
-}
-
 /**
- * Stage 1: the recipe's `environment.contents.packages` that the output repository already has are
- * installed (signatures verified, as `undistro install` does) into a root the sandbox mounts at
- * /sysroot — musl and its headers, zlib-dev, … — while what the repository does not have yet (the
- * compiler) still comes from the host. The graph builds those packages first.
+ * The recipe's environment: installed from the repository into a sysroot beside the host's
+ * toolchain (stage 1), or, with `hermetic`, as the whole root of every step (see environment.ts).
  */
-async function assembleEnvironment(
-  recipe: Recipe,
-  opts: BuildOptions,
-  arch: string,
-  root: string,
-  vars: ReadonlyMap<string, string>,
-): Promise<BuildEnvironment> {
+function assembleEnvironment(recipe: Recipe, opts: BuildOptions, arch: string, root: string, vars: ReadonlyMap<string, string>): Promise<BuildEnvironment> {
   const wanted = recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true));
-  const indexFile = join(opts.outDir, arch, "APKINDEX.tar.gz");
-  if (!wanted.length) return { packages: [], hostProvided: [] };
-  if (!opts.signingKey || !existsSync(indexFile)) return { packages: [], hostProvided: wanted };
-  const names = new Set<string>();
-  for (const e of readIndexFile(indexFile).entries) {
-    names.add(e.name);
-    for (const p of e.provides) names.add(parseDependency(p, indexFile, false).name);
-  }
-  const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
-  const hostProvided = wanted.filter((a) => !available.includes(a));
-  if (!available.length) return { packages: [], hostProvided };
-  const keys = join(root, "environment-keys");
-  mkdirSync(keys, { recursive: true });
-  const pub = join(keys, opts.signingKey.keyName);
-  writeFileSync(pub, createPublicKey(opts.signingKey.privateKey).export({ format: "pem", type: "spki" }));
-  const dir = join(root, "sysroot");
-  const installed = await installPackages({ root: dir, repositories: [resolve(opts.outDir)], keyring: [pub], arch, world: available });
-  return { dir, packages: installed.packages, hostProvided };
+  // A hermetic root runs here, so it holds this machine's packages even in a cross build.
+  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, opts.outDir, opts.signingKey, hostArch(), root);
+  return sysrootEnvironment(wanted, opts.outDir, opts.signingKey, arch, root);
 }
 
 function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
@@ -219,6 +189,34 @@ function stepFailure(recipe: Recipe, step: PlannedStep, code: number, tail: stri
       .map((l) => `    | ${l}`)
       .join("\n")}`,
     { hint: `full log: ${logFile}` },
+  );
+}
+
+/** How a step is placed: its time limit, and with `root` a hermetic root instead of the host's /usr and /etc. */
+interface Placement {
+  timeoutMs: number;
+  root?: string;
+}
+
+/** One line for logs and SBOMs: which stage, and what the steps saw. */
+function describeEnvironment(e: BuildEnvironment): string {
+  const list = e.packages.map((p) => `${p.name}-${p.version}`).join(", ");
+  if (e.hermetic) return `hermetic: every step's root is made only of these packages from the repository: ${list}; nothing of the host is mounted`;
+  const host = e.hostProvided.length ? ` (${e.hostProvided.join(", ")} from the host)` : "";
+  if (e.packages.length) return `stage 1: the host's toolchain mounted read-only${host}, and from the repository at ${SYSROOT}: ${list}`;
+  return `stage 0 (bootstrap): the host's toolchain mounted read-only${host}`;
+}
+
+function commandMissing(recipe: Recipe, step: PlannedStep, command: string, outDir: string, arch: string, logFile: string): UndistroError {
+  const providers = commandProviders(outDir, arch, command);
+  return new UndistroError(
+    "BUILD_MISSING_COMMAND",
+    `${recipe.file}: step ${step.where} (${step.name}) runs \`${command}\`, which no package in the build root provides`,
+    {
+      hint: providers.length
+        ? `add ${providers.length === 1 ? providers[0] : `one of ${providers.join(", ")}`} (provides cmd:${command}) to environment.contents.packages; full log: ${logFile}`
+        : `no package in ${join(outDir, arch)} provides cmd:${command}: package it, or build without --hermetic; full log: ${logFile}`,
+    },
   );
 }
 
@@ -260,10 +258,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const ws = join(root, "ws");
   mkdirSync(join(ws, "melange-out", recipe.package.name), { recursive: true });
   const log = openLog(logFile);
-  log.write(
-    `undistro ${BUILDER_VERSION} building ${recipePath} for ${arch.arch}\n` +
-      "stage 0 (bootstrap): steps run in a bubblewrap sandbox without network; the toolchain is the host's /usr, mounted read-only\n",
-  );
+  log.write(`undistro ${BUILDER_VERSION} building ${recipePath} for ${arch.arch}\n`);
   const sources: FetchedSource[] = [];
   const warnings: string[] = [];
   const baseVars = recipeVars(recipe, arch);
@@ -273,7 +268,10 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
   try {
     const environment = await assembleEnvironment(recipe, opts, arch.arch, root, baseVars);
-    if (environment.dir) {
+    /** Where every step runs: its time limit, and the root when hermetic. */
+    const placement: Placement = { timeoutMs: stepTimeout, ...(environment.hermetic && environment.dir ? { root: environment.dir } : {}) };
+    log.write(`${describeEnvironment(environment)}\n`);
+    if (environment.dir && !environment.hermetic) {
       readOnly.push([environment.dir, SYSROOT]);
       // The host's tools first, then the environment's (musl-gcc and friends); build systems find
       // the environment's headers and libraries through the sysroot variables.
@@ -282,12 +280,6 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
       env.PKG_CONFIG_PATH = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
       env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
     }
-    log.write(
-      environment.packages.length
-        ? `stage 1: environment from the repository at ${SYSROOT}: ${environment.packages.map((p) => `${p.name}-${p.version}`).join(", ")}\n`
-        : "",
-    );
-    if (environment.hostProvided.length) log.write(`from the host toolchain (not in the repository): ${environment.hostProvided.join(", ")}\n`);
     for (const [k, v] of Object.entries(recipe.environment.environment)) env[k] = substitute(v, baseVars, `environment.environment.${k}`);
     const runSteps = async (label: string, steps: PlannedStep[]) => {
       for (const [i, step] of steps.entries()) {
@@ -303,14 +295,16 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
             env: { ...env, ...step.env },
             logStream: log,
             readOnly,
-            timeoutMs: stepTimeout,
+            ...placement,
           });
         } else if (step.kind === "fetch") {
-          result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir);
+          result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir, placement);
         } else {
-          result = await gitCheckoutStep(step, ws, recipe, env, log, stepTimeout);
+          result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
         }
         if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
+        const missing = result.code === 127 ? missingCommand(result.tail) : undefined;
+        if (missing && environment.hermetic) throw commandMissing(recipe, step, missing, opts.outDir, hostArch(), logFile);
         if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
         opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
       }
@@ -339,12 +333,12 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
     const recipeSha = createHash("sha256").update(readFileSync(recipePath)).digest("hex");
     const tools = [
-      ...hostToolchain(),
+      ...(environment.hermetic ? [] : hostToolchain()),
       ...environment.packages.map((p) => ({
         name: p.name,
         version: p.version,
         purl: `pkg:apk/${encodeURIComponent(distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
-        comment: `build environment package from the repository (checksum ${p.checksum}), mounted read-only at ${SYSROOT}`,
+        comment: `build environment package from the repository (checksum ${p.checksum}), ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
       })),
     ];
     const license = recipe.package.copyright
@@ -400,9 +394,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
           ...(sourceComment(s) ? { comment: sourceComment(s) } : {}),
         })),
         buildTools: tools,
-        buildEnvironmentComment: environment.packages.length
-          ? `stage 1: built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, against ${environment.packages.map((p) => p.name).join(", ")} from the repository (at ${SYSROOT}), with the host's compiler mounted read-only`
-          : `stage 0 (bootstrap): built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network, with the host's toolchain mounted read-only`,
+        buildEnvironmentComment: `built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network; ${describeEnvironment(environment)}`,
         created: new Date(epoch * 1000),
         toolVersion: BUILDER_VERSION,
       });
@@ -433,6 +425,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
         sources,
         tools,
         epoch,
+        sandbox: `bubblewrap, no network, no capabilities; ${describeEnvironment(environment)}`,
         ...(opts.attestKey ? { key: opts.attestKey } : {}),
       });
       built.push({ name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel, provenance });
@@ -480,6 +473,7 @@ async function fetchStep(
   cacheDir: string,
   opts: BuildOptions,
   recipeDir: string,
+  placement: Placement,
 ): Promise<SandboxResult> {
   const w = step.with;
   const uri = w.uri;
@@ -509,7 +503,7 @@ async function fetchStep(
     env,
     logStream: log as never,
     readOnly: [[src.path, inside]],
-    timeoutMs: opts.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+    ...placement,
   });
 }
 
@@ -519,7 +513,7 @@ async function gitCheckoutStep(
   recipe: Recipe,
   env: Record<string, string>,
   log: NodeJS.WritableStream,
-  timeoutMs: number,
+  placement: Placement,
 ): Promise<SandboxResult> {
   const w = step.with;
   const repo = w.repository ?? "";
@@ -565,7 +559,7 @@ async function gitCheckoutStep(
     env: { ...env, HOME: "/tmp" },
     logStream: log as never,
     readOnly: [[local, inside]],
-    timeoutMs,
+    ...placement,
   });
 }
 
@@ -584,6 +578,7 @@ function writePackageProvenance(p: {
   sources: FetchedSource[];
   tools: Array<{ name: string; version: string; purl?: string }>;
   epoch: number;
+  sandbox: string;
   key?: KeyObject;
 }): string {
   const when = new Date(p.epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -595,7 +590,7 @@ function writePackageProvenance(p: {
       buildDefinition: {
         buildType: PACKAGE_BUILD_TYPE,
         externalParameters: { recipe: { path: p.recipe.path, digest: { sha256: p.recipe.sha256 } }, package: p.packageName, arch: p.arch },
-        internalParameters: { sourceDateEpoch: p.epoch, sandbox: "bubblewrap, no network, host toolchain read-only (stage 0)" },
+        internalParameters: { sourceDateEpoch: p.epoch, sandbox: p.sandbox },
         resolvedDependencies: [
           ...p.sources.map((s) => ({ uri: s.uri, name: s.fileName, digest: { sha256: s.sha256, ...(s.sha512 ? { sha512: s.sha512 } : {}) } })),
           ...p.tools.map((t) => ({ uri: t.purl ?? `tool:${t.name}`, name: t.name, annotations: { version: t.version } })),

@@ -23,6 +23,11 @@ export interface SandboxRun {
   workspace: string;
   /** Host paths mounted read-only: [host, inside]. */
   readOnly?: Array<[string, string]>;
+  /**
+   * Hermetic: this directory (an installed environment) is the root, read-only, instead of the
+   * host's /usr and /etc; it must hold the mount points (proc, dev, tmp, var/tmp, run, home/build).
+   */
+  root?: string;
   script: string;
   /** Directory inside the sandbox to start in (created if missing). */
   workdir?: string;
@@ -118,6 +123,30 @@ export function unreadableByOthers(dir: string, limit = 100_000): Array<{ path: 
 
 let hiddenEtc: string[] | undefined;
 
+/** Stages 0 and 1: the host's /usr and /etc read-only (its secrets hidden), the usual symlinks. */
+function hostRoot(): string[] {
+  const args = [
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--ro-bind",
+    "/etc",
+    "/etc",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/sbin",
+    "/sbin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+  ];
+  if (existsSync("/usr/lib64")) args.push("--symlink", "usr/lib64", "/lib64");
+  args.push(...hideHostSecrets());
+  return args;
+}
+
 /** bwrap arguments that cover /etc's unreadable entries: an empty read-only tmpfs or /dev/null. */
 function hideHostSecrets(): string[] {
   if (hiddenEtc) return hiddenEtc;
@@ -146,24 +175,9 @@ export function sandboxArgs(run: SandboxRun): string[] {
     "--hostname",
     "undistro-build",
     "--clearenv",
-    "--ro-bind",
-    "/usr",
-    "/usr",
-    "--ro-bind",
-    "/etc",
-    "/etc",
-    "--symlink",
-    "usr/bin",
-    "/bin",
-    "--symlink",
-    "usr/sbin",
-    "/sbin",
-    "--symlink",
-    "usr/lib",
-    "/lib",
   ];
-  if (existsSync("/usr/lib64")) args.push("--symlink", "usr/lib64", "/lib64");
-  args.push(...hideHostSecrets());
+  if (run.root) args.push("--ro-bind", run.root, "/");
+  else args.push(...hostRoot());
   args.push(
     "--proc",
     "/proc",
@@ -182,6 +196,8 @@ export function sandboxArgs(run: SandboxRun): string[] {
     "--dir",
     "/run",
   );
+  // A read-only root cannot take new mount points: the source and git caches get a tmpfs to hold theirs.
+  if (run.root) args.push("--tmpfs", "/var/cache");
   args.push("--bind", run.workspace, WORKSPACE);
   for (const [host, inside] of run.readOnly ?? []) args.push("--ro-bind", host, inside);
   // The root itself (a tmpfs bwrap made) becomes read-only: only the workspace and the tmpfs are writable.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
@@ -145,6 +145,37 @@ describe("README main job", () => {
     assert.equal(JSON.parse(readFileSync(join(out, "repo/security.json"), "utf8")).reponame, "undistro");
     assert.match(r.stdout, /^nothing changed: no package or image to rebuild$/m);
     assert.match(r.stdout, /^unchanged images: base, hello, static$/m);
+
+    // Hermetic: with the repository the job built, a step's root is made only of busybox and musl.
+    const probes = join(out, "probes");
+    mkdirSync(probes);
+    copyFileSync(join(REPO_ROOT, "test/fixtures/hermetic/hermetic-probe.yaml"), join(probes, "hermetic-probe.yaml"));
+    copyFileSync(join(REPO_ROOT, "test/fixtures/hermetic/needs-gcc.yaml"), join(probes, "needs-gcc.yaml"));
+    const hermetic = (recipe: string) =>
+      runBin(["build", join(probes, recipe), "--hermetic", "--out", join(out, "repo"), "--signing-key", join(out, "keys/undistro.rsa")]);
+    const probe = hermetic("hermetic-probe.yaml");
+    assert.equal(probe.code, 0, probe.stderr);
+    const seen = (f: string) => member("hermetic-probe-1-r0.apk", `usr/share/hermetic-probe/${f}`);
+    assert.deepEqual(seen("installed").trim().split("\n").sort(), ["P:busybox", "P:musl"], "the root holds busybox and its musl, nothing else");
+    assert.deepEqual(
+      seen("host-files").trim().split("\n"),
+      ["/etc/shadow", "/usr/bin/gcc", "/usr/bin/cc", "/usr/bin/perl", "/usr/bin/python3", "/usr/lib/x86_64-linux-gnu"].map((f) => `absent ${f}`),
+    );
+    const commands = seen("commands").trim().split("\n");
+    assert.ok(commands.includes("sh") && commands.includes("busybox") && !commands.includes("gcc") && !commands.includes("make"), commands.join(" "));
+    const probeSbom = JSON.parse(member("hermetic-probe-1-r0.apk", "var/lib/db/sbom/hermetic-probe-1-r0.spdx.json")) as {
+      packages: { name: string; comment?: string; externalRefs?: { referenceLocator: string }[] }[];
+    };
+    const environment = probeSbom.packages.filter((p) => /installed as the build root \(hermetic\)/.test(p.comment ?? "")).map((p) => p.name);
+    assert.deepEqual(environment.sort(), ["busybox", "musl"]);
+    assert.ok(!JSON.stringify(probeSbom).includes("pkg:deb/"), "no host package in a hermetic build's SBOM");
+    const forgot = hermetic("needs-gcc.yaml");
+    assert.equal(forgot.code, 1);
+    assert.match(
+      forgot.stderr,
+      /error\[BUILD_MISSING_COMMAND\]: .*needs-gcc\.yaml: step pipeline\[0\] .*runs `gcc`, which no package in the build root provides/,
+    );
+    assert.match(forgot.stderr, /hint: no package in .* provides cmd:gcc/);
   });
 });
 

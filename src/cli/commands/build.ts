@@ -17,6 +17,7 @@ interface BuildFlags {
   logDir?: string;
   keepWorkspace?: boolean;
   stepTimeout: string;
+  hermetic?: boolean;
   jobs: string;
   plan?: string | boolean;
   json?: boolean;
@@ -37,6 +38,7 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--log-dir <dir>", "keep full build logs here")
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this (30m, 6h, …)", "6h")
+    .option("--hermetic", "run every step in a root made only of the recipe's environment packages from the repository (nothing of the host)")
     .option("--json", "print the report as JSON")
     .action(
       action(io, async (recipeArg: string | undefined, f: BuildFlags) => {
@@ -76,6 +78,7 @@ export function registerBuild(program: Command, io: Io): void {
           pipelineDirs: f.pipelineDir,
           keepWorkspace: f.keepWorkspace ?? false,
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
+          hermetic: f.hermetic ?? false,
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;

@@ -1,0 +1,136 @@
+/**
+ * Build environments from the repository. Two uses:
+ * - stage 1 (today's default): the environment packages the repository has are installed into a
+ *   root mounted at /sysroot beside the host's toolchain;
+ * - hermetic (`--hermetic`): the environment packages, installed for the machine that runs the
+ *   build, ARE the root of every step: nothing of the host is mounted, so a step sees exactly what
+ *   the packages installed (as melange builds), and a tool the recipe forgot is missing, not
+ *   borrowed from the host.
+ * Packages are installed as `undistro install` does: the index and every package verified with
+ * the signing key's public half.
+ */
+import { createPublicKey } from "node:crypto";
+import { existsSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type ApkSigningKey, parseDependency, readIndexFile } from "../apk/index.js";
+import { installPackages } from "../image/index.js";
+import type { ResolvedPackage } from "../solver/index.js";
+import { UndistroError } from "../util/index.js";
+
+export interface BuildEnvironment {
+  /** Host directory holding the installed environment (the sysroot, or the whole root when hermetic). */
+  dir?: string;
+  packages: ResolvedPackage[];
+  /** Environment atoms the repository does not have: the host's toolchain stands in (stage 0). */
+  hostProvided: string[];
+  /** The installed environment is the steps' root; nothing of the host is mounted. */
+  hermetic: boolean;
+}
+
+/** Names (and provided names) the repository's index for `arch` holds; empty when it has no index. */
+function repositoryNames(outDir: string, arch: string): Set<string> {
+  const names = new Set<string>();
+  const indexFile = join(outDir, arch, "APKINDEX.tar.gz");
+  if (!existsSync(indexFile)) return names;
+  for (const e of readIndexFile(indexFile).entries) {
+    names.add(e.name);
+    for (const p of e.provides) names.add(parseDependency(p, indexFile, false).name);
+  }
+  return names;
+}
+
+/** Packages providing `cmd:NAME` in the repository for `arch`, for the missing-command error. */
+export function commandProviders(outDir: string, arch: string, command: string): string[] {
+  const indexFile = join(outDir, arch, "APKINDEX.tar.gz");
+  if (!existsSync(indexFile)) return [];
+  const out = new Set<string>();
+  for (const e of readIndexFile(indexFile).entries) {
+    if (e.provides.some((p) => parseDependency(p, indexFile, false).name === `cmd:${command}`)) out.add(e.name);
+  }
+  return [...out].sort();
+}
+
+async function install(outDir: string, signingKey: ApkSigningKey, arch: string, workRoot: string, world: string[], into: string) {
+  const keys = join(workRoot, "environment-keys");
+  mkdirSync(keys, { recursive: true });
+  const pub = join(keys, signingKey.keyName);
+  writeFileSync(pub, createPublicKey(signingKey.privateKey).export({ format: "pem", type: "spki" }));
+  return installPackages({ root: into, repositories: [resolve(outDir)], keyring: [pub], arch, world });
+}
+
+/**
+ * Stage 1: the recipe's environment atoms the output repository already has are installed into
+ * WORKROOT/sysroot; the rest (the compiler) still comes from the host.
+ */
+export async function sysrootEnvironment(
+  wanted: string[],
+  outDir: string,
+  signingKey: ApkSigningKey | undefined,
+  arch: string,
+  workRoot: string,
+): Promise<BuildEnvironment> {
+  if (!wanted.length) return { packages: [], hostProvided: [], hermetic: false };
+  const names = signingKey ? repositoryNames(outDir, arch) : new Set<string>();
+  const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
+  const hostProvided = wanted.filter((a) => !available.includes(a));
+  if (!available.length || !signingKey) return { packages: [], hostProvided, hermetic: false };
+  const dir = join(workRoot, "sysroot");
+  const installed = await install(outDir, signingKey, arch, workRoot, available, dir);
+  return { dir, packages: installed.packages, hostProvided, hermetic: false };
+}
+
+/** Directories every step's root needs as mount points (the installed root is mounted read-only). */
+const MOUNT_POINTS = ["proc", "dev", "tmp", "var/tmp", "var/cache", "run", "home/build", "home/recipe", "sysroot"];
+
+/**
+ * Hermetic: every environment atom must come from the repository, installed for `buildArch` (the
+ * machine running the steps) into WORKROOT/root, which becomes the steps' root.
+ */
+export async function hermeticEnvironment(
+  recipeFile: string,
+  wanted: string[],
+  outDir: string,
+  signingKey: ApkSigningKey | undefined,
+  buildArch: string,
+  workRoot: string,
+): Promise<BuildEnvironment> {
+  if (!wanted.length) {
+    throw new UndistroError("BUILD_NOT_HERMETIC", `${recipeFile}: environment.contents.packages is empty: a hermetic build root holds only those packages`, {
+      hint: "list at least a shell and the tools the pipeline runs (e.g. busybox)",
+    });
+  }
+  if (!signingKey) throw new UndistroError("USAGE", "a hermetic build installs its root from the repository: give --signing-key");
+  const names = repositoryNames(outDir, buildArch);
+  const missing = wanted.filter((a) => !names.has(parseDependency(a, "environment", false).name));
+  if (missing.length) {
+    throw new UndistroError(
+      "BUILD_NOT_HERMETIC",
+      `${recipeFile}: environment.contents.packages ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not in the repository ${join(outDir, buildArch)}`,
+      { hint: "build them first (`undistro build DIR` orders the graph), or build without --hermetic (stage 0/1: the host's toolchain)" },
+    );
+  }
+  const dir = join(workRoot, "root");
+  const installed = await install(outDir, signingKey, buildArch, workRoot, wanted, dir);
+  // Every step is a /bin/sh script: a root without a shell cannot run one.
+  if (!["bin/sh", "usr/bin/sh"].some((p) => lstatSync(join(dir, p), { throwIfNoEntry: false }))) {
+    const shells = commandProviders(outDir, buildArch, "sh");
+    throw new UndistroError("BUILD_MISSING_COMMAND", `${recipeFile}: the build root (${wanted.join(", ")}) has no /bin/sh to run the pipeline with`, {
+      hint: shells.length
+        ? `add ${shells.join(" or ")} (provides cmd:sh) to environment.contents.packages`
+        : "no package in the repository provides cmd:sh: build busybox first",
+    });
+  }
+  for (const m of MOUNT_POINTS) mkdirSync(join(dir, m), { recursive: true });
+  return { dir, packages: installed.packages, hostProvided: [], hermetic: true };
+}
+
+/** The command a shell could not find, from the last lines of a step that exited 127. */
+export function missingCommand(tail: string[]): string | undefined {
+  for (const line of [...tail].reverse()) {
+    const m =
+      /(?:^|: )([^\s:/]+): (?:command )?not found$/.exec(line.trim()) ??
+      /^(?:\/bin\/sh|sh|bash): (?:line \d+: )?([^\s:]+): (?:command )?not found/.exec(line.trim());
+    if (m) return m[1];
+  }
+  return undefined;
+}
