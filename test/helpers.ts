@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -5,6 +6,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "../src/cli/main.js";
 import type { Io } from "../src/cli/output.js";
+import { UndistroError } from "../src/util/index.js";
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
@@ -59,4 +61,14 @@ export function run(cmd: string, args: string[], options: { cwd?: string; input?
   const r = spawnSync(cmd, args, { cwd: options.cwd, input: options.input, env: { ...process.env, ...options.env }, maxBuffer: 512 * 1024 * 1024 });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, stdout: r.stdout as Buffer, stderr: (r.stderr as Buffer).toString("utf8") };
+}
+
+/** For assert.throws: an UndistroError with this code whose message names each of `mentions`. */
+export function isError(code: string, ...mentions: string[]) {
+  return (e: unknown) => {
+    assert.ok(e instanceof UndistroError, `expected UndistroError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    for (const m of mentions) assert.ok(e.message.includes(m), `message names ${m}: ${e.message}`);
+    return true;
+  };
 }

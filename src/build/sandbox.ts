@@ -53,27 +53,14 @@ export const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 let checked: true | UndistroError | undefined;
 
+/** Every sandbox's namespaces: all new, its own user namespace without capabilities or nested user namespaces. */
+const ISOLATION = ["--die-with-parent", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"];
+
 /** Verifies bubblewrap is installed and can create namespaces here; the error says how to fix it. */
 export function checkSandbox(): void {
   if (checked === true) return;
   if (checked instanceof UndistroError) throw checked;
-  const probe = [
-    "--die-with-parent",
-    "--unshare-all",
-    "--unshare-user",
-    "--disable-userns",
-    "--cap-drop",
-    "ALL",
-    "--ro-bind",
-    "/usr",
-    "/usr",
-    "--symlink",
-    "usr/bin",
-    "/bin",
-    "--symlink",
-    "usr/lib",
-    "/lib",
-  ];
+  const probe = [...ISOLATION, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"];
   if (existsSync("/usr/lib64")) probe.push("--symlink", "usr/lib64", "/lib64");
   const r = spawnSync(BWRAP, [...probe, "--", "/bin/true"], {
     encoding: "utf8",
@@ -160,22 +147,7 @@ function hideHostSecrets(): string[] {
 }
 
 export function sandboxArgs(run: SandboxRun): string[] {
-  const args = [
-    "--die-with-parent",
-    "--unshare-all",
-    "--unshare-user",
-    "--disable-userns",
-    "--cap-drop",
-    "ALL",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-    "--new-session",
-    "--hostname",
-    "undistro-build",
-    "--clearenv",
-  ];
+  const args = [...ISOLATION, "--uid", "0", "--gid", "0", "--new-session", "--hostname", "undistro-build", "--clearenv"];
   if (run.root) args.push("--ro-bind", run.root, "/");
   else args.push(...hostRoot());
   args.push(

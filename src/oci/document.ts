@@ -20,7 +20,8 @@ export function digestLike(digest: string, data: Uint8Array): string {
   return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
 }
 
-export interface DocDescriptor {
+/** An OCI content descriptor. */
+export interface Descriptor {
   mediaType: string;
   digest: string;
   size: number;
@@ -33,10 +34,10 @@ export interface OciDocument {
   schemaVersion?: number;
   mediaType?: string;
   artifactType?: string;
-  config?: DocDescriptor;
-  layers?: DocDescriptor[];
-  manifests?: DocDescriptor[];
-  subject?: DocDescriptor;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
   annotations?: Record<string, string>;
   [key: string]: unknown;
 }
@@ -45,7 +46,7 @@ function bad(where: string, field: string, why: string): UndistroError {
   return new UndistroError("OCI_BAD_DOCUMENT", `${where}: ${field} ${why}`, { hint: "the manifest or index is damaged or was not written by an OCI tool" });
 }
 
-function descriptor(value: unknown, where: string, field: string): DocDescriptor {
+function descriptor(value: unknown, where: string, field: string): Descriptor {
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad(where, field, "is not a descriptor object");
   const d = value as Record<string, unknown>;
   if (!isDigest(d.digest)) throw bad(where, `${field}.digest`, `${JSON.stringify(String(d.digest)).slice(0, 90)} is not a sha256 or sha512 digest`);
@@ -64,7 +65,7 @@ function descriptor(value: unknown, where: string, field: string): DocDescriptor
       throw bad(where, `${field}.platform`, "needs os and architecture strings");
   }
   if (d.annotations !== undefined) stringMap(d.annotations, where, `${field}.annotations`);
-  return { ...(d as unknown as DocDescriptor), mediaType: typeof d.mediaType === "string" ? d.mediaType : "" };
+  return { ...(d as unknown as Descriptor), mediaType: typeof d.mediaType === "string" ? d.mediaType : "" };
 }
 
 function stringMap(value: unknown, where: string, field: string): void {
@@ -72,7 +73,7 @@ function stringMap(value: unknown, where: string, field: string): void {
     throw bad(where, field, "is not a map of strings");
 }
 
-function descriptors(value: unknown, where: string, field: string): DocDescriptor[] {
+function descriptors(value: unknown, where: string, field: string): Descriptor[] {
   if (!Array.isArray(value)) throw bad(where, field, "is not an array");
   return value.map((d, i) => descriptor(d, where, `${field}[${i}]`));
 }

@@ -17,5 +17,5 @@ export {
   readManifest,
 } from "./client.js";
 export { gzipLayer, PARALLEL_CHUNK, PARALLEL_THRESHOLD } from "./compress.js";
-export { DIGEST_RE, type DocDescriptor, digestLike, isDigest, type OciDocument, parseOciDocument } from "./document.js";
+export { DIGEST_RE, digestLike, isDigest, type OciDocument, parseOciDocument } from "./document.js";
 export { canonicalJson, type Descriptor, MEDIA, OciLayout, type Platform, platformMatches, platformName, sha256Digest } from "./layout.js";

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node
 import { join } from "node:path";
 import { END_OF_ARCHIVE, encodeEntry } from "../apk/index.js";
 import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
-import { digestLike, isDigest, parseOciDocument } from "./document.js";
+import { type Descriptor, digestLike, isDigest, parseOciDocument } from "./document.js";
 
 export const MEDIA = {
   index: "application/vnd.oci.image.index.v1+json",
@@ -34,14 +34,7 @@ export function platformMatches(p: Platform, name: string): boolean {
   return p.os === os && p.architecture === arch && (!variant || p.variant === variant);
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  platform?: { architecture: string; os: string; variant?: string };
-  annotations?: Record<string, string>;
-  artifactType?: string;
-}
+export type { Descriptor };
 
 export function sha256Digest(data: Uint8Array): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;

@@ -18,17 +18,8 @@ import {
   writePackage,
 } from "../../src/apk/index.js";
 import { UndistroError } from "../../src/util/index.js";
-import { runCli, tempDir } from "../helpers.js";
+import { isError, runCli, tempDir } from "../helpers.js";
 import { craftApk, th } from "./craft.js";
-
-function isError(code: string, ...mentions: string[]) {
-  return (e: unknown) => {
-    assert.ok(e instanceof UndistroError, `expected UndistroError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const m of mentions) assert.ok(e.message.includes(m), `message names ${m}: ${e.message}`);
-    return true;
-  };
-}
 
 describe("bad APK input", () => {
   let dir: string;

@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import zlib from "node:zlib";
 import { END_OF_ARCHIVE, encodeEntry, gunzipBounded, parsePackage, parseTar, splitGzipMembers } from "../../src/apk/index.js";
-import { UndistroError } from "../../src/util/index.js";
-import { tempDir } from "../helpers.js";
+import { isError, tempDir } from "../helpers.js";
 import { craftApk, th } from "./craft.js";
 
 const APK_MODULE = new URL("../../src/apk/index.js", import.meta.url).href;
@@ -23,15 +22,6 @@ catch (e) { console.log(e.code ?? e.name); }`;
   const t0 = Date.now();
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", script, file], { encoding: "utf8", timeout: 10_000 });
   return { code: r.stdout.trim(), ms: Date.now() - t0, status: r.status };
-}
-
-function isError(code: string, ...mentions: string[]) {
-  return (e: unknown) => {
-    assert.ok(e instanceof UndistroError, `expected UndistroError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const m of mentions) assert.ok(e.message.includes(m), `message names ${m}: ${e.message}`);
-    return true;
-  };
 }
 
 function tarOf(...parts: Buffer[][]): Buffer {
