@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parsePackage } from "../apk/index.js";
+import { isSafeFileComponent, parsePackage } from "../apk/index.js";
 import { defaultCacheDir, UndistroError, writeFileAtomic } from "../util/index.js";
 
 export function isRemoteRepository(url: string): boolean {
@@ -83,6 +83,11 @@ export function cachedIndexPath(url: string, arch: string, cacheDir?: string): s
 
 /** Where a resolved package's file is on this machine: the cache for a remote one, else its path. */
 export function localPackagePath(p: { name: string; version: string; arch: string; url: string; repository: string }, cacheDir?: string): string {
+  // Index and lock readers refuse such values already; this keeps any other caller from naming a path outside the cache.
+  for (const v of [p.name, p.version, p.arch]) {
+    if (!isSafeFileComponent(v))
+      throw new UndistroError("REPOSITORY_BAD_ENTRY", `${p.repository}: ${JSON.stringify(v.slice(0, 80))} cannot name a package file`);
+  }
   if (isRemoteRepository(p.url) || isRemoteRepository(p.repository))
     return join(remoteRepositoryDir(p.repository, cacheDir), p.arch, `${p.name}-${p.version}.apk`);
   return p.url.replace(/^file:\/\//, "");
