@@ -217,6 +217,8 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           pipelines: pipes,
           arch,
           epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+          // A hermetic build of the same inputs is another build (its SBOM and provenance differ).
+          ...(opts.hermetic ? { hermetic: true } : {}),
         });
         const key = createHash("sha256").update(inputs).digest("hex");
         const stateFile = join(stateDir, `${name}.json`);
