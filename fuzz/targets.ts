@@ -40,6 +40,8 @@ export interface FuzzTarget {
   seeds(): Buffer[];
   /** Byte strings worth inserting (field names, magic numbers). */
   dictionary: string[];
+  /** The format is JSON: half of the mutations change parsed values instead of bytes. */
+  json?: boolean;
   run(data: Buffer, ctx: TargetContext): unknown;
   /** Starts what the target needs once per worker (a registry on loopback). */
   setup?(ctx: TargetContext): Promise<void>;
@@ -208,6 +210,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "lock",
+    json: true,
     description: "resolve lock files and image lock files",
     seeds: () => {
       const pkg = {
@@ -250,6 +253,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "oci",
+    json: true,
     description: "OCI manifests, indexes, referrer lists and index.json",
     seeds: () => seedFiles([ref("apko"), ref("sigstore")], (n) => n === "index.json" || n.endsWith("manifest.json"), 20, 32 * 1024),
     dictionary: ['"manifests":', '"layers":', '"config":', '"subject":', '"digest":"sha256:', '"size":', '"platform":', '"mediaType":'],
@@ -355,6 +359,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "dsse",
+    json: true,
     description: "DSSE envelopes and Sigstore bundles (verified against a fixed key)",
     seeds: () => seedFiles([ref("sigstore")], (n) => n.endsWith(".sigstore.json") || n.endsWith(".intoto.jsonl") || n.includes("dsse"), 30, 32 * 1024),
     dictionary: ['"payloadType":', '"payload":', '"signatures":', '"keyid":', '"sig":', '"dsseEnvelope":', '"mediaType":', "application/vnd.in-toto+json"],
@@ -385,6 +390,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "osv",
+    json: true,
     description: "OSV records",
     seeds: () => seedFiles([join(FIXTURES, "osv")], (n) => n.endsWith(".json"), 20),
     dictionary: ['"affected":', '"ranges":', '"events":', '"introduced":', '"fixed":', '"last_affected":', '"severity":', "CVSS:3.1/", "CVSS:4.0/"],
@@ -392,6 +398,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "secdb",
+    json: true,
     description: "Alpine-format security databases (secfixes)",
     seeds: () => [
       Buffer.from(
@@ -409,6 +416,7 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: "sbom",
+    json: true,
     description: "SPDX and CycloneDX SBOMs given to scan",
     seeds: () =>
       seedFiles(

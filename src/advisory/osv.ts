@@ -92,6 +92,55 @@ export function loadOsvDatabase(dir: string): OsvDatabase {
   return { records, byPackage, files };
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The parts of an OSV record that matching reads, checked for the types the schema gives them:
+ * records come from a feed, and a null where an object belongs must be an OSV_INVALID naming the
+ * field, not a TypeError in the middle of a scan.
+ */
+function checkOsvShape(rec: Record<string, unknown>, where: string): void {
+  const fail = (path: string, what: string) => new UndistroError("OSV_INVALID", `${where}: ${path}: must be ${what}`);
+  const strings = (v: unknown, path: string) => {
+    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== "string"))) throw fail(path, "a list of strings");
+  };
+  const objects = (v: unknown, path: string): Array<Record<string, unknown>> => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw fail(path, "a list");
+    return v.map((x, i) => {
+      if (!isObject(x)) throw fail(`${path}[${i}]`, "an object");
+      return x;
+    });
+  };
+  const text = (v: unknown, path: string) => {
+    if (v !== undefined && typeof v !== "string") throw fail(path, "a string");
+  };
+  const severities = (v: unknown, path: string) => {
+    for (const [i, sev] of objects(v, path).entries()) {
+      text(sev.type, `${path}[${i}].type`);
+      text(sev.score, `${path}[${i}].score`);
+    }
+  };
+  for (const k of ["aliases", "upstream", "related"]) strings(rec[k], k);
+  for (const k of ["summary", "details", "modified", "published", "withdrawn"]) text(rec[k], k);
+  severities(rec.severity, "severity");
+  for (const [j, a] of objects(rec.affected, "affected").entries()) {
+    if (a.package !== undefined) {
+      if (!isObject(a.package)) throw fail(`affected[${j}].package`, "an object");
+      for (const k of ["ecosystem", "name", "purl"]) text(a.package[k], `affected[${j}].package.${k}`);
+    }
+    strings(a.versions, `affected[${j}].versions`);
+    severities(a.severity, `affected[${j}].severity`);
+    for (const [k, range] of objects(a.ranges, `affected[${j}].ranges`).entries()) {
+      text(range.type, `affected[${j}].ranges[${k}].type`);
+      if (!Array.isArray(range.events)) throw fail(`affected[${j}].ranges[${k}].events`, "a list");
+      for (const [e, event] of objects(range.events, `affected[${j}].ranges[${k}].events`).entries()) {
+        for (const key of ["introduced", "fixed", "last_affected", "limit"]) text(event[key], `affected[${j}].ranges[${k}].events[${e}].${key}`);
+      }
+    }
+  }
+}
+
 export function parseOsv(text: string, file: string): OsvRecord[] {
   let data: unknown;
   try {
@@ -105,14 +154,7 @@ export function parseOsv(text: string, file: string): OsvRecord[] {
     if (typeof r !== "object" || r === null) throw new UndistroError("OSV_INVALID", `${where}: an OSV record must be an object`);
     const rec = r as Record<string, unknown>;
     if (typeof rec.id !== "string" || !rec.id) throw new UndistroError("OSV_INVALID", `${where}: id: required`);
-    if (rec.affected !== undefined && !Array.isArray(rec.affected)) throw new UndistroError("OSV_INVALID", `${where}: affected: must be a list`);
-    for (const [j, a] of ((rec.affected as unknown[]) ?? []).entries()) {
-      const ranges = (a as OsvAffected).ranges;
-      if (ranges !== undefined && !Array.isArray(ranges)) throw new UndistroError("OSV_INVALID", `${where}: affected[${j}].ranges: must be a list`);
-      for (const [k, range] of (ranges ?? []).entries()) {
-        if (!Array.isArray(range.events)) throw new UndistroError("OSV_INVALID", `${where}: affected[${j}].ranges[${k}].events: must be a list`);
-      }
-    }
+    checkOsvShape(rec, where);
     return rec as unknown as OsvRecord;
   });
 }
