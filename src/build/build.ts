@@ -11,7 +11,10 @@ import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo,
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
 import { signDsse } from "../sign/index.js";
-import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { hostArch, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+
+export { hostArch };
+
 import { type BuildEnvironment, commandProviders, hermeticEnvironment, missingCommand, sysrootEnvironment } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
@@ -79,10 +82,6 @@ export interface BuildReport {
   logFile: string;
   skipped?: string;
   durationMs: number;
-}
-
-export function hostArch(): string {
-  return process.arch === "arm64" ? "aarch64" : "x86_64";
 }
 
 /** What stage 0 builds with: the host's toolchain, by Debian package version where dpkg knows it. */

@@ -18,7 +18,7 @@ import {
   type ResolvedPackage,
   resolveIn,
 } from "../solver/index.js";
-import { fsError, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { fsError, hostArch, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { type ImageConfig, loadImageConfig, OCI_ARCH } from "./config.js";
 import { type FsEntry, RootFs } from "./rootfs.js";
 
@@ -218,10 +218,6 @@ export function readImageLock(path: string): ImageLock {
     });
   }
   return lock;
-}
-
-function hostArch(): string {
-  return process.arch === "arm64" ? "aarch64" : "x86_64";
 }
 
 /** Splits a command line the way apko does (shell-like words, quotes respected). */

@@ -1,3 +1,4 @@
+export { hostArch } from "./arch.js";
 export { defaultCacheDir } from "./cache.js";
 export { sha1, sha1Hex, sha256Hex } from "./digest.js";
 export { sourceDateEpoch } from "./epoch.js";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { buildImage, formatImageLock, lockImage, prefetchImageRepositories, UNTRUSTED_WARNING } from "../../image/index.js";
 import { installPackages } from "../../image/install.js";
-import { UndistroError, writeFileAtomic } from "../../util/index.js";
+import { hostArch, UndistroError, writeFileAtomic } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
 import { action, collect } from "./shared.js";
 
@@ -61,7 +61,7 @@ export function registerImage(program: Command, io: Io): void {
     .requiredOption("--root <dir>", "the root to install into")
     .option("-X, --repository <url>", "repository (repeatable)", collect, [])
     .option("--keyring <key.pub>", "trusted public key (repeatable)", collect, [])
-    .option("--arch <arch>", "architecture", process.arch === "arm64" ? "aarch64" : "x86_64")
+    .option("--arch <arch>", "architecture", hostArch())
     .option("--json", "print as JSON")
     .action(
       action(io, async (packages: string[], f: { root: string; repository: string[]; keyring: string[]; arch: string; json?: boolean }) => {

@@ -15,7 +15,7 @@ import {
   runSolverTestFile,
   UnsatisfiableError,
 } from "../../solver/index.js";
-import { fsError, UndistroError, writeFileAtomic } from "../../util/index.js";
+import { fsError, hostArch, UndistroError, writeFileAtomic } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { action, collect } from "./shared.js";
 
@@ -49,7 +49,7 @@ export function registerSolver(program: Command, io: Io): void {
     .option("-X, --repository <url>", "repository directory or file:// URL; '@tag URL' pins (repeatable)", collect, [])
     .option("--keys-dir <dir>", "trusted public keys for index signatures")
     .option("--allow-untrusted", "do not verify index signatures")
-    .option("--arch <arch>", "architecture", process.arch === "arm64" ? "aarch64" : "x86_64")
+    .option("--arch <arch>", "architecture", hostArch())
     .option("--write-lock <file>", "write a lock file for the resolved set")
     .option("--json", "print as JSON")
     .action(
