@@ -529,13 +529,12 @@ async function gitCheckoutStep(
       hint: "use a local clone (a path or file:// URL), or a fetch step with a release tarball and its sha256",
     });
   }
-  if ((w.tag ?? w.branch ?? "").startsWith("-")) {
-    throw new UndistroError("BUILD_INVALID_INPUT", `${recipe.file}: ${step.where}: git-checkout ref ${JSON.stringify(w.tag ?? w.branch)} starts with '-'`);
-  }
+  const ref = w.tag ?? w.branch ?? "";
+  if (ref.startsWith("-"))
+    throw new UndistroError("BUILD_INVALID_INPUT", `${recipe.file}: ${step.where}: git-checkout ref ${JSON.stringify(ref)} starts with '-'`);
   const local = repo.replace(/^file:\/\//, "");
   const inside = "/var/cache/undistro-git/repo";
   const dest = w.destination ?? ".";
-  const ref = w.tag ?? w.branch ?? "";
   const expected = w["expected-commit"];
   const script = [
     `git config --global --add safe.directory '*' 2>/dev/null || true`,

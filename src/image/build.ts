@@ -5,10 +5,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, isSafeFileComponent, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
+import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
 import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
 import {
+  checkLockedPackage,
   fetchPackages,
   fetchRepositoryIndexes,
   type LoadedRepository,
@@ -207,13 +208,7 @@ export function readImageLock(path: string): ImageLock {
     if (!Array.isArray(list)) throw new UndistroError("LOCK_INVALID", `${path}: packages.${arch} is not a list`);
     list.forEach((p, i) => {
       const where = `${path}: packages.${arch}[${i}]`;
-      if (p === null || typeof p !== "object") throw new UndistroError("LOCK_INVALID", `${where} is not an object`);
-      for (const k of ["name", "version", "arch", "checksum", "repository", "url"] as const) {
-        if (typeof p[k] !== "string" || p[k] === "") throw new UndistroError("LOCK_INVALID", `${where}.${k} is missing`);
-      }
-      for (const k of ["name", "version", "arch"] as const) {
-        if (!isSafeFileComponent(p[k])) throw new UndistroError("LOCK_INVALID", `${where}.${k} ${JSON.stringify(p[k].slice(0, 80))} is not a valid ${k}`);
-      }
+      checkLockedPackage(p, where);
       if (!Array.isArray(p.depends)) throw new UndistroError("LOCK_INVALID", `${where}.depends is not a list`);
     });
   }

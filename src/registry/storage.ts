@@ -12,9 +12,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { DIGEST_RE } from "../oci/index.js";
 import { writeFileAtomic } from "../util/index.js";
 
-export const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+export { DIGEST_RE };
 
 export function digestOf(algo: "sha256" | "sha512", data: Uint8Array): string {
   return `${algo}:${createHash(algo).update(data).digest("hex")}`;

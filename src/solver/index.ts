@@ -18,6 +18,7 @@ export {
   assertLockHolds,
   buildDatabase,
   checkLock,
+  checkLockedPackage,
   explain,
   formatLock,
   indexPathFor,

@@ -214,18 +214,30 @@ export function parseLock(text: string, where: string): LockFile {
     throw new UndistroError("LOCK_INVALID", `${where}: needs arch, world and packages`);
   }
   lock.packages.forEach((p, i) => {
-    if (p === null || typeof p !== "object") throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}] is not an object`);
-    for (const k of ["name", "version", "arch", "checksum", "url", "repository"] as const) {
-      if (typeof p[k] !== "string" || p[k] === "") throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].${k} is missing`);
-    }
-    // Name, version and arch become cache file names.
-    for (const k of ["name", "version", "arch"] as const) {
-      if (!isSafeFileComponent(p[k]))
-        throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].${k} ${JSON.stringify(p[k].slice(0, 80))} is not a valid ${k}`);
-    }
+    checkLockedPackage(p, `${where}: packages[${i}]`);
     if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(p.checksum)) throw new UndistroError("LOCK_INVALID", `${where}: packages[${i}].checksum is not a Q1 checksum`);
   });
   return lock;
+}
+
+/**
+ * One package entry of a lock (resolve's or an image's), read from a file: an object whose name,
+ * version, arch, checksum, url and repository are strings, and whose name, version and arch can
+ * become cache file names. `where` names the entry in errors.
+ */
+export function checkLockedPackage(
+  p: unknown,
+  where: string,
+): asserts p is { name: string; version: string; arch: string; checksum: string; url: string; repository: string } {
+  if (p === null || typeof p !== "object") throw new UndistroError("LOCK_INVALID", `${where} is not an object`);
+  const entry = p as Record<string, unknown>;
+  for (const k of ["name", "version", "arch", "checksum", "url", "repository"] as const) {
+    if (typeof entry[k] !== "string" || entry[k] === "") throw new UndistroError("LOCK_INVALID", `${where}.${k} is missing`);
+  }
+  for (const k of ["name", "version", "arch"] as const) {
+    const value = entry[k] as string;
+    if (!isSafeFileComponent(value)) throw new UndistroError("LOCK_INVALID", `${where}.${k} ${JSON.stringify(value.slice(0, 80))} is not a valid ${k}`);
+  }
 }
 
 /**
