@@ -60,9 +60,8 @@ const ISOLATION = ["--die-with-parent", "--unshare-all", "--unshare-user", "--di
 export function checkSandbox(): void {
   if (checked === true) return;
   if (checked instanceof UndistroError) throw checked;
-  const probe = [...ISOLATION, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib"];
-  if (existsSync("/usr/lib64")) probe.push("--symlink", "usr/lib64", "/lib64");
-  const r = spawnSync(BWRAP, [...probe, "--", "/bin/true"], {
+  // The same namespaces and host root the steps get, so what the probe proves is what they need.
+  const r = spawnSync(BWRAP, [...ISOLATION, ...hostRoot(), "--", "/bin/true"], {
     encoding: "utf8",
     timeout: 10_000,
   });
