@@ -11,16 +11,17 @@ import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo,
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
 import { signDsse } from "../sign/index.js";
+import { localPackagePath } from "../solver/index.js";
 import { hostArch, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 
 export { hostArch };
 
-import { type BuildEnvironment, commandProviders, hermeticEnvironment, missingCommand, sysrootEnvironment } from "./environment.js";
+import { type BuildEnvironment, commandProviders, environmentRepositories, hermeticEnvironment, missingCommand, sysrootEnvironment } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
-import { archInfo, OUTDIR, recipeVars, substitute } from "./substitute.js";
+import { archInfo, distroTriplet, OUTDIR, recipeVars, substitute } from "./substitute.js";
 
 export const BUILDER_VERSION = "0.1.0";
 
@@ -45,6 +46,15 @@ export interface BuildOptions {
   stepTimeoutMs?: number;
   /** Run every step in a root made only of the recipe's environment packages from the repository. */
   hermetic?: boolean;
+  /** More repositories for environment packages after the output repository (melange's --repository-append). */
+  repositoryAppend?: string[];
+  /**
+   * The only repositories environment packages come from (instead of the output repository and
+   * the appended ones): a bootstrap stage builds from the stage before it.
+   */
+  environmentRepositories?: string[];
+  /** Packages added to every recipe's environment (stage 1 of the bootstrap adds the cross compiler). */
+  environmentAppend?: string[];
   onEvent?: (e: BuildEvent) => void;
 }
 
@@ -84,8 +94,20 @@ export interface BuildReport {
   durationMs: number;
 }
 
+/** A tool or package the build ran with, as the SBOM and the provenance name it. */
+interface BuildTool {
+  name: string;
+  version: string;
+  purl?: string;
+  comment?: string;
+  /** The environment package's .apk file (provenance only). */
+  digest?: { sha256: string };
+  /** Its APK checksum, as the index's C: field (provenance only). */
+  checksum?: string;
+}
+
 /** What stage 0 builds with: the host's toolchain, by Debian package version where dpkg knows it. */
-function hostToolchain(): Array<{ name: string; version: string; purl?: string; comment?: string }> {
+function hostToolchain(): BuildTool[] {
   const r = spawnSync(
     "dpkg-query",
     [
@@ -108,7 +130,7 @@ function hostToolchain(): Array<{ name: string; version: string; purl?: string; 
       encoding: "utf8",
     },
   );
-  const tools: Array<{ name: string; version: string; purl?: string; comment?: string }> = [];
+  const tools: BuildTool[] = [];
   for (const line of (r.stdout ?? "").split("\n")) {
     const [name, version, arch] = line.split("\t");
     if (!name || !version) continue;
@@ -158,6 +180,12 @@ export function crossEnvironment(target: string): Record<string, string> {
   };
 }
 
+/** The repositories (with an index for `arch`) environment packages come from. */
+function repositoriesFor(opts: BuildOptions, arch: string): string[] {
+  if (opts.environmentRepositories) return environmentRepositories(undefined, opts.environmentRepositories, arch);
+  return environmentRepositories(opts.outDir, opts.repositoryAppend ?? [], arch);
+}
+
 /** Where a recipe's environment packages from the repository appear in the sandbox. */
 export const SYSROOT = "/sysroot";
 
@@ -166,10 +194,15 @@ export const SYSROOT = "/sysroot";
  * toolchain (stage 1), or, with `hermetic`, as the whole root of every step (see environment.ts).
  */
 function assembleEnvironment(recipe: Recipe, opts: BuildOptions, arch: string, root: string, vars: ReadonlyMap<string, string>): Promise<BuildEnvironment> {
-  const wanted = recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true));
+  const wanted = [
+    ...recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true)),
+    ...(opts.environmentAppend ?? []),
+  ];
   // A hermetic root runs here, so it holds this machine's packages even in a cross build.
-  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, opts.outDir, opts.signingKey, hostArch(), root);
-  return sysrootEnvironment(wanted, opts.outDir, opts.signingKey, arch, root);
+  const rootArch = opts.hermetic ? hostArch() : arch;
+  const repositories = repositoriesFor(opts, rootArch);
+  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, repositories, opts.signingKey, rootArch, root);
+  return sysrootEnvironment(wanted, repositories, opts.signingKey, arch, root);
 }
 
 function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
@@ -206,15 +239,15 @@ function describeEnvironment(e: BuildEnvironment): string {
   return `stage 0 (bootstrap): the host's toolchain mounted read-only${host}`;
 }
 
-function commandMissing(recipe: Recipe, step: PlannedStep, command: string, outDir: string, arch: string, logFile: string): UndistroError {
-  const providers = commandProviders(outDir, arch, command);
+function commandMissing(recipe: Recipe, step: PlannedStep, command: string, repositories: string[], arch: string, logFile: string): UndistroError {
+  const providers = commandProviders(repositories, arch, command);
   return new UndistroError(
     "BUILD_MISSING_COMMAND",
     `${recipe.file}: step ${step.where} (${step.name}) runs \`${command}\`, which no package in the build root provides`,
     {
       hint: providers.length
         ? `add ${providers.length === 1 ? providers[0] : `one of ${providers.join(", ")}`} (provides cmd:${command}) to environment.contents.packages; full log: ${logFile}`
-        : `no package in ${join(outDir, arch)} provides cmd:${command}: package it, or build without --hermetic; full log: ${logFile}`,
+        : `no package in ${repositories.map((r) => join(r, arch)).join(" or ") || "the repositories"} provides cmd:${command}: package it, or build without --hermetic; full log: ${logFile}`,
     },
   );
 }
@@ -270,6 +303,9 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     /** Where every step runs: its time limit, and the root when hermetic. */
     const placement: Placement = { timeoutMs: stepTimeout, ...(environment.hermetic && environment.dir ? { root: environment.dir } : {}) };
     log.write(`${describeEnvironment(environment)}\n`);
+    // The machine whose tools run the steps, for configure's --build: Debian's toolchain in stages
+    // 0 and 1, undistro's own in a hermetic root (recipes of the toolchain need to tell them apart).
+    env.UNDISTRO_BUILD_TRIPLET = environment.hermetic ? distroTriplet(hostArch()) : archInfo(hostArch()).tripletGnu;
     if (environment.dir && !environment.hermetic) {
       readOnly.push([environment.dir, SYSROOT]);
       // The host's tools first, then the environment's (musl-gcc and friends); build systems find
@@ -303,7 +339,9 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
         }
         if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
         const missing = result.code === 127 ? missingCommand(result.tail) : undefined;
-        if (missing && environment.hermetic) throw commandMissing(recipe, step, missing, opts.outDir, hostArch(), logFile);
+        if (missing && environment.hermetic) {
+          throw commandMissing(recipe, step, missing, repositoriesFor(opts, hostArch()), hostArch(), logFile);
+        }
         if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
         opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
       }
@@ -331,13 +369,22 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     mkdirSync(archDir, { recursive: true });
     const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
     const recipeSha = createHash("sha256").update(readFileSync(recipePath)).digest("hex");
-    const tools = [
+    // The SBOM inside each package names environment packages by name, version and purl; their
+    // digests go to the provenance beside it. A package's bytes then depend on what built it, not
+    // on the bytes of the packages that did: the bootstrap's fixpoint (stage 3 = stage 2) needs that.
+    const tools: BuildTool[] = [
       ...(environment.hermetic ? [] : hostToolchain()),
       ...environment.packages.map((p) => ({
         name: p.name,
         version: p.version,
         purl: `pkg:apk/${encodeURIComponent(distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
-        comment: `build environment package from the repository (checksum ${p.checksum}), ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
+        comment: `build environment package from the repository, ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
+        digest: {
+          sha256: createHash("sha256")
+            .update(readFileSync(localPackagePath(p)))
+            .digest("hex"),
+        },
+        checksum: p.checksum,
       })),
     ];
     const license = recipe.package.copyright
@@ -574,7 +621,7 @@ function writePackageProvenance(p: {
   recipe: { path: string; sha256: string };
   packageName: string;
   sources: FetchedSource[];
-  tools: Array<{ name: string; version: string; purl?: string }>;
+  tools: BuildTool[];
   epoch: number;
   sandbox: string;
   key?: KeyObject;
@@ -591,7 +638,12 @@ function writePackageProvenance(p: {
         internalParameters: { sourceDateEpoch: p.epoch, sandbox: p.sandbox },
         resolvedDependencies: [
           ...p.sources.map((s) => ({ uri: s.uri, name: s.fileName, digest: { sha256: s.sha256, ...(s.sha512 ? { sha512: s.sha512 } : {}) } })),
-          ...p.tools.map((t) => ({ uri: t.purl ?? `tool:${t.name}`, name: t.name, annotations: { version: t.version } })),
+          ...p.tools.map((t) => ({
+            uri: t.purl ?? `tool:${t.name}`,
+            name: t.name,
+            ...(t.digest ? { digest: t.digest } : {}),
+            annotations: { version: t.version, ...(t.checksum ? { apkChecksum: t.checksum } : {}) },
+          })),
         ],
       },
       runDetails: {

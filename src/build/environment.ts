@@ -27,35 +27,48 @@ export interface BuildEnvironment {
   hermetic: boolean;
 }
 
-/** Names (and provided names) the repository's index for `arch` holds; empty when it has no index. */
-function repositoryNames(outDir: string, arch: string): Set<string> {
+/**
+ * Where environment packages come from: the output repository, then the appended ones (melange's
+ * --repository-append: the bootstrap's earlier stages). Only repositories with an index for `arch`.
+ */
+export function environmentRepositories(outDir: string | undefined, appended: readonly string[], arch: string): string[] {
+  return [...(outDir === undefined ? [] : [outDir]), ...appended]
+    .map((r) => resolve(r))
+    .filter((r, i, all) => all.indexOf(r) === i && existsSync(join(r, arch, "APKINDEX.tar.gz")));
+}
+
+/** Names (and provided names) the repositories' indexes for `arch` hold. */
+function repositoryNames(repositories: readonly string[], arch: string): Set<string> {
   const names = new Set<string>();
-  const indexFile = join(outDir, arch, "APKINDEX.tar.gz");
-  if (!existsSync(indexFile)) return names;
-  for (const e of readIndexFile(indexFile).entries) {
-    names.add(e.name);
-    for (const p of e.provides) names.add(parseDependency(p, indexFile, false).name);
+  for (const repo of repositories) {
+    const indexFile = join(repo, arch, "APKINDEX.tar.gz");
+    for (const e of readIndexFile(indexFile).entries) {
+      names.add(e.name);
+      for (const p of e.provides) names.add(parseDependency(p, indexFile, false).name);
+    }
   }
   return names;
 }
 
-/** Packages providing `cmd:NAME` in the repository for `arch`, for the missing-command error. */
-export function commandProviders(outDir: string, arch: string, command: string): string[] {
-  const indexFile = join(outDir, arch, "APKINDEX.tar.gz");
-  if (!existsSync(indexFile)) return [];
+/** Packages providing `cmd:NAME` in the repositories for `arch`, for the missing-command error. */
+export function commandProviders(repositories: readonly string[], arch: string, command: string): string[] {
   const out = new Set<string>();
-  for (const e of readIndexFile(indexFile).entries) {
-    if (e.provides.some((p) => parseDependency(p, indexFile, false).name === `cmd:${command}`)) out.add(e.name);
+  for (const repo of repositories) {
+    const indexFile = join(repo, arch, "APKINDEX.tar.gz");
+    if (!existsSync(indexFile)) continue;
+    for (const e of readIndexFile(indexFile).entries) {
+      if (e.provides.some((p) => parseDependency(p, indexFile, false).name === `cmd:${command}`)) out.add(e.name);
+    }
   }
   return [...out].sort();
 }
 
-async function install(outDir: string, signingKey: ApkSigningKey, arch: string, workRoot: string, world: string[], into: string) {
+async function install(repositories: string[], signingKey: ApkSigningKey, arch: string, workRoot: string, world: string[], into: string) {
   const keys = join(workRoot, "environment-keys");
   mkdirSync(keys, { recursive: true });
   const pub = join(keys, signingKey.keyName);
   writeFileSync(pub, createPublicKey(signingKey.privateKey).export({ format: "pem", type: "spki" }));
-  return installPackages({ root: into, repositories: [resolve(outDir)], keyring: [pub], arch, world });
+  return installPackages({ root: into, repositories, keyring: [pub], arch, world });
 }
 
 /**
@@ -64,18 +77,18 @@ async function install(outDir: string, signingKey: ApkSigningKey, arch: string, 
  */
 export async function sysrootEnvironment(
   wanted: string[],
-  outDir: string,
+  repositories: string[],
   signingKey: ApkSigningKey | undefined,
   arch: string,
   workRoot: string,
 ): Promise<BuildEnvironment> {
   if (!wanted.length) return { packages: [], hostProvided: [], hermetic: false };
-  const names = signingKey ? repositoryNames(outDir, arch) : new Set<string>();
+  const names = signingKey ? repositoryNames(repositories, arch) : new Set<string>();
   const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
   const hostProvided = wanted.filter((a) => !available.includes(a));
   if (!available.length || !signingKey) return { packages: [], hostProvided, hermetic: false };
   const dir = join(workRoot, "sysroot");
-  const installed = await install(outDir, signingKey, arch, workRoot, available, dir);
+  const installed = await install(repositories, signingKey, arch, workRoot, available, dir);
   return { dir, packages: installed.packages, hostProvided, hermetic: false };
 }
 
@@ -89,7 +102,7 @@ const MOUNT_POINTS = ["proc", "dev", "tmp", "var/tmp", "var/cache", "run", "home
 export async function hermeticEnvironment(
   recipeFile: string,
   wanted: string[],
-  outDir: string,
+  repositories: string[],
   signingKey: ApkSigningKey | undefined,
   buildArch: string,
   workRoot: string,
@@ -100,20 +113,20 @@ export async function hermeticEnvironment(
     });
   }
   if (!signingKey) throw new UndistroError("USAGE", "a hermetic build installs its root from the repository: give --signing-key");
-  const names = repositoryNames(outDir, buildArch);
+  const names = repositoryNames(repositories, buildArch);
   const missing = wanted.filter((a) => !names.has(parseDependency(a, "environment", false).name));
   if (missing.length) {
     throw new UndistroError(
       "BUILD_NOT_HERMETIC",
-      `${recipeFile}: environment.contents.packages ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not in the repository ${join(outDir, buildArch)}`,
+      `${recipeFile}: environment.contents.packages ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not in ${repositories.length ? repositories.map((r) => join(r, buildArch)).join(" or ") : "any repository (none has an index yet)"}`,
       { hint: "build them first (`undistro build DIR` orders the graph), or build without --hermetic (stage 0/1: the host's toolchain)" },
     );
   }
   const dir = join(workRoot, "root");
-  const installed = await install(outDir, signingKey, buildArch, workRoot, wanted, dir);
+  const installed = await install(repositories, signingKey, buildArch, workRoot, wanted, dir);
   // Every step is a /bin/sh script: a root without a shell cannot run one.
   if (!["bin/sh", "usr/bin/sh"].some((p) => lstatSync(join(dir, p), { throwIfNoEntry: false }))) {
-    const shells = commandProviders(outDir, buildArch, "sh");
+    const shells = commandProviders(repositories, buildArch, "sh");
     throw new UndistroError("BUILD_MISSING_COMMAND", `${recipeFile}: the build root (${wanted.join(", ")}) has no /bin/sh to run the pipeline with`, {
       hint: shells.length
         ? `add ${shells.join(" or ")} (provides cmd:sh) to environment.contents.packages`

@@ -140,7 +140,7 @@ export interface GraphBuildResult {
   skipped: string[];
 }
 
-function pipelinesDigest(dirs: readonly string[]): string {
+export function pipelinesDigest(dirs: readonly string[]): string {
   const h = createHash("sha256");
   const walk = (d: string) => {
     for (const n of readdirSync(d).sort()) {
@@ -177,15 +177,61 @@ function existingChecksums(stateFile: string, archDir: string, node: GraphNode):
     .sort();
 }
 
+/**
+ * What was built from which inputs, per recipe. It is cache, not output: it lives in the cache
+ * directory, keyed by the output directory it describes. A recipe is fresh when its recorded key
+ * matches and every package it recorded is still in the repository with the same checksum.
+ */
+export class BuildState {
+  private readonly dir: string;
+  private readonly archDir: string;
+
+  constructor(outDir: string, arch: string, cacheDir?: string) {
+    const outKey = createHash("sha256").update(resolve(outDir)).digest("hex").slice(0, 16);
+    this.dir = join(cacheDir ?? defaultCacheDir(), "build-state", outKey, arch);
+    this.archDir = join(outDir, arch);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  static key(inputs: string): string {
+    return createHash("sha256").update(inputs).digest("hex");
+  }
+
+  file(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+
+  /** The recorded package checksums when `name` was built from `key` and its packages are intact. */
+  fresh(name: string, key: string): string[] | undefined {
+    const file = this.file(name);
+    if (!existsSync(file)) return undefined;
+    const state = JSON.parse(readFileSync(file, "utf8")) as { key: string; outputs: Array<{ file: string; checksum: string }> };
+    if (state.key !== key) return undefined;
+    const intact = state.outputs.every((o) => existsSync(join(this.archDir, o.file)) && readPackage(join(this.archDir, o.file)).checksum === o.checksum);
+    return intact ? state.outputs.map((o) => o.checksum) : undefined;
+  }
+
+  /** Records what a build made from `inputs`; returns its package checksums. */
+  record(name: string, key: string, inputs: string, report: BuildReport): string[] {
+    const outputs = report.packages.map((p) => ({ file: basename(p.file), checksum: p.checksum }));
+    writeFileAtomic(this.file(name), Buffer.from(`${sortedJson({ key, inputs: JSON.parse(inputs), outputs })}\n`));
+    return outputs.map((o) => o.checksum);
+  }
+}
+
+/** The sha256 of each appended repository's index for `arch` (absent: "none"). */
+export function appendedIndexes(repositories: readonly string[], arch: string): string[] {
+  return repositories.map((r) => {
+    const index = join(r, arch, "APKINDEX.tar.gz");
+    return existsSync(index) ? createHash("sha256").update(readFileSync(index)).digest("hex") : "none";
+  });
+}
+
 export async function buildGraph(path: string, opts: GraphBuildOptions): Promise<GraphBuildResult> {
   const arch = opts.arch ?? hostArch();
   const plan = planGraph(path, arch);
   const archDir = join(opts.outDir, arch);
-  // What was built from which inputs is cache, not output: it lives in the cache directory, keyed
-  // by the output directory it describes.
-  const outKey = createHash("sha256").update(resolve(opts.outDir)).digest("hex").slice(0, 16);
-  const stateDir = join(opts.cacheDir ?? defaultCacheDir(), "build-state", outKey, arch);
-  mkdirSync(stateDir, { recursive: true });
+  const state = new BuildState(opts.outDir, arch, opts.cacheDir);
   const pipes = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
   const done = new Map<string, Promise<{ checksums: string[] }>>();
   const built: BuildReport[] = [];
@@ -219,28 +265,25 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
           // A hermetic build of the same inputs is another build (its SBOM and provenance differ).
           ...(opts.hermetic ? { hermetic: true } : {}),
+          // Environment packages from appended repositories (the bootstrap's earlier stages) are
+          // inputs too: their indexes name every package and checksum.
+          ...(opts.repositoryAppend?.length ? { appended: appendedIndexes(opts.repositoryAppend, opts.hermetic ? hostArch() : arch) } : {}),
         });
-        const key = createHash("sha256").update(inputs).digest("hex");
-        const stateFile = join(stateDir, `${name}.json`);
+        const key = BuildState.key(inputs);
         if (opts.only && !opts.only.has(name)) {
           skipped.push(name);
           opts.onEvent?.({ type: "skip", reason: `${name}: not part of this rebuild` });
-          return { checksums: existingChecksums(stateFile, archDir, node) };
+          return { checksums: existingChecksums(state.file(name), archDir, node) };
         }
-        if (existsSync(stateFile) && !opts.only) {
-          const state = JSON.parse(readFileSync(stateFile, "utf8")) as { key: string; outputs: Array<{ file: string; checksum: string }> };
-          const intact = state.outputs.every((o) => existsSync(join(archDir, o.file)) && readPackage(join(archDir, o.file)).checksum === o.checksum);
-          if (state.key === key && intact) {
-            skipped.push(name);
-            opts.onEvent?.({ type: "skip", reason: `${name}: inputs unchanged` });
-            return { checksums: state.outputs.map((o) => o.checksum) };
-          }
+        const fresh = opts.only ? undefined : state.fresh(name, key);
+        if (fresh) {
+          skipped.push(name);
+          opts.onEvent?.({ type: "skip", reason: `${name}: inputs unchanged` });
+          return { checksums: fresh };
         }
         const report = await buildRecipe(node.recipe, { ...opts, arch });
         built.push(report);
-        const outputs = report.packages.map((p) => ({ file: basename(p.file), checksum: p.checksum }));
-        writeFileAtomic(stateFile, Buffer.from(`${sortedJson({ key, inputs: JSON.parse(inputs), outputs })}\n`));
-        return { checksums: outputs.map((o) => o.checksum) };
+        return { checksums: state.record(name, key, inputs, report) };
       } finally {
         release();
       }

@@ -1,13 +1,16 @@
 export { BUILDER_VERSION, type BuildEvent, type BuildOptions, type BuildReport, type BuiltPackage, buildRecipe, hostArch } from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
 export {
+  appendedIndexes,
   type BuildPlan,
+  BuildState,
   buildGraph,
   formatPlanDot,
   formatPlanText,
   type GraphBuildOptions,
   type GraphBuildResult,
   type GraphNode,
+  pipelinesDigest,
   planGraph,
 } from "./graph.js";
 export { BUILTIN_PIPELINE_DIR, NATIVE_PIPELINES, PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";

@@ -40,6 +40,11 @@ export function archInfo(arch: string): ArchInfo {
   }
 }
 
+/** The GNU triplet of undistro's own toolchain for `arch` (musl; the vendor names the distro). */
+export function distroTriplet(arch: string): string {
+  return `${archInfo(arch).arch}-undistro-linux-musl`;
+}
+
 export const WORKSPACE = "/home/build";
 export const OUTDIR = `${WORKSPACE}/melange-out`;
 

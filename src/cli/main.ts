@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerAdvisory } from "./commands/advisory.js";
 import { registerApk } from "./commands/apk.js";
+import { registerBootstrap } from "./commands/bootstrap.js";
 import { registerBuild } from "./commands/build.js";
 import { registerCopy } from "./commands/copy.js";
 import { registerImage } from "./commands/image.js";
@@ -33,6 +34,7 @@ export function buildProgram(io: Io): Command {
   registerSolver(program, io);
   registerRecipe(program, io);
   registerBuild(program, io);
+  registerBootstrap(program, io);
   registerImage(program, io);
   registerRegistry(program, io);
   registerCopy(program, io);

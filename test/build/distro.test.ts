@@ -50,7 +50,7 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     const env = sbom.packages.find((p) => p.primaryPackagePurpose === "OTHER" && /stage 1/.test(p.comment ?? ""));
     assert.match(
       env?.comment ?? "",
-      /stage 1: the host's toolchain mounted read-only, and from the repository at \/sysroot: musl-1\.2\.3-r0, musl-dev-1\.2\.3-r0/,
+      /stage 1: the host's toolchain mounted read-only \(build-base from the host\), and from the repository at \/sysroot: musl-1\.2\.3-r0, musl-dev-1\.2\.3-r0/,
     );
     assert.ok(sbom.packages.some((p) => p.name === "musl-dev" && /build environment package from the repository/.test(p.comment ?? "")));
     const source = sbom.packages.find((p) => p.primaryPackagePurpose === "SOURCE");

@@ -176,6 +176,61 @@ describe("README main job", () => {
       /error\[BUILD_MISSING_COMMAND\]: .*needs-gcc\.yaml: step pipeline\[0\] .*runs `gcc`, which no package in the build root provides/,
     );
     assert.match(forgot.stderr, /hint: no package in .* provides cmd:gcc/);
+
+    // The bootstrap in miniature: a stage seeded with the job's busybox and musl, a hermetic stage
+    // rebuilt from it that must match it byte for byte, and one built with the host's tools that must not.
+    const bs = join(out, "bootstrap");
+    const seed = join(bs, "seed", arch);
+    mkdirSync(seed, { recursive: true });
+    for (const f of repo.filter((f) => /^(busybox|musl)-\d.*\.apk$/.test(f))) copyFileSync(join(out, "repo", arch, f), join(seed, f));
+    assert.equal(runBin(["index", seed, "--signing-key", join(out, "keys/undistro.rsa")]).code, 0);
+    const bootstrap = (stages: string) =>
+      runBin([
+        "bootstrap",
+        "--stages-file",
+        join(REPO_ROOT, "test/fixtures/bootstrap/stages.yaml"),
+        "--stages",
+        stages,
+        "--out",
+        bs,
+        "--signing-key",
+        join(out, "keys/undistro.rsa"),
+        "--json",
+      ]);
+    const first = bootstrap("seed,again");
+    assert.equal(first.code, 0, first.stderr);
+    const report = JSON.parse(first.stdout) as {
+      stages: {
+        name: string;
+        built: { recipe: string }[];
+        fresh: string[];
+        comparison?: { identical: { file: string; sha256: string }[]; different: unknown[] };
+      }[];
+    };
+    assert.deepEqual(
+      report.stages.map((s) => [s.name, s.built.map((b) => b.recipe)]),
+      [
+        ["seed", ["hermetic-probe"]],
+        ["again", ["hermetic-probe"]],
+      ],
+    );
+    assert.deepEqual(
+      report.stages[1]?.comparison?.identical.map((p) => p.file),
+      ["hermetic-probe-1-r0.apk"],
+    );
+    assert.deepEqual(report.stages[1]?.comparison?.different, []);
+    const warm = JSON.parse(bootstrap("seed-again").stdout) as typeof report;
+    assert.deepEqual(
+      warm.stages.map((s) => [s.built.length, s.fresh]),
+      [
+        [0, ["hermetic-probe"]],
+        [0, ["hermetic-probe"]],
+      ],
+      "a second bootstrap rebuilds nothing",
+    );
+    const host = bootstrap("host");
+    assert.equal(host.code, 1, host.stdout);
+    assert.match(host.stderr, /error\[BOOTSTRAP_NOT_REPRODUCED\]: host differs from seed: hermetic-probe-1-r0\.apk/);
   });
 });
 

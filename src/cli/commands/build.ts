@@ -18,6 +18,7 @@ interface BuildFlags {
   keepWorkspace?: boolean;
   stepTimeout: string;
   hermetic?: boolean;
+  repositoryAppend: string[];
   jobs: string;
   plan?: string | boolean;
   json?: boolean;
@@ -39,6 +40,7 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this (30m, 6h, …)", "6h")
     .option("--hermetic", "run every step in a root made only of the recipe's environment packages from the repository (nothing of the host)")
+    .option("--repository-append <dir>", "another repository for environment packages, after --out's (repeatable; as melange's)", collect, [])
     .option("--json", "print the report as JSON")
     .action(
       action(io, async (recipeArg: string | undefined, f: BuildFlags) => {
@@ -79,6 +81,7 @@ export function registerBuild(program: Command, io: Io): void {
           keepWorkspace: f.keepWorkspace ?? false,
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
           hermetic: f.hermetic ?? false,
+          repositoryAppend: f.repositoryAppend,
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;

@@ -1,0 +1,11 @@
+export {
+  type BootstrapEvent,
+  type BootstrapOptions,
+  type BootstrapReport,
+  type Comparison,
+  compareStages,
+  runBootstrap,
+  type StageReport,
+  stageRepository,
+} from "./run.js";
+export { loadStages, type Stage, selectStages } from "./stages.js";

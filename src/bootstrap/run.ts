@@ -1,0 +1,196 @@
+/**
+ * `undistro bootstrap`: builds the stages of distro/bootstrap/stages.yaml in order, each recipe
+ * into OUT/<stage>/<arch>/ with its environment from the stages the file names, and checks the
+ * fixpoint: a stage with `compare-with` must reproduce that stage's packages byte for byte.
+ * Each recipe is skipped when its inputs (recipe, pipelines, builder, environment repositories'
+ * indexes, stage settings) are those of its last build and its packages are intact.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { indexDirectory, readIndexFile } from "../apk/index.js";
+import {
+  appendedIndexes,
+  BUILDER_VERSION,
+  BUILTIN_PIPELINE_DIR,
+  type BuildEvent,
+  type BuildOptions,
+  BuildState,
+  buildRecipe,
+  hostArch,
+  pipelinesDigest,
+} from "../build/index.js";
+import { loadRecipe } from "../recipe/index.js";
+import { sortedJson, sourceDateEpoch, UndistroError } from "../util/index.js";
+import type { Stage } from "./stages.js";
+
+export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermetic" | "environmentRepositories" | "environmentAppend" | "onEvent"> {
+  /** Every stage's repository is OUT/<stage>. */
+  out: string;
+  stages: Stage[];
+  onEvent?: (e: BootstrapEvent) => void;
+}
+
+export type BootstrapEvent =
+  | { type: "stage"; stage: string; index: number; total: number; description: string; recipes: number }
+  | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean }
+  | { type: "recipe-done"; stage: string; recipe: string; ms: number; packages: number }
+  | { type: "build"; stage: string; event: BuildEvent }
+  | { type: "compare"; stage: string; against: string; identical: number; different: string[] };
+
+export interface StageReport {
+  name: string;
+  repository: string;
+  built: Array<{ recipe: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
+  fresh: string[];
+  ms: number;
+  comparison?: Comparison;
+}
+
+export interface Comparison {
+  against: string;
+  identical: Array<{ file: string; sha256: string }>;
+  different: Array<{ file: string; sha256: string; againstSha256: string; report?: string }>;
+  missing: string[];
+}
+
+export interface BootstrapReport {
+  arch: string;
+  stages: StageReport[];
+  ms: number;
+}
+
+const sha256File = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+/** The repository of stage `name` under OUT. */
+export function stageRepository(out: string, name: string): string {
+  return join(resolve(out), name);
+}
+
+export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapReport> {
+  const started = Date.now();
+  const arch = opts.arch ?? hostArch();
+  if (arch !== hostArch()) {
+    throw new UndistroError("USAGE", `the bootstrap builds for the machine it runs on (${hostArch()}), not ${arch}`, {
+      hint: "the aarch64 toolchain is a cross package built after the bootstrap (docs/bootstrap.md)",
+    });
+  }
+  const reports: StageReport[] = [];
+  for (const [i, stage] of opts.stages.entries()) {
+    opts.onEvent?.({
+      type: "stage",
+      stage: stage.name,
+      index: i + 1,
+      total: opts.stages.length,
+      description: stage.description,
+      recipes: stage.recipes.length,
+    });
+    reports.push(await runStage(stage, arch, opts));
+  }
+  return { arch, stages: reports, ms: Date.now() - started };
+}
+
+async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Promise<StageReport> {
+  const t0 = Date.now();
+  const repository = stageRepository(opts.out, stage.name);
+  const archDir = join(repository, arch);
+  mkdirSync(archDir, { recursive: true });
+  const environmentRepositories = stage.environmentFrom.map((s) => (s === "self" ? repository : stageRepository(opts.out, s)));
+  for (const [j, from] of stage.environmentFrom.entries()) {
+    const index = join(environmentRepositories[j] as string, arch, "APKINDEX.tar.gz");
+    if (from !== "self" && !existsSync(index)) {
+      throw new UndistroError("BOOTSTRAP_STAGE_MISSING", `${stage.name} builds from ${from}, which has no repository at ${index}`, {
+        hint: `run the earlier stages first: undistro bootstrap --stages ${from}-${stage.name}`,
+      });
+    }
+  }
+  const state = new BuildState(repository, arch, opts.cacheDir);
+  const pipelines = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
+  const report: StageReport = { name: stage.name, repository, built: [], fresh: [], ms: 0 };
+  for (const [i, recipeFile] of stage.recipes.entries()) {
+    const name = loadRecipe(recipeFile).package.name;
+    const inputs = sortedJson({
+      recipe: sha256File(recipeFile),
+      builder: BUILDER_VERSION,
+      pipelines,
+      arch,
+      epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+      hermetic: stage.hermetic,
+      environment: appendedIndexes(environmentRepositories, arch),
+      environmentAppend: stage.environmentAppend,
+    });
+    const key = BuildState.key(inputs);
+    const fresh = state.fresh(name, key);
+    opts.onEvent?.({ type: "recipe", stage: stage.name, recipe: name, index: i + 1, total: stage.recipes.length, fresh: fresh !== undefined });
+    if (fresh) {
+      report.fresh.push(name);
+      continue;
+    }
+    const r0 = Date.now();
+    const built = await buildRecipe(recipeFile, {
+      ...opts,
+      arch,
+      outDir: repository,
+      hermetic: stage.hermetic,
+      environmentRepositories,
+      environmentAppend: stage.environmentAppend,
+      onEvent: (event) => opts.onEvent?.({ type: "build", stage: stage.name, event }),
+    });
+    state.record(name, key, inputs, built);
+    const ms = Date.now() - r0;
+    report.built.push({ recipe: name, ms, packages: built.packages.map((p) => ({ file: basename(p.file), sha256: sha256File(p.file) })) });
+    opts.onEvent?.({ type: "recipe-done", stage: stage.name, recipe: name, ms, packages: built.packages.length });
+  }
+  if (opts.signingKey && existsSync(archDir)) {
+    indexDirectory(archDir, {
+      signingKey: opts.signingKey,
+      sourceDateEpoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+      description: opts.distro ?? "undistro",
+    });
+  }
+  if (stage.compareWith) {
+    report.comparison = compareStages(stage, repository, stageRepository(opts.out, stage.compareWith), arch, opts.logDir);
+    const c = report.comparison;
+    opts.onEvent?.({
+      type: "compare",
+      stage: stage.name,
+      against: stage.compareWith,
+      identical: c.identical.length,
+      different: c.different.map((d) => d.file),
+    });
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}
+
+/**
+ * Every package of `stage` (as its index lists them) against the file of the same name in the
+ * other stage's repository, by sha256. A difference is reported with diffoscope when it is
+ * installed (its text report beside the logs).
+ */
+export function compareStages(stage: Stage, repository: string, against: string, arch: string, logDir?: string): Comparison {
+  const mine = readIndexFile(join(repository, arch, "APKINDEX.tar.gz")).entries.map((e) => `${e.name}-${e.version}.apk`);
+  const out: Comparison = { against: stage.compareWith ?? against, identical: [], different: [], missing: [] };
+  for (const file of mine.sort()) {
+    const a = join(repository, arch, file);
+    const b = join(against, arch, file);
+    if (!existsSync(b)) {
+      out.missing.push(file);
+      continue;
+    }
+    const [sa, sb] = [sha256File(a), sha256File(b)];
+    if (sa === sb) out.identical.push({ file, sha256: sa });
+    else out.different.push({ file, sha256: sa, againstSha256: sb, ...diffoscope(a, b, logDir) });
+  }
+  return out;
+}
+
+function diffoscope(a: string, b: string, logDir: string | undefined): { report?: string } {
+  if (!logDir || spawnSync("diffoscope", ["--version"], { stdio: "ignore" }).status !== 0) return {};
+  mkdirSync(logDir, { recursive: true });
+  const report = join(logDir, `${basename(a)}.diffoscope.txt`);
+  // diffoscope exits 1 when the files differ: that is the expected case here.
+  spawnSync("diffoscope", ["--text", report, "--max-report-size", String(16 << 20), a, b], { stdio: "ignore", timeout: 30 * 60_000 });
+  return existsSync(report) ? { report } : {};
+}

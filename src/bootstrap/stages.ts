@@ -1,0 +1,111 @@
+/**
+ * The bootstrap's stages, read from `distro/bootstrap/stages.yaml`: which recipes each stage
+ * builds, in order, and where their build environments come from. Data, so the chain from the
+ * host's compiler to a self-hosted distro is reviewed as a file and not hidden in code.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { findRecipes } from "../recipe/index.js";
+import { fsError, UndistroError } from "../util/index.js";
+
+export interface Stage {
+  name: string;
+  description: string;
+  /** Recipe files in build order. */
+  recipes: string[];
+  /** Stage names the environment comes from; `self` is this stage's own repository. */
+  environmentFrom: string[];
+  /** Packages added to every recipe's environment (stage 1: the cross compiler). */
+  environmentAppend: string[];
+  /** Every step runs in a root made only of the environment's packages. */
+  hermetic: boolean;
+  /** A stage whose packages of the same name this stage's must equal byte for byte. */
+  compareWith?: string;
+}
+
+const STAGE_KEYS = new Set(["name", "description", "recipes", "environment-from", "environment-append", "hermetic", "compare-with"]);
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+function invalid(file: string, where: string, message: string): UndistroError {
+  return new UndistroError("BOOTSTRAP_STAGES_INVALID", `${file}: ${where}: ${message}`, { hint: "see docs/bootstrap.md for the format" });
+}
+
+function stringList(file: string, where: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || x === "")) throw invalid(file, where, "must be a list of strings");
+  return v as string[];
+}
+
+/** Reads and checks a stages file: known keys, unique names, environments from earlier stages only. */
+export function loadStages(file: string): Stage[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw fsError(err, "read", file);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors[0]) throw invalid(file, "YAML", doc.errors[0].message.split("\n")[0] ?? "parse error");
+  const data = doc.toJS() as { stages?: unknown } | null;
+  if (!data || typeof data !== "object" || !Array.isArray(data.stages) || data.stages.length === 0) throw invalid(file, "stages", "must be a non-empty list");
+  const base = dirname(file);
+  const stages: Stage[] = [];
+  for (const [i, raw] of (data.stages as unknown[]).entries()) {
+    const where = `stages[${i}]`;
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw invalid(file, where, "must be a mapping");
+    const s = raw as Record<string, unknown>;
+    for (const k of Object.keys(s)) if (!STAGE_KEYS.has(k)) throw invalid(file, `${where}.${k}`, "unknown key");
+    if (typeof s.name !== "string" || !NAME_RE.test(s.name)) throw invalid(file, `${where}.name`, "must be a lower-case name");
+    const name = s.name;
+    if (stages.some((st) => st.name === name)) throw invalid(file, `${where}.name`, `${name} appears twice`);
+    const environmentFrom = stringList(file, `${where}.environment-from`, s["environment-from"]);
+    for (const from of environmentFrom) {
+      if (from !== "self" && !stages.some((st) => st.name === from)) throw invalid(file, `${where}.environment-from`, `${from} is not an earlier stage`);
+    }
+    const compareWith = s["compare-with"];
+    if (compareWith !== undefined && (typeof compareWith !== "string" || !stages.some((st) => st.name === compareWith))) {
+      throw invalid(file, `${where}.compare-with`, "must name an earlier stage");
+    }
+    if (s.hermetic !== undefined && typeof s.hermetic !== "boolean") throw invalid(file, `${where}.hermetic`, "must be true or false");
+    const recipes: string[] = [];
+    for (const [j, p] of stringList(file, `${where}.recipes`, s.recipes).entries()) {
+      const path = resolve(base, p);
+      if (!statSync(path, { throwIfNoEntry: false })) throw invalid(file, `${where}.recipes[${j}]`, `${p} does not exist`);
+      for (const r of findRecipes(path)) if (!recipes.includes(r)) recipes.push(r);
+    }
+    if (!recipes.length) throw invalid(file, `${where}.recipes`, "names no recipe");
+    stages.push({
+      name,
+      description: typeof s.description === "string" ? s.description : "",
+      recipes,
+      environmentFrom,
+      environmentAppend: stringList(file, `${where}.environment-append`, s["environment-append"]),
+      hermetic: s.hermetic === true,
+      ...(typeof compareWith === "string" ? { compareWith } : {}),
+    });
+  }
+  return stages;
+}
+
+/**
+ * `--stages` values: `all`, a name, a range of indexes (`0-2`), or a comma list of either
+ * (`stage0,stage1`, `2,3`); stages always run in file order.
+ */
+export function selectStages(stages: Stage[], spec: string): Stage[] {
+  if (spec === "all") return stages;
+  const picked = new Set<number>();
+  for (const part of spec.split(",")) {
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    const index = (s: string) => {
+      const byName = stages.findIndex((st) => st.name === s || st.name === `stage${s}`);
+      if (byName < 0) throw new UndistroError("USAGE", `--stages ${spec}: no stage ${s}`, { hint: `stages: ${stages.map((st) => st.name).join(", ")}` });
+      return byName;
+    };
+    if (range) {
+      const [from, to] = [index(range[1] as string), index(range[2] as string)];
+      for (let i = Math.min(from, to); i <= Math.max(from, to); i++) picked.add(i);
+    } else picked.add(index(part));
+  }
+  return stages.filter((_, i) => picked.has(i));
+}

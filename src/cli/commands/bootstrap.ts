@@ -1,0 +1,103 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { loadSigningKey } from "../../apk/index.js";
+import { type BootstrapEvent, loadStages, runBootstrap, selectStages } from "../../bootstrap/index.js";
+import { loadProjectConfig, UndistroError } from "../../util/index.js";
+import { type Io, printJson } from "../output.js";
+import { action, collect, parseDuration } from "./shared.js";
+
+interface BootstrapFlags {
+  stagesFile?: string;
+  stages: string;
+  out?: string;
+  signingKey?: string;
+  sourceMirror: string[];
+  logDir?: string;
+  stepTimeout: string;
+  list?: boolean;
+  json?: boolean;
+}
+
+const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
+
+function progress(io: Io): (e: BootstrapEvent) => void {
+  return (e) => {
+    if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${e.recipes} recipes\n`);
+    else if (e.type === "recipe") io.err(`[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : ""}\n`);
+    else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${e.packages} packages in ${seconds(e.ms)}\n`);
+    else if (e.type === "build" && e.event.type === "step-start")
+      io.err(`[${e.stage}] [${e.event.package}] (${e.event.index}/${e.event.total}) ${e.event.name}\n`);
+    else if (e.type === "build" && e.event.type === "step-end" && e.event.ms > 10_000)
+      io.err(`[${e.stage}] [${e.event.package}]   done in ${seconds(e.event.ms)}\n`);
+    else if (e.type === "compare")
+      io.err(`[${e.stage}] against ${e.against}: ${e.identical} identical${e.different.length ? `, different: ${e.different.join(", ")}` : ""}\n`);
+  };
+}
+
+export function registerBootstrap(program: Command, io: Io): void {
+  program
+    .command("bootstrap")
+    .description(
+      "from the host's compiler to a self-hosted distro: the stages of distro/bootstrap/stages.yaml (cross toolchain, native toolchain, hermetic rebuild, fixpoint)",
+    )
+    .option("--stages <list>", "which stages: all, a name, 0-2, stage0,stage1", "all")
+    .option("--stages-file <file>", "the stages file; default: distro/bootstrap/stages.yaml beside undistro.yaml")
+    .option("--out <dir>", "stage repositories go to DIR/<stage>/<arch>/; default: out/bootstrap beside undistro.yaml")
+    .option("--signing-key <key.rsa>", "RSA key to sign packages and indexes; default: undistro.yaml's signing-key")
+    .option("--source-mirror <dir>", "source mirror (repeatable); default: undistro.yaml's", collect, [])
+    .option("--log-dir <dir>", "build logs (and diffoscope reports); default: DIR/logs")
+    .option("--step-timeout <duration>", "kill a build step that runs longer than this", "6h")
+    .option("--list", "print the stages and their recipes, build nothing")
+    .option("--json", "print the report as JSON")
+    .action(
+      action(io, async (f: BootstrapFlags) => {
+        const project = loadProjectConfig();
+        const stagesFile = f.stagesFile ?? join(project.dir, "distro/bootstrap/stages.yaml");
+        const stages = selectStages(loadStages(stagesFile), f.stages);
+        if (f.list) {
+          if (f.json) printJson(io, stages);
+          else for (const s of stages) io.out(`${s.name}${s.hermetic ? " (hermetic)" : ""}: ${s.description}\n${s.recipes.map((r) => `  ${r}\n`).join("")}`);
+          return;
+        }
+        const out = f.out ?? join(project.dir, "out/bootstrap");
+        const signingKey = f.signingKey ?? (project.signingKey && existsSync(project.signingKey) ? project.signingKey : undefined);
+        if (!signingKey) throw new UndistroError("USAGE", "bootstrap needs a signing key: --signing-key KEY.rsa, or signing-key in undistro.yaml");
+        const report = await runBootstrap({
+          out,
+          stages,
+          signingKey: loadSigningKey(signingKey),
+          sourceMirrors: f.sourceMirror.length ? f.sourceMirror : project.sourceMirrors,
+          distro: project.distro,
+          ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
+          logDir: f.logDir ?? join(out, "logs"),
+          stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
+          ...(f.json ? {} : { onEvent: progress(io) }),
+        });
+        const failed = report.stages.filter((s) => s.comparison && (s.comparison.different.length || s.comparison.missing.length));
+        if (f.json) printJson(io, report);
+        else {
+          for (const s of report.stages) {
+            io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${seconds(s.ms)} → ${s.repository}\n`);
+            if (s.comparison) {
+              for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);
+              for (const p of s.comparison.different) io.out(`  DIFFERENT  ${p.sha256} ≠ ${p.againstSha256}  ${p.file}${p.report ? ` (${p.report})` : ""}\n`);
+              for (const p of s.comparison.missing) io.out(`  MISSING in ${s.comparison.against}  ${p}\n`);
+            }
+          }
+        }
+        if (failed.length) {
+          throw new UndistroError(
+            "BOOTSTRAP_NOT_REPRODUCED",
+            failed
+              .map(
+                (s) =>
+                  `${s.name} differs from ${s.comparison?.against}: ${[...(s.comparison?.different ?? []).map((d) => d.file), ...(s.comparison?.missing ?? [])].join(", ")}`,
+              )
+              .join("; "),
+            { hint: "the diffoscope reports beside the logs show where; a difference means the toolchain does not reproduce itself" },
+          );
+        }
+      }),
+    );
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { loadStages, selectStages } from "../../src/bootstrap/index.js";
+import { isUndistroError } from "../../src/util/index.js";
+import { REPO_ROOT, tempDir } from "../helpers.js";
+
+const RECIPE = "package:\n  name: NAME\n  version: '1'\n  epoch: 0\n  copyright:\n    - license: CC0-1.0\npipeline:\n  - runs: 'true'\n";
+
+function stagesFile(dir: string, body: string): string {
+  mkdirSync(join(dir, "r"), { recursive: true });
+  for (const n of ["a", "b"]) writeFileSync(join(dir, "r", `${n}.yaml`), RECIPE.replace("NAME", n));
+  writeFileSync(join(dir, "stages.yaml"), body);
+  return join(dir, "stages.yaml");
+}
+
+function refused(file: string, pattern: RegExp) {
+  assert.throws(
+    () => loadStages(file),
+    (e: unknown) => isUndistroError(e) && e.code === "BOOTSTRAP_STAGES_INVALID" && pattern.test(e.message),
+  );
+}
+
+describe("bootstrap stages", () => {
+  it("reads the distro's stages: the cross toolchain, the native toolchain, the hermetic rebuild and the fixpoint", () => {
+    const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
+    assert.deepEqual(
+      stages.map((s) => [s.name, s.hermetic, s.environmentFrom, s.compareWith ?? null]),
+      [
+        ["stage0", false, ["self"], null],
+        ["stage1", false, ["stage0"], null],
+        ["stage2", true, ["stage1"], null],
+        ["stage3", true, ["stage2"], "stage2"],
+      ],
+    );
+    const names = (i: number) => stages[i]?.recipes.map((r) => r.split("/").slice(-1)[0]);
+    assert.deepEqual(names(0), ["linux-headers.yaml", "musl.yaml", "cross-binutils.yaml", "cross-gcc.yaml"]);
+    assert.ok(names(1)?.includes("gcc.yaml") && names(1)?.includes("binutils.yaml") && names(1)?.at(-1) === "build-base.yaml");
+    assert.deepEqual(stages[1]?.environmentAppend, ["cross-gcc"]);
+    // Stage 2 rebuilds the toolchain and the distro's recipes.
+    for (const r of ["gcc.yaml", "binutils.yaml", "make.yaml", "busybox.yaml", "hello.yaml", "zlib.yaml", "musl.yaml"]) assert.ok(names(2)?.includes(r), r);
+  });
+
+  it("selects stages by name, index, range and list, in file order", () => {
+    const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
+    const pick = (spec: string) => selectStages(stages, spec).map((s) => s.name);
+    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3"]);
+    assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
+    assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
+    assert.throws(() => pick("7"), /no stage 7/);
+  });
+
+  it("refuses unknown keys, duplicate names, environments from later stages and missing recipes, naming the field", (t) => {
+    const dir = tempDir(t);
+    refused(stagesFile(dir, "stages: []\n"), /stages: must be a non-empty list/);
+    refused(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r/a.yaml]\n    hermetc: true\n"), /stages\[0\]\.hermetc: unknown key/);
+    refused(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r/a.yaml]\n  - name: s\n    recipes: [r/b.yaml]\n"), /stages\[1\]\.name: s appears twice/);
+    refused(
+      stagesFile(dir, "stages:\n  - name: s\n    environment-from: [t]\n    recipes: [r/a.yaml]\n  - name: t\n    recipes: [r/b.yaml]\n"),
+      /stages\[0\]\.environment-from: t is not an earlier stage/,
+    );
+    refused(stagesFile(dir, "stages:\n  - name: s\n    compare-with: s\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.compare-with: must name an earlier stage/);
+    refused(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r/missing.yaml]\n"), /stages\[0\]\.recipes\[0\]: r\/missing\.yaml does not exist/);
+    refused(stagesFile(dir, "stages:\n  - name: S!\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.name: must be a lower-case name/);
+    const ok = loadStages(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r]\n"));
+    assert.deepEqual(
+      ok[0]?.recipes.map((r) => r.slice(dir.length)),
+      ["/r/a.yaml", "/r/b.yaml"],
+    );
+  });
+});
