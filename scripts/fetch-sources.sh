@@ -3,40 +3,60 @@
 # gives the real upstream release tarballs (*.orig.tar.*), which are added to the mirror by sha256
 # so recipes keep their upstream URI and expected-sha256 and build offline.
 #   scripts/fetch-sources.sh [DEBIAN-SOURCE-PACKAGE...]   (default: the packages the tests build)
+#   scripts/fetch-sources.sh --bootstrap                  (those and the toolchain's, for undistro bootstrap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 DL=${UNDISTRO_DEBIAN_SRC:-.cache/debian-src}
 PACKAGES=("$@")
+# NAME/SUITE takes the suite's version: the base set is pinned to bookworm (its recipes pin those
+# tarballs), the toolchain to trixie, the current stable suite (GCC 14.2, binutils 2.44, make 4.4.1).
 # linux is pinned to 6.1.8-1: Debian keeps that source in bookworm for good (other packages were
 # built using it), while the current bookworm kernel is replaced at each update.
-if ((${#PACKAGES[@]} == 0)); then PACKAGES=(hello busybox ca-certificates zlib musl linux=6.1.8-1); fi
+BASE=(hello/bookworm busybox/bookworm ca-certificates/bookworm zlib/bookworm musl/bookworm linux=6.1.8-1)
+# `--bootstrap`: what distro/bootstrap and distro/toolchain build (undistro bootstrap).
+TOOLCHAIN=(gcc-14/trixie binutils/trixie gmp/trixie mpfr4/trixie mpclib3/trixie make-dfsg/trixie pkgconf/trixie m4/trixie)
+if ((${#PACKAGES[@]} == 0)); then PACKAGES=("${BASE[@]}"); fi
+if [[ ${PACKAGES[0]} == --bootstrap ]]; then PACKAGES=("${BASE[@]}" "${TOOLCHAIN[@]}"); fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-  echo "fetch-sources: enabling Debian deb-src (bookworm main)" >&2
-  $SUDO tee /etc/apt/sources.list.d/undistro-deb-src.sources >/dev/null <<'SRC'
+# deb-src only: source packages to read, never binaries to install from another suite.
+enable_suite() {
+  local suite=$1 file=/etc/apt/sources.list.d/undistro-deb-src-$1.sources
+  if ! grep -rqs "^Types:.*deb-src" /etc/apt/sources.list.d/ || ! grep -rqsE "^(Suites:.*\b$suite\b|deb-src .* $suite )" /etc/apt/sources.list.d/ /etc/apt/sources.list; then
+    echo "fetch-sources: enabling Debian deb-src ($suite main)" >&2
+    $SUDO tee "$file" >/dev/null <<SRC
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  $SUDO apt-get update -qq
-fi
+    UPDATE=1
+  fi
+}
+UPDATE=0
+enable_suite bookworm
+[[ " ${PACKAGES[*]} " == */trixie* ]] && enable_suite trixie
+if ((UPDATE)); then $SUDO apt-get update -qq; fi
 
 mkdir -p "$DL" "$MIRROR"
 for pkg in "${PACKAGES[@]}"; do
-  # NAME or NAME=VERSION (a Debian version: its .dsc is NAME_VERSION-without-epoch.dsc).
-  name=${pkg%%=*}
+  # NAME, NAME/SUITE or NAME=VERSION (a Debian version: its .dsc is NAME_VERSION-without-epoch.dsc).
+  name=${pkg%%[=/]*}
   dsc_glob="${name}_*.dsc"
   if [[ $pkg == *=* ]]; then dsc_glob="${name}_${pkg#*=}.dsc"; dsc_glob=${dsc_glob/_[0-9]:/_}; fi
-  if ! compgen -G "$DL/$dsc_glob" >/dev/null; then
+  [[ $pkg == */* ]] && dsc_glob="${name}_*.dsc"
+  if [[ $pkg == */* ]] || ! compgen -G "$DL/$dsc_glob" >/dev/null; then
+    # A .debian.tar the mirror no longer serves does not matter: only upstream tarballs are used.
     (cd "$DL" && apt-get source --download-only -qq "$pkg" 2>&1 | grep -v "unsandboxed" || true)
   fi
-  compgen -G "$DL/$dsc_glob" >/dev/null || { echo "fetch-sources: apt-get source $pkg failed" >&2; exit 1; }
+  compgen -G "$DL/$dsc_glob" >/dev/null || compgen -G "$DL/${name}_*.orig.tar.*" >/dev/null || {
+    echo "fetch-sources: apt-get source $pkg failed" >&2
+    exit 1
+  }
 done
 shopt -s nullglob
 tarballs=()

@@ -11,13 +11,13 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { indexDirectory, readIndexFile } from "../apk/index.js";
 import {
-  appendedIndexes,
   BUILDER_VERSION,
   BUILTIN_PIPELINE_DIR,
   type BuildEvent,
   type BuildOptions,
   BuildState,
   buildRecipe,
+  environmentKey,
   hostArch,
   pipelinesDigest,
 } from "../build/index.js";
@@ -108,6 +108,15 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const state = new BuildState(repository, arch, opts.cacheDir);
   const pipelines = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
   const report: StageReport = { name: stage.name, repository, built: [], fresh: [], ms: 0 };
+  const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
+  const buildOptions: BuildOptions = {
+    ...common,
+    arch,
+    outDir: repository,
+    hermetic: stage.hermetic,
+    environmentRepositories,
+    environmentAppend: stage.environmentAppend,
+  };
   for (const [i, recipeFile] of stage.recipes.entries()) {
     const name = loadRecipe(recipeFile).package.name;
     const inputs = sortedJson({
@@ -117,8 +126,9 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       arch,
       epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
       hermetic: stage.hermetic,
-      environment: appendedIndexes(environmentRepositories, arch),
-      environmentAppend: stage.environmentAppend,
+      // What the environment resolves to: a recipe is rebuilt when its build root changes, not
+      // whenever another package of the repository it comes from does.
+      environment: environmentKey(recipeFile, buildOptions),
     });
     const key = BuildState.key(inputs);
     const fresh = state.fresh(name, key);
@@ -128,15 +138,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       continue;
     }
     const r0 = Date.now();
-    const built = await buildRecipe(recipeFile, {
-      ...opts,
-      arch,
-      outDir: repository,
-      hermetic: stage.hermetic,
-      environmentRepositories,
-      environmentAppend: stage.environmentAppend,
-      onEvent: (event) => opts.onEvent?.({ type: "build", stage: stage.name, event }),
-    });
+    const built = await buildRecipe(recipeFile, { ...buildOptions, onEvent: (event) => opts.onEvent?.({ type: "build", stage: stage.name, event }) });
     state.record(name, key, inputs, built);
     const ms = Date.now() - r0;
     report.built.push({ recipe: name, ms, packages: built.packages.map((p) => ({ file: basename(p.file), sha256: sha256File(p.file) })) });

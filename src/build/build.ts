@@ -16,7 +16,15 @@ import { hostArch, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic }
 
 export { hostArch };
 
-import { type BuildEnvironment, commandProviders, environmentRepositories, hermeticEnvironment, missingCommand, sysrootEnvironment } from "./environment.js";
+import {
+  type BuildEnvironment,
+  commandProviders,
+  environmentRepositories,
+  hermeticEnvironment,
+  missingCommand,
+  plannedEnvironment,
+  sysrootEnvironment,
+} from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
@@ -180,6 +188,25 @@ export function crossEnvironment(target: string): Record<string, string> {
   };
 }
 
+/** What a recipe's environment asks for, for which architecture, from which repositories. */
+function environmentRequest(recipe: Recipe, opts: BuildOptions, arch: string, vars: ReadonlyMap<string, string>) {
+  const wanted = [
+    ...recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true)),
+    ...(opts.environmentAppend ?? []),
+  ];
+  // A hermetic root runs here, so it holds this machine's packages even in a cross build.
+  const rootArch = opts.hermetic ? hostArch() : arch;
+  return { wanted, rootArch, repositories: repositoriesFor(opts, rootArch) };
+}
+
+/** The environment packages a build of `recipePath` would install (name-version:checksum), for cache keys. */
+export function environmentKey(recipePath: string, opts: BuildOptions): string[] {
+  const recipe = loadRecipe(recipePath);
+  const arch = archInfo(opts.arch ?? hostArch());
+  const { wanted, rootArch, repositories } = environmentRequest(recipe, opts, arch.arch, recipeVars(recipe, arch));
+  return plannedEnvironment(wanted, repositories, rootArch, opts.hermetic ?? false);
+}
+
 /** The repositories (with an index for `arch`) environment packages come from. */
 function repositoriesFor(opts: BuildOptions, arch: string): string[] {
   if (opts.environmentRepositories) return environmentRepositories(undefined, opts.environmentRepositories, arch);
@@ -194,13 +221,7 @@ export const SYSROOT = "/sysroot";
  * toolchain (stage 1), or, with `hermetic`, as the whole root of every step (see environment.ts).
  */
 function assembleEnvironment(recipe: Recipe, opts: BuildOptions, arch: string, root: string, vars: ReadonlyMap<string, string>): Promise<BuildEnvironment> {
-  const wanted = [
-    ...recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true)),
-    ...(opts.environmentAppend ?? []),
-  ];
-  // A hermetic root runs here, so it holds this machine's packages even in a cross build.
-  const rootArch = opts.hermetic ? hostArch() : arch;
-  const repositories = repositoriesFor(opts, rootArch);
+  const { wanted, rootArch, repositories } = environmentRequest(recipe, opts, arch, vars);
   if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, repositories, opts.signingKey, rootArch, root);
   return sysrootEnvironment(wanted, repositories, opts.signingKey, arch, root);
 }

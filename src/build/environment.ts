@@ -14,7 +14,7 @@ import { existsSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type ApkSigningKey, parseDependency, readIndexFile } from "../apk/index.js";
 import { installPackages } from "../image/index.js";
-import type { ResolvedPackage } from "../solver/index.js";
+import { loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
 import { UndistroError } from "../util/index.js";
 
 export interface BuildEnvironment {
@@ -90,6 +90,22 @@ export async function sysrootEnvironment(
   const dir = join(workRoot, "sysroot");
   const installed = await install(repositories, signingKey, arch, workRoot, available, dir);
   return { dir, packages: installed.packages, hostProvided, hermetic: false };
+}
+
+/**
+ * The packages (name-version and checksum) an environment would install, resolved without
+ * installing anything: what a build cache keys on, so a recipe is rebuilt when its environment
+ * changes and only then. Atoms the repositories lack are left to the host (stage 0/1) or, in a
+ * hermetic build, make the key name them (the build itself will refuse them).
+ */
+export function plannedEnvironment(wanted: string[], repositories: string[], arch: string, hermetic: boolean): string[] {
+  if (!wanted.length || !repositories.length) return hermetic ? wanted.map((a) => `missing:${a}`) : [];
+  const names = repositoryNames(repositories, arch);
+  const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
+  const missing = hermetic ? wanted.filter((a) => !available.includes(a)).map((a) => `missing:${a}`) : [];
+  if (!available.length) return missing;
+  const set = openRepositories(repositories.map((url) => loadRepository({ url }, arch)));
+  return [...resolveIn(set, available, arch).packages.map((p) => `${p.name}-${p.version}:${p.checksum}`), ...missing];
 }
 
 /** Directories every step's root needs as mount points (the installed root is mounted read-only). */

@@ -1,4 +1,13 @@
-export { BUILDER_VERSION, type BuildEvent, type BuildOptions, type BuildReport, type BuiltPackage, buildRecipe, hostArch } from "./build.js";
+export {
+  BUILDER_VERSION,
+  type BuildEvent,
+  type BuildOptions,
+  type BuildReport,
+  type BuiltPackage,
+  buildRecipe,
+  environmentKey,
+  hostArch,
+} from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
 export {
   appendedIndexes,
