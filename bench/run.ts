@@ -4,6 +4,7 @@
  *   npm run bench -- write   one of: write, index, parse, advisory, solver, build, image, registry;
  *                            `distro` (the base set cold and warm, minutes: not part of "all")
  */
+
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -25,6 +26,7 @@ import { benchDistro } from "./distro.js";
 import { benchImage } from "./image.js";
 import { benchRegistry } from "./registry.js";
 import { benchSolver } from "./solver.js";
+import { benchStartup } from "./startup.js";
 
 const REPO_ROOT = resolve(fileURLToPath(new URL("../../", import.meta.url)));
 const REFERENCE = join(process.env.UNDISTRO_SHARED ?? resolve(REPO_ROOT, "../shared"), "reference");
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
   try {
     const keyPath = generateApkKey(join(dir, "bench"), { bits: 4096 }).privateKeyPath;
     console.log(`node ${process.version}, ${process.arch}`);
+    if (!which || which === "startup") benchStartup(REPO_ROOT);
     if (!which || which === "parse") benchParse();
     if (!which || which === "advisory") benchAdvisory(REFERENCE);
     if (!which || which === "solver") benchSolver();

@@ -1,4 +1,7 @@
-import { isUndistroError, sortedJson } from "../util/index.js";
+// The error and JSON helpers alone, not util/index.js: that pulls in the YAML parser, which the
+// CLI's start (--version, a command that reads no YAML) should not pay for.
+import { isUndistroError } from "../util/errors.js";
+import { sortedJson } from "../util/json.js";
 
 /** Where commands print: data to stdout, progress and errors to stderr. Tests pass their own. */
 export interface Io {

@@ -1,4 +1,5 @@
-import { UndistroError } from "../../util/index.js";
+// util/errors.js alone: see output.ts.
+import { UndistroError } from "../../util/errors.js";
 import { EXIT, type Io, reportError } from "../output.js";
 
 /** Thrown inside actions to carry an exit code out of commander without printing. */
