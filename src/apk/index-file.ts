@@ -18,40 +18,40 @@ export interface IndexEntry extends Omit<PackageInfo, "packager" | "triggers" | 
   fileSize: number;
 }
 
-/** APKINDEX field letters, in the order apk-tools writes them. */
-const ORDER = ["C", "P", "V", "A", "S", "I", "T", "U", "L", "o", "m", "t", "c", "k", "D", "p", "i", "r", "q"] as const;
+/** Fields an index record is read with (apk reads r: and q: too; other letters are kept as extras). */
+const READ_FIELDS = ["C", "P", "V", "A", "S", "I", "T", "U", "L", "o", "m", "t", "c", "k", "D", "p", "i", "r", "q"] as const;
 
+/**
+ * One APKINDEX record as apk-tools 2.14 writes it (`apk index`): C, P, V, A (when the package has
+ * an architecture), then S, I, T, U and L always, empty or not; o, m, t, c and k when set; D, p and
+ * i when they list something. The installed database's fields (r:, q:, …) are not index fields:
+ * apk reads replaces from the package itself, and so does undistro's installer.
+ */
 export function formatIndexEntry(e: IndexEntry): string {
   const lines: string[] = [];
-  const put = (letter: string, value: string | number | undefined) => {
-    if (value === undefined || value === "") return;
+  const put = (letter: string, value: string | number | undefined, always = false) => {
+    if (value === undefined || (value === "" && !always)) return;
     const text = String(value);
     if (/[\n\r]/.test(text)) throw new UndistroError("APK_BAD_FIELD", `index record ${e.name}: field ${letter} must be a single line`);
     lines.push(`${letter}:${text}`);
   };
-  const values: Record<(typeof ORDER)[number], string | number | undefined> = {
-    C: e.checksum,
-    P: e.name,
-    V: e.version,
-    A: e.arch,
-    S: e.fileSize,
-    I: e.installedSize,
-    T: e.description,
-    U: e.url,
-    L: e.license,
-    o: e.origin,
-    m: e.maintainer,
-    t: e.buildDate,
-    c: e.commit,
-    k: e.providerPriority,
-    D: e.depends.join(" "),
-    p: e.provides.join(" "),
-    i: e.installIf.join(" "),
-    r: e.replaces.join(" "),
-    q: e.replacesPriority,
-  };
-  for (const letter of ORDER) put(letter, values[letter]);
-  for (const [k, v] of e.extra) put(k, v);
+  put("C", e.checksum, true);
+  put("P", e.name, true);
+  put("V", e.version, true);
+  put("A", e.arch);
+  put("S", e.fileSize, true);
+  put("I", e.installedSize ?? 0, true);
+  put("T", e.description ?? "", true);
+  put("U", e.url ?? "", true);
+  put("L", e.license ?? "", true);
+  put("o", e.origin);
+  put("m", e.maintainer);
+  put("t", e.buildDate || undefined);
+  put("c", e.commit);
+  put("k", e.providerPriority || undefined);
+  put("D", e.depends.join(" "));
+  put("p", e.provides.join(" "));
+  put("i", e.installIf.join(" "));
   return `${lines.join("\n")}\n`;
 }
 
@@ -155,7 +155,7 @@ function recordToEntry(rec: Map<string, string>, where: string): IndexEntry {
   opt("commit", rec.get("c"));
   opt("providerPriority", int("k"));
   opt("replacesPriority", int("q"));
-  const known = new Set<string>(ORDER);
+  const known = new Set<string>(READ_FIELDS);
   for (const [k, v] of rec) if (!known.has(k)) e.extra.push([k, v]);
   return e;
 }

@@ -138,7 +138,11 @@ export class RootFs {
     const blocks: string[] = [];
     for (const { pkg, paths } of this.installed) {
       const entry = indexEntryFromPackage(pkg.info, pkg.checksum, pkg.fileSize);
+      // apk's installed database: the index record, then what only the database keeps (replaces
+      // and their priority), then the files.
       let block = formatIndexEntry(entry);
+      if (pkg.info.replaces.length) block += `r:${pkg.info.replaces.join(" ")}\n`;
+      if (pkg.info.replacesPriority) block += `q:${pkg.info.replacesPriority}\n`;
       let currentDir: string | undefined;
       const lines: string[] = [];
       for (const p of paths) {
