@@ -89,23 +89,31 @@ export function loadStages(file: string): Stage[] {
 }
 
 /**
- * `--stages` values: `all`, a name, a range of indexes (`0-2`), or a comma list of either
- * (`stage0,stage1`, `2,3`); stages always run in file order.
+ * `--stages` values: `all`, a stage (name, or index: `2` or `stage2`), a range of either
+ * (`0-2`, `seed-again`), or a comma list of those; stages always run in file order.
  */
 export function selectStages(stages: Stage[], spec: string): Stage[] {
   if (spec === "all") return stages;
+  const index = (s: string) => {
+    const byName = stages.findIndex((st) => st.name === s);
+    if (byName >= 0) return byName;
+    return /^\d+$/.test(s) ? stages.findIndex((st) => st.name === `stage${s}`) : -1;
+  };
   const picked = new Set<number>();
   for (const part of spec.split(",")) {
-    const range = /^(\d+)-(\d+)$/.exec(part);
-    const index = (s: string) => {
-      const byName = stages.findIndex((st) => st.name === s || st.name === `stage${s}`);
-      if (byName < 0) throw new UndistroError("USAGE", `--stages ${spec}: no stage ${s}`, { hint: `stages: ${stages.map((st) => st.name).join(", ")}` });
-      return byName;
-    };
-    if (range) {
-      const [from, to] = [index(range[1] as string), index(range[2] as string)];
-      for (let i = Math.min(from, to); i <= Math.max(from, to); i++) picked.add(i);
-    } else picked.add(index(part));
+    const one = index(part);
+    if (one >= 0) {
+      picked.add(one);
+      continue;
+    }
+    // A range: the first hyphen that splits the part into two stages (names may hold hyphens).
+    let range: [number, number] | undefined;
+    for (let i = part.indexOf("-"); i > 0 && !range; i = part.indexOf("-", i + 1)) {
+      const [from, to] = [index(part.slice(0, i)), index(part.slice(i + 1))];
+      if (from >= 0 && to >= 0) range = [Math.min(from, to), Math.max(from, to)];
+    }
+    if (!range) throw new UndistroError("USAGE", `--stages ${spec}: no stage ${part}`, { hint: `stages: ${stages.map((st) => st.name).join(", ")}` });
+    for (let i = range[0]; i <= range[1]; i++) picked.add(i);
   }
   return stages.filter((_, i) => picked.has(i));
 }

@@ -48,7 +48,9 @@ describe("bootstrap stages", () => {
     assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3"]);
     assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
     assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
+    assert.deepEqual(pick("stage1-stage3"), ["stage1", "stage2", "stage3"]);
     assert.throws(() => pick("7"), /no stage 7/);
+    assert.throws(() => pick("1-9"), /no stage 1-9/);
   });
 
   it("refuses unknown keys, duplicate names, environments from later stages and missing recipes, naming the field", (t) => {
@@ -63,6 +65,12 @@ describe("bootstrap stages", () => {
     refused(stagesFile(dir, "stages:\n  - name: s\n    compare-with: s\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.compare-with: must name an earlier stage/);
     refused(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r/missing.yaml]\n"), /stages\[0\]\.recipes\[0\]: r\/missing\.yaml does not exist/);
     refused(stagesFile(dir, "stages:\n  - name: S!\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.name: must be a lower-case name/);
+    const hyphens = loadStages(stagesFile(dir, "stages:\n  - name: a-b\n    recipes: [r/a.yaml]\n  - name: c\n    recipes: [r/b.yaml]\n"));
+    assert.deepEqual(
+      selectStages(hyphens, "a-b-c").map((s) => s.name),
+      ["a-b", "c"],
+      "a range of stages whose names hold hyphens",
+    );
     const ok = loadStages(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r]\n"));
     assert.deepEqual(
       ok[0]?.recipes.map((r) => r.slice(dir.length)),
