@@ -22,7 +22,7 @@ import {
   pipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe } from "../recipe/index.js";
-import { sortedJson, sourceDateEpoch, UndistroError } from "../util/index.js";
+import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import type { Stage } from "./stages.js";
 
 export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermetic" | "environmentRepositories" | "environmentAppend" | "onEvent"> {
@@ -163,6 +163,9 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     });
   }
   report.ms = Date.now() - t0;
+  // What this run of the stage did (times, packages and their sha256, the comparison), beside its
+  // repository: the figures a later run that keeps everything would not show.
+  writeFileAtomic(join(repository, "bootstrap-report.json"), Buffer.from(`${sortedJson(report)}\n`));
   return report;
 }
 

@@ -230,7 +230,10 @@ describe("README main job", () => {
     );
     const host = bootstrap("host");
     assert.equal(host.code, 1, host.stdout);
-    assert.match(host.stderr, /error\[BOOTSTRAP_NOT_REPRODUCED\]: host differs from seed: hermetic-probe-1-r0\.apk/);
+    const failed = JSON.parse(host.stdout) as typeof report & { error: { code: string; message: string } };
+    assert.equal(failed.error.code, "BOOTSTRAP_NOT_REPRODUCED");
+    assert.match(failed.error.message, /host differs from seed: hermetic-probe-1-r0\.apk/);
+    assert.equal(failed.stages[0]?.comparison?.identical.length, 0);
   });
 });
 

@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
-import { type BootstrapEvent, loadStages, runBootstrap, selectStages } from "../../bootstrap/index.js";
+import { type BootstrapEvent, type BootstrapReport, type Comparison, loadStages, runBootstrap, selectStages } from "../../bootstrap/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
-import { type Io, printJson } from "../output.js";
+import { EXIT, type Io, printJson } from "../output.js";
 import { action, collect, parseDuration } from "./shared.js";
 
 interface BootstrapFlags {
@@ -33,6 +33,18 @@ function progress(io: Io): (e: BootstrapEvent) => void {
     else if (e.type === "compare")
       io.err(`[${e.stage}] against ${e.against}: ${e.identical} identical${e.different.length ? `, different: ${e.different.join(", ")}` : ""}\n`);
   };
+}
+
+/** The error for stages whose packages differ from (or are missing in) the stage they are compared with. */
+function notReproduced(report: BootstrapReport): UndistroError | undefined {
+  const failed = report.stages.filter((s) => s.comparison && (s.comparison.different.length || s.comparison.missing.length));
+  if (!failed.length) return undefined;
+  const what = (c: Comparison) => [...c.different.map((d) => d.file), ...c.missing].join(", ");
+  return new UndistroError(
+    "BOOTSTRAP_NOT_REPRODUCED",
+    failed.map((s) => `${s.name} differs from ${s.comparison?.against}: ${s.comparison ? what(s.comparison) : ""}`).join("; "),
+    { hint: "the diffoscope reports beside the logs show where; a difference means the toolchain does not reproduce itself" },
+  );
 }
 
 export function registerBootstrap(program: Command, io: Io): void {
@@ -74,30 +86,21 @@ export function registerBootstrap(program: Command, io: Io): void {
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
           ...(f.json ? {} : { onEvent: progress(io) }),
         });
-        const failed = report.stages.filter((s) => s.comparison && (s.comparison.different.length || s.comparison.missing.length));
-        if (f.json) printJson(io, report);
-        else {
-          for (const s of report.stages) {
-            io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${seconds(s.ms)} → ${s.repository}\n`);
-            if (s.comparison) {
-              for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);
-              for (const p of s.comparison.different) io.out(`  DIFFERENT  ${p.sha256} ≠ ${p.againstSha256}  ${p.file}${p.report ? ` (${p.report})` : ""}\n`);
-              for (const p of s.comparison.missing) io.out(`  MISSING in ${s.comparison.against}  ${p}\n`);
-            }
-          }
+        const failure = notReproduced(report);
+        if (f.json) {
+          // One JSON document: the report, with the failure in it when the fixpoint does not hold.
+          printJson(io, failure ? { ...report, error: failure.toJSON() } : report);
+          return failure ? EXIT.failed : EXIT.ok;
         }
-        if (failed.length) {
-          throw new UndistroError(
-            "BOOTSTRAP_NOT_REPRODUCED",
-            failed
-              .map(
-                (s) =>
-                  `${s.name} differs from ${s.comparison?.against}: ${[...(s.comparison?.different ?? []).map((d) => d.file), ...(s.comparison?.missing ?? [])].join(", ")}`,
-              )
-              .join("; "),
-            { hint: "the diffoscope reports beside the logs show where; a difference means the toolchain does not reproduce itself" },
-          );
+        for (const s of report.stages) {
+          io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${seconds(s.ms)} → ${s.repository}\n`);
+          if (!s.comparison) continue;
+          for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);
+          for (const p of s.comparison.different) io.out(`  DIFFERENT  ${p.sha256} ≠ ${p.againstSha256}  ${p.file}${p.report ? ` (${p.report})` : ""}\n`);
+          for (const p of s.comparison.missing) io.out(`  MISSING in ${s.comparison.against}  ${p}\n`);
         }
+        if (failure) throw failure;
+        return EXIT.ok;
       }),
     );
 }
