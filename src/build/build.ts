@@ -125,6 +125,8 @@ function hostToolchain(): BuildTool[] {
       "gcc-12",
       "gcc",
       "g++-12",
+      "g++",
+      "m4",
       "make",
       "binutils",
       "libc6",

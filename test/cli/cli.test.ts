@@ -234,6 +234,10 @@ describe("README main job", () => {
     assert.equal(failed.error.code, "BOOTSTRAP_NOT_REPRODUCED");
     assert.match(failed.error.message, /host differs from seed: hermetic-probe-1-r0\.apk/);
     assert.equal(failed.stages[0]?.comparison?.identical.length, 0);
+    // diffoscope (scripts/setup.sh installs it) says where: the probe saw the host's files.
+    const difference = (failed.stages[0]?.comparison as { different: { report?: string }[] } | undefined)?.different[0]?.report;
+    assert.ok(difference, "a diffoscope report for the differing package");
+    assert.match(readFileSync(difference, "utf8"), /host-files/);
   });
 });
 
