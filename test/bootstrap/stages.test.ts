@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadStages, selectStages } from "../../src/bootstrap/index.js";
+import { loadRecipe } from "../../src/recipe/index.js";
 import { isUndistroError } from "../../src/util/index.js";
 import { REPO_ROOT, tempDir } from "../helpers.js";
 
@@ -40,6 +41,20 @@ describe("bootstrap stages", () => {
     assert.deepEqual(stages[1]?.environmentAppend, ["cross-gcc"]);
     // Stage 2 rebuilds the toolchain and the distro's recipes.
     for (const r of ["gcc.yaml", "binutils.yaml", "make.yaml", "busybox.yaml", "hello.yaml", "zlib.yaml", "musl.yaml"]) assert.ok(names(2)?.includes(r), r);
+  });
+
+  it("every recipe of a hermetic stage names its build root (an empty environment cannot build hermetically)", () => {
+    for (const stage of loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml")).filter((s) => s.hermetic)) {
+      for (const file of stage.recipes) {
+        const recipe = loadRecipe(file);
+        assert.ok(recipe.environment.contents.packages.length > 0, `${stage.name}: ${file} has no environment.contents.packages`);
+        const pipelineText = readFileSync(file, "utf8");
+        // A recipe that compiles names build-base, which brings the compiler, binutils and make.
+        if (/\b(make|configure|gcc|cc)\b/.test(pipelineText.split("\npipeline:")[1] ?? "")) {
+          assert.ok(recipe.environment.contents.packages.includes("build-base"), `${stage.name}: ${file} builds code without build-base`);
+        }
+      }
+    }
   });
 
   it("selects stages by name, index, range and list, in file order", () => {
