@@ -111,6 +111,8 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,
+    // One log directory per stage: the same recipe builds in several stages.
+    ...(common.logDir ? { logDir: join(common.logDir, stage.name) } : {}),
     arch,
     outDir: repository,
     hermetic: stage.hermetic,
@@ -152,7 +154,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     });
   }
   if (stage.compareWith) {
-    report.comparison = compareStages(stage, repository, stageRepository(opts.out, stage.compareWith), arch, opts.logDir);
+    report.comparison = compareStages(stage, repository, stageRepository(opts.out, stage.compareWith), arch, buildOptions.logDir);
     const c = report.comparison;
     opts.onEvent?.({
       type: "compare",

@@ -43,7 +43,7 @@ function notReproduced(report: BootstrapReport): UndistroError | undefined {
   return new UndistroError(
     "BOOTSTRAP_NOT_REPRODUCED",
     failed.map((s) => `${s.name} differs from ${s.comparison?.against}: ${s.comparison ? what(s.comparison) : ""}`).join("; "),
-    { hint: "the diffoscope reports beside the logs show where; a difference means the toolchain does not reproduce itself" },
+    { hint: "the diffoscope reports beside the stage's logs show where; a difference means the toolchain does not reproduce itself" },
   );
 }
 
