@@ -30,6 +30,8 @@ export interface AppletOptions {
   ignore?: boolean;
   selfUpgradeOnly?: boolean;
   noSelfUpgrade?: boolean;
+  /** upgrade --prune: drop world entries no repository provides. */
+  prune?: boolean;
   virtual?: string;
   rdepends?: boolean;
   force?: boolean;
@@ -353,6 +355,8 @@ export function applyUpgrade(db: PackageDb, args: string[], o: AppletOptions = {
   if (flags & SOLVERF_AVAILABLE) {
     world = db.world.map((d) => (d.op === DEPMASK_CHECKSUM ? { ...d, op: DEPMASK_ANY, version: null } : d));
   }
+  // --prune: world entries no repository provides any more (the cache does not count) leave the world.
+  if (o.prune) world = world.filter((d) => d.name.providers.some((p) => (p.pkg.repos & ~(1 << REPOSITORY_CACHED)) !== 0));
   const nameFlags: NameFlags = [];
   if (args.length > 0) {
     if (!o.ignore) flags &= ~SOLVERF_UPGRADE;

@@ -131,6 +131,9 @@ export function runSolverTest(tc: SolverTestCase): string {
       case "--no-self-upgrade":
         o.noSelfUpgrade = true;
         continue;
+      case "--prune":
+        o.prune = true;
+        continue;
       case "--rdepends":
         o.rdepends = true;
         continue;

@@ -64,6 +64,20 @@ describe("apk-tools 2.14.10 solver conformance", () => {
     ]);
   });
 
+  it("upgrade --prune drops world entries no repository provides any more, as apk upgrade --prune does", (t) => {
+    const dir = tempDir(t);
+    copyFileSync(join(DIR, "basic.installed"), join(dir, "basic.installed"));
+    // The repository has only c now: a and b (installed, in world) are provided by no repository.
+    writeFileSync(join(dir, "other.repo"), "C:Q1hdUpqRv5mYgJEqW52UmVsvmyyzE=\nP:c\nV:1\nS:1\nI:1\n\n");
+    const output = (args: string) => {
+      writeFileSync(join(dir, "t.test"), `@ARGS\n--test-repo other.repo\n--test-instdb basic.installed\n--test-world "a b c"\n${args}\n@EXPECT\n`);
+      return runSolverTestFile(join(dir, "t.test")).actual;
+    };
+    assert.equal(output("upgrade --prune"), "(1/3) Purging a (1)\n(2/3) Purging b (1)\n(3/3) Installing c (1)\nOK: 0 MiB in 1 packages\n");
+    // Without --prune the installed packages stay: the world still names them.
+    assert.equal(output("upgrade"), "(1/1) Installing c (1)\nOK: 0 MiB in 3 packages\n");
+  });
+
   it("`undistro dev solver-test` prints the summary line and exits non-zero on a mismatch", async () => {
     const all = await runCli(["dev", "solver-test", ...files]);
     assert.equal(all.code, 1);
