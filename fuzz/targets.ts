@@ -17,11 +17,11 @@ const FIXTURES = join(REPO, "test/fixtures");
 
 /** The library as the worker loaded it (from the instrumented tree). */
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
-export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry", any>;
+export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap", any>;
 
 /** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
 export async function loadLibrary(tree: string): Promise<Lib> {
-  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry"] as const;
+  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap"] as const;
   const mods = await Promise.all(names.map((m) => import(join(tree, m, "index.js"))));
   return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
 }
@@ -200,6 +200,14 @@ export const TARGETS: FuzzTarget[] = [
       "!!binary",
     ],
     run: (data, ctx) => ctx.lib.recipe.parseRecipe(text(data), "fuzz.yaml"),
+  },
+  {
+    name: "stages",
+    description: "bootstrap stages file (distro/bootstrap/stages.yaml)",
+    seeds: () => seedFiles([join(REPO, "distro/bootstrap"), join(FIXTURES, "bootstrap")], (n) => n === "stages.yaml"),
+    dictionary: ["stages:", "environment-from:", "environment-append:", "compare-with:", "hermetic: true", "recipes:", "self", "../packages"],
+    // Recipe paths resolve against the repository's distro/bootstrap, as the real file's do.
+    run: (data, ctx) => ctx.lib.bootstrap.parseStages(text(data), join(REPO, "distro/bootstrap/stages.yaml")),
   },
   {
     name: "image-config",

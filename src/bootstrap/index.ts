@@ -8,4 +8,4 @@ export {
   type StageReport,
   stageRepository,
 } from "./run.js";
-export { loadStages, type Stage, selectStages } from "./stages.js";
+export { loadStages, parseStages, type Stage, selectStages } from "./stages.js";

@@ -6,7 +6,6 @@
  * indexes, stage settings) are those of its last build and its packages are intact.
  */
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { indexDirectory, readIndexFile } from "../apk/index.js";
@@ -22,7 +21,7 @@ import {
   pipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe } from "../recipe/index.js";
-import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import type { Stage } from "./stages.js";
 
 export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermetic" | "environmentRepositories" | "environmentAppend" | "onEvent"> {
@@ -61,7 +60,7 @@ export interface BootstrapReport {
   ms: number;
 }
 
-const sha256File = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+const sha256File = (file: string) => sha256Hex(readFileSync(file));
 
 /** The repository of stage `name` under OUT. */
 export function stageRepository(out: string, name: string): string {

@@ -45,9 +45,20 @@ export function loadStages(file: string): Stage[] {
   } catch (err) {
     throw fsError(err, "read", file);
   }
+  return parseStages(text, file);
+}
+
+/** The stages in `text`, read as the file `file` (recipe paths are relative to its directory). */
+export function parseStages(text: string, file: string): Stage[] {
   const doc = parseDocument(text);
   if (doc.errors[0]) throw invalid(file, "YAML", doc.errors[0].message.split("\n")[0] ?? "parse error");
-  const data = doc.toJS() as { stages?: unknown } | null;
+  let data: { stages?: unknown } | null;
+  try {
+    data = doc.toJS() as { stages?: unknown } | null;
+  } catch (err) {
+    // An alias before its anchor, an alias loop: YAML the parser accepts but cannot resolve.
+    throw invalid(file, "YAML", (err as Error).message.split("\n")[0] ?? "unresolvable document");
+  }
   if (!data || typeof data !== "object" || !Array.isArray(data.stages) || data.stages.length === 0) throw invalid(file, "stages", "must be a non-empty list");
   const base = dirname(file);
   const stages: Stage[] = [];
@@ -71,7 +82,13 @@ export function loadStages(file: string): Stage[] {
     const recipes: string[] = [];
     for (const [j, p] of stringList(file, `${where}.recipes`, s.recipes).entries()) {
       const path = resolve(base, p);
-      if (!statSync(path, { throwIfNoEntry: false })) throw invalid(file, `${where}.recipes[${j}]`, `${p} does not exist`);
+      let exists = false;
+      try {
+        exists = !p.includes("\0") && statSync(path, { throwIfNoEntry: false }) !== undefined;
+      } catch {
+        // ENOTDIR, EACCES, a name too long: not a recipe this file can name.
+      }
+      if (!exists) throw invalid(file, `${where}.recipes[${j}]`, `${p} does not exist`);
       for (const r of findRecipes(path)) if (!recipes.includes(r)) recipes.push(r);
     }
     if (!recipes.length) throw invalid(file, `${where}.recipes`, "names no recipe");
