@@ -1,3 +1,4 @@
+export { checksumIdentity, sameChecksum } from "./checksum.js";
 export { type Dependency, formatDependency, parseDependencies, parseDependency, type VersionOp, versionSatisfies } from "./dependency.js";
 export { type ExtractResult, extractPackage } from "./extract.js";
 export { type GzipLimits, type GzipMember, gunzipBounded, maxUnpackedBytes, splitGzipMembers } from "./gzip.js";

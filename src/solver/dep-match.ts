@@ -1,4 +1,4 @@
-import { compareVersions, compareVersionsFuzzy } from "../apk/index.js";
+import { compareVersions, compareVersionsFuzzy, sameChecksum } from "../apk/index.js";
 import { DEPMASK_ANY, DEPMASK_CHECKSUM, type Dep, type Pkg, type Provider, V_CONFLICT, V_EQUAL, V_FUZZY, V_GREATER, V_LESS } from "./model.js";
 
 /** Comparison result as a bit (LESS/EQUAL/GREATER); a missing version on either side matches anything. */
@@ -22,14 +22,14 @@ export function isConflict(dep: Dep): boolean {
 export function depIsProvided(depPkg: Pkg | null, dep: Dep, p: Provider | null): boolean {
   if (p === null || p.pkg === null) return isConflict(dep);
   if (isConflict(dep) && depPkg === p.pkg) return true;
-  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return p.pkg.checksum === dep.version;
+  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(p.pkg.checksum, dep.version);
   return versionMatch(p.version, dep.op, dep.version);
 }
 
 /** Whether `pkg` itself (by its own name) satisfies `dep`. */
 export function depIsMaterialized(dep: Dep, pkg: Pkg | null): boolean {
   if (pkg === null || dep.name !== pkg.name) return isConflict(dep);
-  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return pkg.checksum === dep.version;
+  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(pkg.checksum, dep.version);
   return versionMatch(pkg.version, dep.op, dep.version);
 }
 

@@ -4,7 +4,7 @@
  * whose install_if mentions it). Built once from indexes and an installed database; the solver keeps
  * its per-run state beside it.
  */
-import { type IndexEntry, isValidVersion, parseDependency } from "../apk/index.js";
+import { checksumIdentity, type IndexEntry, isValidVersion, parseDependency } from "../apk/index.js";
 import { UndistroError } from "../util/index.js";
 
 /** Version comparison result bits and dependency operators, as apk encodes them. */
@@ -204,11 +204,12 @@ export class PackageDb {
   }
 
   /**
-   * Adds a package from an index record. A package already known by checksum gains the repository
-   * bit instead of a duplicate.
+   * Adds a package from an index record. A package already known by checksum (compared as bytes,
+   * as apk does: see checksumIdentity) gains the repository bit instead of a duplicate.
    */
   addPackage(entry: IndexEntry, repoBit: number, where: string, installedTag?: number): Pkg {
-    const existing = entry.checksum ? this.packages.get(entry.checksum) : undefined;
+    const identity = entry.checksum ? checksumIdentity(entry.checksum) : undefined;
+    const existing = identity ? this.packages.get(identity) : undefined;
     if (existing !== undefined) {
       existing.repos |= repoBit;
       if (installedTag !== undefined && existing.ipkg === null) {
@@ -233,7 +234,7 @@ export class PackageDb {
       pkg.ipkg = { tag: installedTag };
       this.installed.push(pkg);
     }
-    if (entry.checksum) this.packages.set(entry.checksum, pkg);
+    if (identity) this.packages.set(identity, pkg);
     return pkg;
   }
 
