@@ -184,7 +184,8 @@ function compare(a: string, b: string, fuzzy: boolean): -1 | 0 | 1 {
     advance(tb);
   }
   if (ta.tok === tb.tok) return 0;
-  if (tb.tok === Tok.End && fuzzy) return 0;
+  // Fuzzy (`~`): equal so far is equal, whichever side has more to come (apk: `1` ~ `1.0` holds).
+  if (fuzzy) return 0;
   if (ta.tok === Tok.Suffix && ta.suffix < SUFFIX_NONE) return -1;
   if (tb.tok === Tok.Suffix && tb.suffix < SUFFIX_NONE) return 1;
   if (ta.tok > tb.tok) return -1;
@@ -197,7 +198,7 @@ export function compareVersions(a: string, b: string): -1 | 0 | 1 {
   return compare(a, b, false);
 }
 
-/** Fuzzy comparison for `~`: `b` matches when it is a component-wise prefix of `a`. */
+/** Fuzzy comparison for `~`: equal when the components both have are equal (either may have more). */
 export function compareVersionsFuzzy(a: string, b: string): -1 | 0 | 1 {
   return compare(a, b, true);
 }

@@ -18,18 +18,25 @@ export function isConflict(dep: Dep): boolean {
   return (dep.op & V_CONFLICT) !== 0;
 }
 
-/** Whether provider `p` satisfies `dep` (declared by `depPkg`, or the world when null). */
-export function depIsProvided(depPkg: Pkg | null, dep: Dep, p: Provider | null): boolean {
+/**
+ * Whether provider `p` satisfies `dep` (declared by `depPkg`, or the world when null), by apk's
+ * rules: a checksum names one package; a dependency on any version is met by any provider; a
+ * versioned one is never met by a provider without a version (`p:cmd:tool` does not give
+ * `cmd:tool~1`), whatever the conflict flag says of the rest.
+ */
+export function depIsProvided(_depPkg: Pkg | null, dep: Dep, p: Provider | null): boolean {
   if (p === null || p.pkg === null) return isConflict(dep);
-  if (isConflict(dep) && depPkg === p.pkg) return true;
-  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(p.pkg.checksum, dep.version);
+  const mask = dep.op & ~(V_CONFLICT | V_FUZZY);
+  if (mask === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(p.pkg.checksum, dep.version);
+  if (mask === DEPMASK_ANY) return !isConflict(dep);
+  if (p.version === null) return isConflict(dep);
   return versionMatch(p.version, dep.op, dep.version);
 }
 
 /** Whether `pkg` itself (by its own name) satisfies `dep`. */
 export function depIsMaterialized(dep: Dep, pkg: Pkg | null): boolean {
   if (pkg === null || dep.name !== pkg.name) return isConflict(dep);
-  if ((dep.op & ~V_CONFLICT) === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(pkg.checksum, dep.version);
+  if ((dep.op & ~(V_CONFLICT | V_FUZZY)) === DEPMASK_CHECKSUM) return dep.version !== null && sameChecksum(pkg.checksum, dep.version);
   return versionMatch(pkg.version, dep.op, dep.version);
 }
 

@@ -10,6 +10,14 @@ import { depAnalyze, depIsProvided, isConflict } from "./dep-match.js";
 import { SOLVERF_AVAILABLE, SOLVERF_IGNORE_CONFLICT, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_REMOVE, SOLVERF_UPGRADE } from "./flags.js";
 import { DEFAULT_PINNING_MASK, DEFAULT_TAG, type Dep, type Name, type PackageDb, type Pkg, type Provider, REPOSITORY_CACHED } from "./model.js";
 
+/** apk's display order of names: case-insensitive first (strcasecmp), then byte order. */
+export function compareNamesForDisplay(a: string, b: string): number {
+  const la = a.toLowerCase();
+  const lb = b.toLowerCase();
+  if (la !== lb) return la < lb ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 const NO_PROVIDER: Provider = { pkg: null as unknown as Pkg, version: null };
 
 export class NameState {
@@ -181,7 +189,9 @@ export class Solver {
 
   solve(world: Dep[], options: SolveOptions = {}): SolveResult {
     const flags = options.flags ?? 0;
-    const sorted = [...world].sort((a, b) => (a.name.name < b.name.name ? -1 : a.name.name > b.name.name ? 1 : 0));
+    // In place, as apk sorts its world before solving: the error report and the world file that
+    // follow list it in this order.
+    const sorted = world.sort((a, b) => compareNamesForDisplay(a.name.name, b.name.name));
     const broken = new Set<Dep>(sorted.filter((d) => d.broken));
     for (;;) {
       this.reset();

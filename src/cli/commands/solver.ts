@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ApkKeyring } from "../../apk/index.js";
@@ -138,6 +139,45 @@ export function registerSolver(program: Command, io: Io): void {
         return failed === 0 ? EXIT.ok : EXIT.failed;
       }),
     );
+  dev
+    .command("solver-diff")
+    .description("random solver cases run through apk-tools' apk-test and undistro; differences are shrunk and kept as .test cases")
+    .requiredOption("--apk-test <path>", "apk-tools' apk-test binary (built with make TEST=y; set LD_LIBRARY_PATH for its libapk)")
+    .option("--seed <n>", "first seed (cases are seed, seed+1, ...)", "1")
+    .option("--cases <n>", "how many cases", "200")
+    .option("--keep <dir>", "write each difference as DIR/seed-N/seed-N.test with its repositories")
+    .option("--json", "print as JSON")
+    .action(
+      action(io, async (f: { apkTest: string; seed: string; cases: string; keep?: string; json?: boolean }) => {
+        const seed = integerOption("--seed", f.seed);
+        const cases = integerOption("--cases", f.cases);
+        if (spawnSync(f.apkTest, ["--version"], { stdio: "ignore" }).status !== 0) {
+          throw new UndistroError("SOLVER_DIFF_NO_APK_TEST", `${f.apkTest} does not run`, {
+            hint: "build apk-tools 2.14 with `make TEST=y` and pass src/apk-test, with LD_LIBRARY_PATH naming its src/ for libapk.so",
+          });
+        }
+        const { runDifferential } = await import("../../solver/differential.js");
+        const run = runDifferential({
+          apkTest: f.apkTest,
+          seed,
+          cases,
+          ...(f.keep ? { keep: f.keep } : {}),
+          onCase: (i, d) => {
+            if (d && !f.json) io.out(`seed ${d.seed} differs\n${sideBySide(d.apk, d.undistro)}\n`);
+            if ((i + 1) % 50 === 0) io.err(`${i + 1}/${cases} cases\n`);
+          },
+        });
+        const seeds = run.differences.map((d) => d.seed);
+        if (f.json) printJson(io, { cases: run.cases, differences: run.differences.map((d) => ({ seed: d.seed, apk: d.apk, undistro: d.undistro })) });
+        else io.out(`${run.cases} cases, ${seeds.length} differ${seeds.length ? ` (seeds ${seeds.join(", ")})` : ""}\n`);
+        return seeds.length === 0 ? EXIT.ok : EXIT.failed;
+      }),
+    );
+}
+
+function integerOption(option: string, value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new UndistroError("USAGE", `${option} ${value}: expected a whole number`);
+  return Number(value);
 }
 
 /** Expected (apk) and actual (undistro) output in two columns, differing lines marked. */
