@@ -190,8 +190,11 @@ export function writeCase(c: DiffCase, dir: string, expect: string, name = "case
   return file;
 }
 
-/** What apk-test prints for the case, stdout and stderr in one file as apk's own test runner takes them. */
-export function runApkTest(apkTest: string, c: DiffCase, dir: string): string {
+/**
+ * What apk-test prints for the case, stdout and stderr in one file as apk's own test runner takes
+ * them; undefined when apk-test does not finish in 10 s (apk-tools itself can loop on some inputs).
+ */
+export function runApkTest(apkTest: string, c: DiffCase, dir: string): string | undefined {
   writeCase(c, dir, "");
   const out = join(dir, "apk.out");
   const fd = openSync(out, "w");
@@ -201,7 +204,8 @@ export function runApkTest(apkTest: string, c: DiffCase, dir: string): string {
         .map((w) => (/\s/.test(w) ? `"${w}"` : w))
         .join(" "),
     );
-    const r = spawnSync(apkTest, args, { cwd: dir, stdio: ["ignore", fd, fd], timeout: 20_000 });
+    const r = spawnSync(apkTest, args, { cwd: dir, stdio: ["ignore", fd, fd], timeout: 10_000 });
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT") return undefined;
     if (r.error) throw r.error;
   } finally {
     closeSync(fd);
@@ -216,9 +220,10 @@ export interface Difference {
   undistro: string;
 }
 
-/** Runs one case both ways in `dir`; a Difference when the outputs differ. */
-export function compareCase(apkTest: string, seed: number, c: DiffCase, dir: string): Difference | undefined {
+/** Runs one case both ways in `dir`: a Difference when the outputs differ, "apk-hangs" when apk-test does not finish. */
+export function compareCase(apkTest: string, seed: number, c: DiffCase, dir: string): Difference | "apk-hangs" | undefined {
   const apk = runApkTest(apkTest, c, dir);
+  if (apk === undefined) return "apk-hangs";
   const r = runSolverTestFile(writeCase(c, dir, apk));
   return r.passed ? undefined : { seed, case: c, apk, undistro: r.actual };
 }
@@ -232,8 +237,9 @@ export function shrink(apkTest: string, d: Difference, dir: string): Difference 
   let best = d;
   const tryCase = (c: DiffCase) => {
     const r = compareCase(apkTest, d.seed, c, dir);
-    if (r) best = r;
-    return r !== undefined;
+    if (r === undefined || r === "apk-hangs") return false;
+    best = r;
+    return true;
   };
   for (let changed = true; changed; ) {
     changed = false;
@@ -294,17 +300,22 @@ function* smaller(c: DiffCase): Generator<DiffCase> {
 export interface DiffRun {
   cases: number;
   differences: Difference[];
+  /** Seeds whose case apk-test did not finish (left out of the comparison). */
+  apkHangs: number[];
 }
 
 /** Runs `cases` seeds from `seed`; each difference shrunk, written under `keep` when given. */
 export function runDifferential(opts: { apkTest: string; seed: number; cases: number; keep?: string; onCase?: (i: number, d?: Difference) => void }): DiffRun {
   const work = mkdtempSync(join(tmpdir(), "undistro-solver-diff-"));
   const differences: Difference[] = [];
+  const apkHangs: number[] = [];
   try {
     for (let i = 0; i < opts.cases; i++) {
       const seed = opts.seed + i;
       const dir = join(work, String(seed));
-      let d = compareCase(opts.apkTest, seed, generateCase(seed), dir);
+      const r = compareCase(opts.apkTest, seed, generateCase(seed), dir);
+      if (r === "apk-hangs") apkHangs.push(seed);
+      let d = r === "apk-hangs" ? undefined : r;
       if (d) {
         d = shrink(opts.apkTest, d, dir);
         differences.push(d);
@@ -316,5 +327,5 @@ export function runDifferential(opts: { apkTest: string; seed: number; cases: nu
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  return { cases: opts.cases, differences };
+  return { cases: opts.cases, differences, apkHangs };
 }

@@ -242,15 +242,21 @@ export class PackageDb {
   link(pkg: Pkg): void {
     pkg.name.providers.push({ pkg, version: pkg.version });
     for (const p of pkg.provides) p.name.providers.push({ pkg, version: p.version });
+    // As apk's apk_db_pkg_rdepends: the names a package provides are reverse dependencies too.
+    const names = [pkg.name, ...pkg.provides.map((p) => p.name)];
     for (const d of pkg.depends) {
-      if (d.name.rdependsSet.has(pkg.name)) continue;
-      d.name.rdependsSet.add(pkg.name);
-      d.name.rdepends.push(pkg.name);
+      for (const n of names) {
+        if (d.name.rdependsSet.has(n)) continue;
+        d.name.rdependsSet.add(n);
+        d.name.rdepends.push(n);
+      }
     }
     for (const d of pkg.installIf) {
-      if (d.name.rinstallIfSet.has(pkg.name)) continue;
-      d.name.rinstallIfSet.add(pkg.name);
-      d.name.rinstallIf.push(pkg.name);
+      for (const n of names) {
+        if (d.name.rinstallIfSet.has(n)) continue;
+        d.name.rinstallIfSet.add(n);
+        d.name.rinstallIf.push(n);
+      }
     }
   }
 }

@@ -27,12 +27,12 @@ export class NameState {
   reevaluateDeps = false;
   reevaluateIif = false;
   hasIif = false;
-  iifNeeded = false;
   noIif = false;
   hasOptions = false;
   reverseDepsDone = false;
   hasAutoSelectable = false;
-  maxDepChain = 0;
+  /** Post-order position in discovery (apk's order_id): later-discovered names are decided first. */
+  orderId = 0;
   chosen: Provider = NO_PROVIDER;
   mergeDepends = 0;
   mergeProvides = 0;
@@ -40,8 +40,7 @@ export class NameState {
   inDirty = false;
   inUnresolved = false;
   // changeset generation
-  changesetProcessed = false;
-  changesetRemoved = false;
+  inChangeset = false;
   installedPkg: Pkg | null = null;
   installedName: Name | null = null;
   csRequirers = 0;
@@ -49,7 +48,6 @@ export class NameState {
 
 export class PkgState {
   seen = false;
-  maxDepChain = 0;
   pinningAllowed = 0;
   pinningPreferred = 0;
   pkgAvailable = false;
@@ -160,6 +158,9 @@ export class Solver {
   private readonly dirty = new NameList();
   private readonly unresolved = new NameList();
   private errors = 0;
+  private orderCounter = 0;
+  /** UNDISTRO_SOLVER_DEBUG=1: the decisions on stderr, named as apk's DEBUG_PRINT build names them. */
+  private readonly trace = process.env.UNDISTRO_SOLVER_DEBUG ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   private solverFlagsInherit = 0;
   private pinningInherit = 0;
   private defaultRepos = 0;
@@ -250,6 +251,7 @@ export class Solver {
     for (const n of [...this.dirty]) this.dirty.remove(n);
     for (const n of [...this.unresolved]) this.unresolved.remove(n);
     this.errors = 0;
+    this.orderCounter = 0;
     this.changeset = { changes: [], numInstall: 0, numRemove: 0, numAdjust: 0, numTotalChanges: 0 };
   }
 
@@ -291,7 +293,7 @@ export class Solver {
   private queueUnresolved(name: Name): void {
     const s = this.n(name);
     if (s.locked) return;
-    const want = s.requirers > 0 || s.hasIif || s.iifNeeded;
+    const want = s.requirers > 0 || s.hasIif;
     if (want && !s.inUnresolved) {
       s.inUnresolved = true;
       this.unresolved.pushHead(name);
@@ -337,6 +339,11 @@ export class Solver {
     return false;
   }
 
+  /**
+   * apk's discover_name: marks every name the world can reach (dependencies, names provided, and
+   * the install_if packages of each), and numbers names in post-order (orderId), the tie-break of
+   * which undecided name goes next.
+   */
   private discoverName(name: Name): void {
     const s = this.n(name);
     if (s.seen) return;
@@ -355,20 +362,19 @@ export class Solver {
         const repos = this.pkgRepos(pkg);
         ps.tagPreferred = pkg.installedSize === 0 || (repos & this.defaultRepos) !== 0;
         ps.tagOk = ps.tagPreferred || pkg.ipkg !== null;
-        for (const dep of pkg.depends) {
-          this.discoverName(dep.name);
-          ps.maxDepChain = Math.max(ps.maxDepChain, this.n(dep.name).maxDepChain + 1);
-        }
+        for (const dep of pkg.depends) this.discoverName(dep.name);
       }
       s.noIif &&= ps.iifFailed;
-      s.maxDepChain = Math.max(s.maxDepChain, ps.maxDepChain);
     }
-    for (const name0 of name.rinstallIf) this.discoverName(name0);
     for (const pr of name.providers) {
       for (const name0 of pr.pkg.name.rinstallIf) this.discoverName(name0);
-      for (const dep of pr.pkg.provides) this.discoverName(dep.name);
+      for (const dep of pr.pkg.provides) {
+        if (this.n(dep.name).seen) continue;
+        this.discoverName(dep.name);
+        for (const name0 of dep.name.rinstallIf) this.discoverName(name0);
+      }
     }
-    for (const pr of name.providers) for (const dep of pr.pkg.installIf) this.discoverName(dep.name);
+    s.orderId = ++this.orderCounter;
   }
 
   private nameRequirersChanged(name: Name): void {
@@ -471,10 +477,6 @@ export class Solver {
         for (const dep of pkg.installIf) {
           const ds = this.n(dep.name);
           if (!ds.locked) {
-            if (isConflict(dep)) {
-              ds.iifNeeded = true;
-              this.queueUnresolved(dep.name);
-            }
             ps.iifTriggered = false;
             ps.iifFailed = false;
             break;
@@ -510,6 +512,10 @@ export class Solver {
     s.hasIif = hasIif;
     s.noIif = noIif;
     s.hasAutoSelectable = hasAutoSelectable;
+    this.trace?.(
+      `reconsider_name: ${name.name}: has_options=${+s.hasOptions}, has_autoselectable=${+hasAutoSelectable}, requirers=${s.requirers}, has_iif=${+hasIif}`,
+    );
+    this.queueUnresolved(name);
     if (firstCandidate !== null) {
       const pkg = firstCandidate;
       for (const pr of name.providers) {
@@ -546,9 +552,9 @@ export class Solver {
         break;
       }
     }
-    this.queueUnresolved(name);
   }
 
+  /** apk's compare_providers: positive when pA is the better choice. */
   private compareProviders(pA: Provider, pB: Provider): number {
     const a = pA.pkg;
     const b = pB.pkg;
@@ -557,7 +563,12 @@ export class Solver {
     const sb = this.p(b);
     const flags = sa.solverFlags | sb.solverFlags;
     const bit = (x: boolean) => (x ? 1 : 0);
+    const installed = () => bit(a.ipkg !== null) - bit(b.ipkg !== null);
     let r: number;
+    if (flags & SOLVERF_REMOVE) {
+      r = (sb.solverFlags & SOLVERF_REMOVE) - (sa.solverFlags & SOLVERF_REMOVE);
+      if (r) return r;
+    }
     if (flags & SOLVERF_LATEST && sa.pinningAllowed === DEFAULT_PINNING_MASK && sb.pinningAllowed === DEFAULT_PINNING_MASK) {
       r = bit(sa.tagOk) - bit(sb.tagOk);
       if (r) return r;
@@ -576,7 +587,7 @@ export class Solver {
       r = sb.conflicts - sa.conflicts;
       if (r) return r;
       if ((this.db.performingSelfUpgrade && !(flags & SOLVERF_UPGRADE)) || flags & SOLVERF_INSTALLED) {
-        r = bit(a.ipkg !== null) - bit(b.ipkg !== null);
+        r = installed();
         if (r) return r;
       }
       r = bit(sa.tagOk) - bit(sb.tagOk);
@@ -587,24 +598,22 @@ export class Solver {
       }
       r = bit(sa.tagPreferred) - bit(sb.tagPreferred);
       if (r) return r;
-      if (!(flags & (SOLVERF_REMOVE | SOLVERF_UPGRADE)) && (a.name === b.name || pA.version !== null || pB.version !== null)) {
-        r = bit(a.ipkg !== null) - bit(b.ipkg !== null);
+      if (!(flags & SOLVERF_UPGRADE)) {
+        r = installed();
         if (r) return r;
       }
     }
-    // Same package name: its own version decides before the version it provides (provides21).
-    if (a.name === b.name) {
-      const byPrincipal = versionOrder(a.version, b.version);
-      if (byPrincipal) return byPrincipal;
-    }
-    const byRequested = versionOrder(pA.version, pB.version);
-    if (byRequested) return byRequested;
-    r = a.providerPriority - b.providerPriority;
+    // The version of the name asked for, then (same package name) the package's own version.
+    r = versionOrder(pA.version, pB.version);
     if (r) return r;
-    if (!(flags & SOLVERF_REMOVE)) {
-      r = bit(a.ipkg !== null) - bit(b.ipkg !== null);
+    if (a.name === b.name) {
+      r = versionOrder(a.version, b.version);
       if (r) return r;
     }
+    r = installed();
+    if (r) return r;
+    r = a.providerPriority - b.providerPriority;
+    if (r) return r;
     r = bit(sa.pkgSelectable) - bit(sb.pkgSelectable);
     if (r) return r;
     return ffs(b.repos) - ffs(a.repos);
@@ -619,15 +628,13 @@ export class Solver {
       this.markError(s.chosen.pkg);
       return;
     }
+    this.trace?.(`assign ${name.name} to ${pr.pkg ? String(pr.pkg) : "[none]"}`);
     s.locked = true;
     s.chosen = pr;
     this.unqueue(name);
     if (s.inDirty) {
       this.dirty.remove(name);
       s.inDirty = false;
-    }
-    if (pr.pkg && !s.requirers && this.p(pr.pkg).iifTriggered) {
-      for (const dep of pr.pkg.installIf) if (!this.n(dep.name).locked) this.applyConstraint(pr.pkg, dep);
     }
     if (!this.ignoreConflict) {
       for (const p0 of name.providers) {
@@ -643,6 +650,7 @@ export class Solver {
 
   private selectPackage(name: Name): void {
     const s = this.n(name);
+    this.trace?.(`select_package: ${name.name} (requirers=${s.requirers}, autosel=${+s.hasAutoSelectable}, iif=${+s.hasIif})`);
     let chosen: Provider = NO_PROVIDER;
     if (s.requirers || s.hasIif) {
       for (const pr of name.providers) {
@@ -667,13 +675,13 @@ export class Solver {
 
   /**
    * The next name to decide: one that is fully constrained (all its dependents decided, required,
-   * a single option) right away; otherwise the best by compareNameDequeue.
+   * auto-selectable, a single option) right away; otherwise the best by compareNameDequeue.
    */
   private dequeueNextName(): Name | null {
     let best: Name | null = null;
     for (const name of this.unresolved) {
       const s = this.n(name);
-      if (s.reverseDepsDone && s.requirers && !s.hasOptions) {
+      if (s.reverseDepsDone && s.requirers && s.hasAutoSelectable && !s.hasOptions) {
         best = name;
         break;
       }
@@ -689,17 +697,16 @@ export class Solver {
    * names, then names the command put flags on (`add`, `upgrade NAME`, the apk-tools
    * self-upgrade), then the longest dependency chain below them.
    */
+  /** apk's compare_name_dequeue: auto-selectable names first, then flagged ones, then the latest discovered. */
   private compareNameDequeue(a: Name, b: Name): number {
     const sa = this.n(a);
     const sb = this.n(b);
     const bit = (x: unknown) => (x ? 1 : 0);
-    let r = bit(sa.hasIif) - bit(sb.hasIif);
-    if (r) return -r;
-    r = bit(sa.requirers) - bit(sb.requirers);
-    if (r) return -r;
+    let r = bit(sb.hasAutoSelectable) - bit(sa.hasAutoSelectable);
+    if (r) return r;
     r = bit(this.flagged.has(a)) - bit(this.flagged.has(b));
     if (r) return -r;
-    return sb.maxDepChain - sa.maxDepChain;
+    return sb.orderId - sa.orderId;
   }
 
   // ---- changeset generation -------------------------------------------------------------------
@@ -744,10 +751,10 @@ export class Solver {
   private csCheckInstallByIif(name: Name): void {
     const s = this.n(name);
     const pkg = s.chosen.pkg;
-    if (!pkg || !s.seen || s.changesetProcessed) return;
+    if (!pkg || !s.seen || s.inChangeset) return;
     for (const dep0 of pkg.installIf) {
       const s0 = this.n(dep0.name);
-      if (!isConflict(dep0) && !s0.changesetProcessed) return;
+      if (!s0.inChangeset) return;
       if (!depIsProvided(pkg, dep0, s0.chosen.pkg ? s0.chosen : null)) return;
     }
     this.csGenNameChange(name);
@@ -756,11 +763,10 @@ export class Solver {
   private csCheckRemovalByIif(name: Name): void {
     const s = this.n(name);
     const pkg = s.installedPkg;
-    if (!pkg || s.chosen.pkg) return;
-    if (s.changesetProcessed || s.changesetRemoved) return;
+    if (!pkg || s.inChangeset || s.chosen.pkg) return;
     for (const dep0 of pkg.installIf) {
       const s0 = this.n(dep0.name);
-      if (s0.changesetRemoved && !s0.chosen.pkg) {
+      if (s0.inChangeset && !s0.chosen.pkg) {
         this.csCheckRemovalByDeps(pkg);
         return;
       }
@@ -773,10 +779,11 @@ export class Solver {
     for (const d of pkg.provides) for (const name of d.name.rinstallIf) cb(name);
   }
 
-  private csGenNamePreprocess(name: Name): void {
+  /** apk's cset_gen_name_remove_orphan: what provided `name` before and goes now is removed. */
+  private csGenNameRemoveOrphan(name: Name): void {
     const s = this.n(name);
-    if (s.changesetProcessed) return;
-    s.changesetProcessed = true;
+    if (s.inChangeset) return;
+    s.inChangeset = true;
     if (s.installedPkg && (!s.chosen.pkg || s.chosen.pkg.name !== name)) this.csGenNameRemove(s.installedPkg);
     for (const pr of name.providers) {
       const pkg0 = pr.pkg;
@@ -787,13 +794,13 @@ export class Solver {
 
   private csGenNameChange(name: Name): void {
     const s = this.n(name);
-    if (s.changesetProcessed) return;
-    this.csGenNamePreprocess(name);
+    if (s.inChangeset) return;
+    this.csGenNameRemoveOrphan(name);
     const pkg = s.chosen.pkg;
     if (!pkg || this.p(pkg).inChangeset) return;
     this.p(pkg).inChangeset = true;
-    this.csGenNamePreprocess(pkg.name);
-    for (const d of pkg.provides) this.csGenNamePreprocess(d.name);
+    this.csGenNameRemoveOrphan(pkg.name);
+    for (const d of pkg.provides) this.csGenNameRemoveOrphan(d.name);
     const opkg = this.n(pkg.name).installedPkg;
     this.csCheckByReverseIif(opkg, (n) => this.csCheckRemovalByIif(n));
     for (const d of pkg.depends) this.csGenDep(pkg, d);
@@ -807,7 +814,7 @@ export class Solver {
     const name = pkg.name;
     const s = this.n(name);
     if (this.p(pkg).inChangeset || (s.chosen.pkg !== null && s.chosen.pkg.name === name)) return;
-    s.changesetRemoved = true;
+    s.inChangeset = true;
     this.p(pkg).inChangeset = true;
     forEachReverseDependency(pkg, { installed: true, match: DEP_SATISFIES_MATCH }, (pkg0) => this.csGenNameRemove(pkg0));
     this.csCheckByReverseIif(pkg, (n) => this.csCheckRemovalByIif(n));

@@ -168,8 +168,14 @@ export function registerSolver(program: Command, io: Io): void {
           },
         });
         const seeds = run.differences.map((d) => d.seed);
-        if (f.json) printJson(io, { cases: run.cases, differences: run.differences.map((d) => ({ seed: d.seed, apk: d.apk, undistro: d.undistro })) });
-        else io.out(`${run.cases} cases, ${seeds.length} differ${seeds.length ? ` (seeds ${seeds.join(", ")})` : ""}\n`);
+        const hangs = run.apkHangs.length ? `; apk-test did not finish ${run.apkHangs.length} (seeds ${run.apkHangs.join(", ")}), left out` : "";
+        if (f.json)
+          printJson(io, {
+            cases: run.cases,
+            apkHangs: run.apkHangs,
+            differences: run.differences.map((d) => ({ seed: d.seed, apk: d.apk, undistro: d.undistro })),
+          });
+        else io.out(`${run.cases} cases, ${seeds.length} differ${seeds.length ? ` (seeds ${seeds.join(", ")})` : ""}${hangs}\n`);
         return seeds.length === 0 ? EXIT.ok : EXIT.failed;
       }),
     );
