@@ -7,9 +7,9 @@ import { compareVersions, isValidVersion, parseDependency } from "../apk/index.j
 import { UndistroError } from "../util/index.js";
 import { DEP_SATISFIES, depIsProvided, depString } from "./dep-match.js";
 import { explainFailure, IndentedWriter, type Problem } from "./explain.js";
-import { SOLVERF_AVAILABLE, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_UPGRADE } from "./flags.js";
+import { SOLVERF_AVAILABLE, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_REMOVE, SOLVERF_UPGRADE } from "./flags.js";
 import { DEPMASK_ANY, DEPMASK_CHECKSUM, type Dep, type Name, type PackageDb, Pkg, REPOSITORY_CACHED, V_CONFLICT, V_EQUAL } from "./model.js";
-import { type Change, type Changeset, forEachReverseDependency, type SolveOptions, Solver } from "./solve.js";
+import { type Change, type Changeset, compareNamesForDisplay, forEachReverseDependency, type SolveOptions, Solver } from "./solve.js";
 
 export interface TransactionReport {
   /** What apk would print, line by line. */
@@ -238,28 +238,16 @@ export function applyAdd(db: PackageDb, args: string[], o: AppletOptions = {}): 
 export function applyDel(db: PackageDb, args: string[], o: AppletOptions = {}): TransactionReport {
   const s = new Session(db);
   const world = [...db.world];
+  const nameFlags: { name: Name; flags: number; inheritable: number }[] = [];
   let errors = 0;
-  const deletePkg = (pkg: Pkg) => {
-    depsDel(world, pkg.name);
-    if (o.rdepends) {
-      for (const name0 of [pkg.name, ...pkg.provides.map((p) => p.name)]) {
-        for (const rname of name0.rdepends) {
-          for (const pr of rname.providers) {
-            const p0 = pr.pkg;
-            if (p0.ipkg === null) continue;
-            if (
-              p0.depends.some(
-                (d) =>
-                  d.name === name0 &&
-                  depIsProvided(p0, d, { pkg, version: name0 === pkg.name ? pkg.version : (pkg.provides.find((x) => x.name === name0)?.version ?? null) }),
-              )
-            ) {
-              deletePkg(p0);
-            }
-          }
-        }
-      }
-    }
+  // apk's del genid: with --rdepends each installed package is looked at once in the whole walk.
+  const visited = new Set<Pkg>();
+  const deletePkg = (pkg0: Pkg) => {
+    depsDel(world, pkg0.name);
+    nameFlags.push({ name: pkg0.name, flags: SOLVERF_REMOVE, inheritable: 0 });
+    if (!o.rdepends) return;
+    for (const d of pkg0.provides) depsDel(world, d.name);
+    forEachReverseDependency(pkg0, { installed: true, match: DEP_SATISFIES, oncePerPackage: visited }, (p0) => deletePkg(p0));
   };
   for (const arg of args) {
     const name = db.names.get(arg);
@@ -273,16 +261,43 @@ export function applyDel(db: PackageDb, args: string[], o: AppletOptions = {}): 
     else depsDel(world, name);
   }
   if (errors) return { output: s.out, errors, changes: [], world, problems: [] };
-  const r = s.commit(world, 0, [], o.force ?? false, (changeset) => s.out.push(...notDeleted(db, args, world, changeset)));
+  const r = s.commit(world, 0, nameFlags, o.force ?? false, (changeset) => s.out.push(...notDeleted(db, args, world, changeset)));
   if (r.errors === 0) db.world = world;
   return { output: s.out, errors: r.errors, changes: r.changes, world, problems: s.problems };
 }
 
 /**
+ * The names apk's apk_db_foreach_sorted_name walks for `args`: the named ones in display order
+ * (a name given twice, twice), or every name when there are no arguments or one is a pattern.
+ */
+function sortedNames(db: PackageDb, args: readonly string[]): Name[] {
+  const patterns = args.filter((a) => a.includes("*"));
+  if (args.length === 0 || patterns.length > 0) {
+    const all = [...db.names.values()].sort((a, b) => compareNamesForDisplay(a.name, b.name));
+    if (args.length === 0) return all;
+    const matchers = args.map(globMatcher);
+    return all.filter((n) => matchers.some((m) => m(n.name)));
+  }
+  const found = args.map((a) => db.names.get(a)).filter((n): n is Name => n !== undefined);
+  return found.sort((a, b) => compareNamesForDisplay(a.name, b.name));
+}
+
+/** fnmatch-style `*` and `?` (what apk's name filters take). */
+function globMatcher(pattern: string): (name: string) => boolean {
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
+  return (name) => re.test(name);
+}
+
+/**
  * apk del's "World updated, but the following packages are not removed due to:" report: for each
- * named package the new state still holds, the world entries that keep it, found by walking up the
- * reverse dependencies (and install_if triggers) of the packages that stay. Each package is looked
- * at once per named package, in apk's order, and the lines wrap at 50 columns as apk's do.
+ * name apk walks (see sortedNames) that the new state still holds, the world entries that keep it,
+ * found by walking up the reverse dependencies (and install_if triggers) of the packages that stay.
+ * Each package is looked at once per name, and the lines wrap at 50 columns as apk's do.
  */
 function notDeleted(db: PackageDb, args: readonly string[], world: readonly Dep[], changeset: Changeset): string[] {
   const stays = new Set<Pkg>();
@@ -290,13 +305,9 @@ function notDeleted(db: PackageDb, args: readonly string[], world: readonly Dep[
   const inWorld = new Set<Name>(world.map((d) => d.name));
   const w = new IndentedWriter();
   let header = false;
-  const named = new Set<Name>();
-  for (const arg of args) {
-    const name = db.names.get(arg);
-    if (name === undefined || named.has(name)) continue;
-    named.add(name);
-    // apk's genid: each package is looked at once per named package (marked even when none of
-    // its dependencies matches).
+  for (const name of sortedNames(db, args)) {
+    // apk's genid: each package is looked at once per name (marked even when none of its
+    // dependencies matches).
     const seen = new Set<Pkg>();
     let started = false;
     const visit = (pkg: Pkg) => {

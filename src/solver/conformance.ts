@@ -172,7 +172,12 @@ export function runSolverTest(tc: SolverTestCase): string {
       s = s.slice(colon + 1);
     }
     const path = join(dir, s);
-    const repoOpts: { tag?: string; local: boolean; available: boolean } = { local, available: local || !noNetwork };
+    if (local) {
+      // `!file`: a cache's index, as apk-test reads it: its packages belong to no repository.
+      for (const e of parseIndex(readText(path), path)) db.addPackage(e, 0, path, undefined, true);
+      continue;
+    }
+    const repoOpts: { tag?: string; local: boolean; available: boolean } = { local, available: !noNetwork };
     if (tag !== undefined) repoOpts.tag = tag;
     const repo = db.addRepository(path, repoOpts);
     for (const e of parseIndex(readText(path), path)) db.addPackage(e, 1 << repo.index, path);

@@ -70,6 +70,8 @@ export class Pkg {
   entry: IndexEntry | undefined;
   /** A package that exists only locally (a file given on the command line, or a virtual package). */
   local = false;
+  /** Known from a cache's index only, in no configured repository (apk's cached_non_repository). */
+  cachedNonRepository = false;
   /** Where the package's file lives when known (repository URL + file name), for fetchers and locks. */
   locations: string[] = [];
   constructor(
@@ -207,7 +209,7 @@ export class PackageDb {
    * Adds a package from an index record. A package already known by checksum (compared as bytes,
    * as apk does: see checksumIdentity) gains the repository bit instead of a duplicate.
    */
-  addPackage(entry: IndexEntry, repoBit: number, where: string, installedTag?: number): Pkg {
+  addPackage(entry: IndexEntry, repoBit: number, where: string, installedTag?: number, cachedNonRepository = false): Pkg {
     const identity = entry.checksum ? checksumIdentity(entry.checksum) : undefined;
     const existing = identity ? this.packages.get(identity) : undefined;
     if (existing !== undefined) {
@@ -222,6 +224,7 @@ export class PackageDb {
     const pkg = new Pkg(name, entry.version, entry.checksum, entry.arch);
     pkg.entry = entry;
     pkg.repos = repoBit;
+    pkg.cachedNonRepository = cachedNonRepository;
     pkg.installedSize = entry.installedSize;
     pkg.size = entry.fileSize;
     pkg.providerPriority = entry.providerPriority ?? 0;

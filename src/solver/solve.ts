@@ -194,10 +194,12 @@ export class Solver {
     // follow list it in this order.
     const sorted = world.sort((a, b) => compareNamesForDisplay(a.name.name, b.name.name));
     const broken = new Set<Dep>(sorted.filter((d) => d.broken));
-    for (;;) {
+    // Names keep their "flags set" mark across a --force-broken-world restart; packages lose the
+    // flags themselves with the rest of their solver state (apk clears pkg->ss on restart).
+    this.flagged = new Set((options.nameFlags ?? []).map((f) => f.name));
+    for (let pass = 0; ; pass++) {
       this.reset();
-      this.flagged = new Set((options.nameFlags ?? []).map((f) => f.name));
-      for (const f of options.nameFlags ?? []) {
+      for (const f of pass === 0 ? (options.nameFlags ?? []) : []) {
         for (const pr of f.name.providers) {
           const s = this.p(pr.pkg);
           s.solverFlags |= f.flags;
@@ -225,7 +227,8 @@ export class Solver {
         if (next === null) break;
         this.selectPackage(next);
       }
-      this.generateChangeset(sorted.filter((d) => !broken.has(d)));
+      // Every world entry, broken ones too (apk's generate_changeset walks the whole world).
+      this.generateChangeset(sorted);
       if (this.errors > 0 && options.forceBrokenWorld) {
         let changed = false;
         for (const d of sorted) {
@@ -357,11 +360,12 @@ export class Solver {
         ps.pinningAllowed = DEFAULT_PINNING_MASK;
         ps.pinningPreferred = DEFAULT_PINNING_MASK;
         ps.pkgAvailable = (pkg.repos & this.availableRepos & ~(1 << REPOSITORY_CACHED)) !== 0;
-        ps.pkgSelectable = ps.pkgAvailable || (pkg.repos & (1 << REPOSITORY_CACHED)) !== 0 || pkg.installedSize === 0 || pkg.ipkg !== null;
+        ps.pkgSelectable =
+          ps.pkgAvailable || (pkg.repos & (1 << REPOSITORY_CACHED)) !== 0 || pkg.cachedNonRepository || pkg.installedSize === 0 || pkg.ipkg !== null;
         ps.iifFailed = pkg.installIf.length === 0 || ((this.solverFlagsInherit & SOLVERF_AVAILABLE) !== 0 && !ps.pkgAvailable);
         const repos = this.pkgRepos(pkg);
         ps.tagPreferred = pkg.installedSize === 0 || (repos & this.defaultRepos) !== 0;
-        ps.tagOk = ps.tagPreferred || pkg.ipkg !== null;
+        ps.tagOk = ps.tagPreferred || pkg.cachedNonRepository || pkg.ipkg !== null;
         for (const dep of pkg.depends) this.discoverName(dep.name);
       }
       s.noIif &&= ps.iifFailed;
