@@ -1,7 +1,7 @@
 /**
  * Benchmarks for the APK layer (issue: foundation). Prints figures; asserts nothing about time.
  *   npm run bench            all
- *   npm run bench -- write   one of: write, index, parse, advisory, solver, build, image, registry;
+ *   npm run bench -- write   one of: write, index, parse, advisory, solver, install, build, image, registry, startup;
  *                            `distro` (the base set cold and warm, minutes: not part of "all")
  */
 
@@ -24,6 +24,7 @@ import { benchAdvisory } from "./advisory.js";
 import { benchBuild } from "./build.js";
 import { benchDistro } from "./distro.js";
 import { benchImage } from "./image.js";
+import { benchInstall } from "./install.js";
 import { benchRegistry } from "./registry.js";
 import { benchSolver } from "./solver.js";
 import { benchStartup } from "./startup.js";
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
     if (!which || which === "parse") benchParse();
     if (!which || which === "advisory") benchAdvisory(REFERENCE);
     if (!which || which === "solver") benchSolver();
+    if (!which || which === "install") await benchInstall(REPO_ROOT, dir);
     if (!which || which === "build") await benchBuild();
     if (which === "distro") await benchDistro(REPO_ROOT);
     if (!which || which === "image") await benchImage();

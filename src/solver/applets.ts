@@ -5,7 +5,7 @@
  */
 import { compareVersions, isValidVersion, parseDependency } from "../apk/index.js";
 import { UndistroError } from "../util/index.js";
-import { DEP_SATISFIES, depIsProvided, depString } from "./dep-match.js";
+import { DEP_SATISFIES, depString } from "./dep-match.js";
 import { explainFailure, IndentedWriter, type Problem } from "./explain.js";
 import { SOLVERF_AVAILABLE, SOLVERF_INSTALLED, SOLVERF_LATEST, SOLVERF_REINSTALL, SOLVERF_REMOVE, SOLVERF_UPGRADE } from "./flags.js";
 import { DEPMASK_ANY, DEPMASK_CHECKSUM, type Dep, type Name, type PackageDb, Pkg, REPOSITORY_CACHED, V_CONFLICT, V_EQUAL } from "./model.js";

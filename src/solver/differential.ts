@@ -97,8 +97,9 @@ function record(rng: Rng, name: string, version: string, names: readonly string[
     // Mostly tiny; now and then megabytes, so apk's "N MiB" figures are exercised.
     I: String(chance(rng, 0.15) ? (1 + count(rng, 4)) * 1048576 : 1 + count(rng, 3)),
     D: Array.from({ length: count(rng, 2) }, () => atom(rng, others)),
-    p: chance(rng, 0.3) ? [`${pick(rng, VIRTUALS)}${chance(rng, 0.6) ? `=${pick(rng, VERSIONS)}` : ""}`] : [],
-    i: chance(rng, 0.15) ? Array.from({ length: 1 + count(rng, 1) }, () => pick(rng, others)) : [],
+    p: chance(rng, 0.3) ? [...new Set(Array.from({ length: 1 + (chance(rng, 0.2) ? 1 : 0) }, () => `${pick(rng, VIRTUALS)}${chance(rng, 0.6) ? `=${pick(rng, VERSIONS)}` : ""}`))] : [],
+    // install_if: names, now and then versioned or a conflict (`!name`: installed only without it).
+    i: chance(rng, 0.15) ? Array.from({ length: 1 + count(rng, 1) }, () => (chance(rng, 0.15) ? `!${pick(rng, others)}` : chance(rng, 0.15) ? `${pick(rng, others)}>=${pick(rng, VERSIONS)}` : pick(rng, others))) : [],
   };
   if (chance(rng, 0.15)) r.k = String(count(rng, 20));
   return r;
@@ -123,8 +124,13 @@ export function generateCase(seed: number): DiffCase {
     else if (chance(rng, 0.08)) repo.cached = true;
     repos.push(repo);
   }
-  // Installed: some repository packages as they are, and now and then one no repository has.
   const all = repos.flatMap((r) => r.records);
+  // Now and then a dependency on one exact package by its checksum (`name><Q1…`).
+  if (all.length > 1 && chance(rng, 0.1)) {
+    const [from, to] = [pick(rng, all), pick(rng, all)];
+    if (from !== to) from.D.push(`${to.P}><${to.C}`);
+  }
+  // Installed: some repository packages as they are, and now and then one no repository has.
   const installed: CaseRecord[] = [];
   const installedNames = new Set<string>();
   for (const rec of all) {
