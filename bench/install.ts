@@ -75,7 +75,9 @@ function installMs(bin: string, repo: string, pubKey: string, packages: string[]
 
 function measure(label: string, bin: string, repo: string, pubKey: string, work: string): void {
   const arch = join(repo, "x86_64");
-  const files = readdirSync(arch).filter((f) => f.endsWith(".apk")).sort();
+  const files = readdirSync(arch)
+    .filter((f) => f.endsWith(".apk"))
+    .sort();
   const names = parseIndexArchive(readFileSync(join(arch, "APKINDEX.tar.gz")), join(arch, "APKINDEX.tar.gz")).entries.map((e) => e.name);
   const floors: number[] = [];
   const installs: number[] = [];
@@ -86,7 +88,9 @@ function measure(label: string, bin: string, repo: string, pubKey: string, work:
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] as number;
   const [f, u] = [median(floors), median(installs)];
-  console.log(`install ${label} (${files.length} packages, median of 3): undistro install ${u.toFixed(0)} ms; floor (tar + openssl per package) ${f.toFixed(0)} ms; install/floor ${(u / f).toFixed(2)}×`);
+  console.log(
+    `install ${label} (${files.length} packages, median of 3): undistro install ${u.toFixed(0)} ms; floor (tar + openssl per package) ${f.toFixed(0)} ms; install/floor ${(u / f).toFixed(2)}×`,
+  );
 }
 
 export async function benchInstall(repoRoot: string, dir: string): Promise<void> {

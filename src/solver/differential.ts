@@ -97,9 +97,15 @@ function record(rng: Rng, name: string, version: string, names: readonly string[
     // Mostly tiny; now and then megabytes, so apk's "N MiB" figures are exercised.
     I: String(chance(rng, 0.15) ? (1 + count(rng, 4)) * 1048576 : 1 + count(rng, 3)),
     D: Array.from({ length: count(rng, 2) }, () => atom(rng, others)),
-    p: chance(rng, 0.3) ? [...new Set(Array.from({ length: 1 + (chance(rng, 0.2) ? 1 : 0) }, () => `${pick(rng, VIRTUALS)}${chance(rng, 0.6) ? `=${pick(rng, VERSIONS)}` : ""}`))] : [],
+    p: chance(rng, 0.3)
+      ? [...new Set(Array.from({ length: 1 + (chance(rng, 0.2) ? 1 : 0) }, () => `${pick(rng, VIRTUALS)}${chance(rng, 0.6) ? `=${pick(rng, VERSIONS)}` : ""}`))]
+      : [],
     // install_if: names, now and then versioned or a conflict (`!name`: installed only without it).
-    i: chance(rng, 0.15) ? Array.from({ length: 1 + count(rng, 1) }, () => (chance(rng, 0.15) ? `!${pick(rng, others)}` : chance(rng, 0.15) ? `${pick(rng, others)}>=${pick(rng, VERSIONS)}` : pick(rng, others))) : [],
+    i: chance(rng, 0.15)
+      ? Array.from({ length: 1 + count(rng, 1) }, () =>
+          chance(rng, 0.15) ? `!${pick(rng, others)}` : chance(rng, 0.15) ? `${pick(rng, others)}>=${pick(rng, VERSIONS)}` : pick(rng, others),
+        )
+      : [],
   };
   if (chance(rng, 0.15)) r.k = String(count(rng, 20));
   return r;
