@@ -215,7 +215,7 @@ export function applyAdd(db: PackageDb, args: string[], o: AppletOptions = {}): 
     const dep = parseWorldAtom(db, arg);
     if (dep === null || (o.virtual !== undefined && dep.tag !== 0)) {
       s.error(
-        `'${arg}' is not a valid ${o.virtual !== undefined ? "package" : "world"} dependency, format is ${o.virtual !== undefined ? "name([<>~=]version)" : "name(@tag)([<>~=]version)"}`,
+        `'${arg}' is not a valid ${o.virtual !== undefined ? "child" : "world"} dependency, format is ${o.virtual !== undefined ? "name([<>~=]version)" : "name(@tag)([<>~=]version)"}`,
       );
       return { output: s.out, errors: 1, changes: [], world, problems: [] };
     }

@@ -13,7 +13,12 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runSolverTestFile, shellWords } from "./conformance.js";
+import { runSolverTestFile, shellWords, TEST_CLOCK } from "./conformance.js";
+
+/** TEST_CLOCK as faketime takes it (UTC). */
+const FAKETIME_CLOCK = `${TEST_CLOCK.toISOString()
+  .replace("T", " ")
+  .replace(/\.\d+Z$/, "")}`;
 
 /** A deterministic PRNG (mulberry32): a seed names a case for good, on any machine. */
 export function prng(seed: number): () => number {
@@ -52,6 +57,8 @@ export interface DiffCase {
   world: string[];
   applet: "add" | "del" | "fix" | "upgrade";
   flags: string[];
+  /** `add --virtual NAME`. */
+  virtual?: string;
   args: string[];
 }
 
@@ -111,8 +118,12 @@ function record(rng: Rng, name: string, version: string, names: readonly string[
   return r;
 }
 
-/** The case `seed` names: the same seed gives the same case on every machine and Node version. */
-export function generateCase(seed: number): DiffCase {
+/**
+ * The case `seed` names: the same seed gives the same case on every machine and Node version.
+ * `virtual`: whether `add --virtual` may be drawn (apk-test then has to run at the test clock, as
+ * the virtual package's version is the time of day); without it such a draw is dropped.
+ */
+export function generateCase(seed: number, opts: { virtual?: boolean } = {}): DiffCase {
   const rng = prng(seed);
   const names = NAMES.slice(0, 3 + count(rng, 5));
   const taken = new Set<string>();
@@ -158,6 +169,8 @@ export function generateCase(seed: number): DiffCase {
   const applet = pick(rng, ["add", "add", "add", "del", "fix", "upgrade", "upgrade"] as const);
   const flags = [...APPLET_FLAGS[applet], ...GLOBAL_FLAGS].filter(() => chance(rng, 0.12));
   const args: string[] = [];
+  const virtualDraw = chance(rng, 0.12);
+
   if (applet === "add") {
     for (let n = 1 + count(rng, 2); n > 0; n--) args.push(atom(rng, names, tagged && chance(rng, 0.25) ? "testing" : undefined));
   } else if (applet === "del") {
@@ -165,7 +178,9 @@ export function generateCase(seed: number): DiffCase {
   } else if (applet === "fix" && chance(rng, 0.5) && installed.length > 0) {
     args.push(pick(rng, installed).P);
   }
-  return { repos, installed, world, applet, flags, args: [...new Set(args)] };
+  const c: DiffCase = { repos, installed, world, applet, flags, args: [...new Set(args)] };
+  if (applet === "add" && virtualDraw && opts.virtual) c.virtual = ".virt";
+  return c;
 }
 
 export function formatRecords(records: readonly CaseRecord[]): string {
@@ -187,7 +202,7 @@ export function caseArgs(c: DiffCase): string[] {
   for (const r of c.repos) words.push("--test-repo", `${r.cached ? "!" : ""}${r.tag ? `${r.tag}:` : ""}${r.file}`);
   if (c.installed.length) words.push("--test-instdb", "installed.db");
   if (c.world.length) words.push("--test-world", c.world.join(" "));
-  words.push(...c.flags, c.applet, ...c.args);
+  words.push(...c.flags, ...(c.virtual ? ["--virtual", c.virtual] : []), c.applet, ...c.args);
   return words;
 }
 
@@ -216,7 +231,9 @@ export function runApkTest(apkTest: string, c: DiffCase, dir: string): string | 
         .map((w) => (/\s/.test(w) ? `"${w}"` : w))
         .join(" "),
     );
-    const r = spawnSync(apkTest, args, { cwd: dir, stdio: ["ignore", fd, fd], timeout: 10_000 });
+    // A virtual package's version is apk-test's clock: run it at the clock the solver tests use.
+    const [cmd, cmdArgs] = c.virtual ? ["faketime", [FAKETIME_CLOCK, apkTest, ...args]] : [apkTest, args];
+    const r = spawnSync(cmd, cmdArgs, { cwd: dir, stdio: ["ignore", fd, fd], timeout: 10_000, env: { ...process.env, TZ: "UTC" } });
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT") return undefined;
     if (r.error) throw r.error;
   } finally {
@@ -300,6 +317,11 @@ function* smaller(c: DiffCase): Generator<DiffCase> {
       }
     }
   }
+  if (c.virtual) {
+    const x = clone();
+    delete x.virtual;
+    yield x;
+  }
   if (c.repos.length > 1) {
     for (let r = 0; r < c.repos.length; r++) {
       const x = clone();
@@ -317,7 +339,15 @@ export interface DiffRun {
 }
 
 /** Runs `cases` seeds from `seed`; each difference shrunk, written under `keep` when given. */
-export function runDifferential(opts: { apkTest: string; seed: number; cases: number; keep?: string; onCase?: (i: number, d?: Difference) => void }): DiffRun {
+export function runDifferential(opts: {
+  apkTest: string;
+  seed: number;
+  cases: number;
+  keep?: string;
+  /** Draw `add --virtual` cases (needs faketime). */
+  virtual?: boolean;
+  onCase?: (i: number, d?: Difference) => void;
+}): DiffRun {
   const work = mkdtempSync(join(tmpdir(), "undistro-solver-diff-"));
   const differences: Difference[] = [];
   const apkHangs: number[] = [];
@@ -325,7 +355,7 @@ export function runDifferential(opts: { apkTest: string; seed: number; cases: nu
     for (let i = 0; i < opts.cases; i++) {
       const seed = opts.seed + i;
       const dir = join(work, String(seed));
-      const r = compareCase(opts.apkTest, seed, generateCase(seed), dir);
+      const r = compareCase(opts.apkTest, seed, generateCase(seed, { virtual: opts.virtual ?? false }), dir);
       if (r === "apk-hangs") apkHangs.push(seed);
       let d = r === "apk-hangs" ? undefined : r;
       if (d) {

@@ -118,7 +118,8 @@ class ErrorPrinter {
     if (!(pkg.repos & this.db.availableRepos())) {
       this.labelStart("masked in:");
       this.item("--no-network");
-    } else if (pkg.repos === 1 << REPOSITORY_CACHED && !pkg.local) {
+    } else if (pkg.repos === 1 << REPOSITORY_CACHED) {
+      // apk: only in the cache and not a file given on the command line (undistro takes none).
       this.labelStart("masked in:");
       this.item("cache");
     } else {

@@ -157,8 +157,12 @@ export function registerSolver(program: Command, io: Io): void {
           });
         }
         const { runDifferential } = await import("../../solver/differential.js");
+        // `add --virtual` cases need apk-test at the test clock (the virtual version is the time).
+        const virtual = spawnSync("faketime", ["--version"], { stdio: "ignore" }).status === 0;
+        if (!virtual) io.err("faketime is not installed: no add --virtual cases\n");
         const run = runDifferential({
           apkTest: f.apkTest,
+          virtual,
           seed,
           cases,
           ...(f.keep ? { keep: f.keep } : {}),
