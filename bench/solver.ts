@@ -11,7 +11,7 @@ const TOOLS = 4000;
 const APPS = 5000 - 5;
 const VERSIONS = 10;
 
-function syntheticIndex(): IndexEntry[] {
+export function syntheticIndex(): IndexEntry[] {
   const rnd = seededRandom(42);
   const out: IndexEntry[] = [];
   let serial = 0;

@@ -48,6 +48,11 @@ export class Name {
   /** Membership sets behind rdepends / rinstallIf, so linking stays linear on large indexes. */
   readonly rdependsSet = new Set<Name>();
   readonly rinstallIfSet = new Set<Name>();
+  /**
+   * The solve (Solver's pass number) that last discovered this name: lets the solver skip the
+   * unseen names of a long reverse-dependency list without a state lookup each.
+   */
+  seenInPass = 0;
   constructor(readonly name: string) {}
 }
 

@@ -18,6 +18,9 @@ export function compareNamesForDisplay(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Solver passes so far, process-wide: each pass's marks on names differ from every other's. */
+let solverPasses = 0;
+
 const NO_PROVIDER: Provider = { pkg: null as unknown as Pkg, version: null };
 
 export class NameState {
@@ -159,6 +162,8 @@ export class Solver {
   private readonly unresolved = new NameList();
   private errors = 0;
   private orderCounter = 0;
+  /** This pass's number (see Name.seenInPass). */
+  private pass = 0;
   /** UNDISTRO_SOLVER_DEBUG=1: the decisions on stderr, named as apk's DEBUG_PRINT build names them. */
   private readonly trace = process.env.UNDISTRO_SOLVER_DEBUG ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   private solverFlagsInherit = 0;
@@ -249,6 +254,7 @@ export class Solver {
   }
 
   private reset(): void {
+    this.pass = ++solverPasses;
     this.ns.clear();
     this.ps.clear();
     for (const n of [...this.dirty]) this.dirty.remove(n);
@@ -305,6 +311,7 @@ export class Solver {
 
   private reevaluateReverseDeps(name: Name): void {
     for (const name0 of name.rdepends) {
+      if (name0.seenInPass !== this.pass) continue;
       const s = this.ns.get(name0);
       if (s === undefined || !s.seen) continue;
       s.reevaluateDeps = true;
@@ -314,6 +321,7 @@ export class Solver {
 
   private reevaluateReverseInstallIf(name: Name): void {
     for (const name0 of name.rinstallIf) {
+      if (name0.seenInPass !== this.pass) continue;
       const s = this.ns.get(name0);
       if (s === undefined || !s.seen || s.noIif) continue;
       s.reevaluateIif = true;
@@ -351,6 +359,7 @@ export class Solver {
     const s = this.n(name);
     if (s.seen) return;
     s.seen = true;
+    name.seenInPass = this.pass;
     s.noIif = true;
     for (const pr of name.providers) {
       const pkg = pr.pkg;
@@ -550,6 +559,7 @@ export class Solver {
     }
     s.reverseDepsDone = true;
     for (const name0 of name.rdepends) {
+      if (name0.seenInPass !== this.pass) continue;
       const s0 = this.ns.get(name0);
       if (s0?.seen && !s0.locked) {
         s.reverseDepsDone = false;
