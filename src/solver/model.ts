@@ -53,6 +53,9 @@ export class Name {
    * unseen names of a long reverse-dependency list without a state lookup each.
    */
   seenInPass = 0;
+  /** The solver's state for this name in pass statePass (see Solver). */
+  statePass = 0;
+  solverState: unknown;
   constructor(readonly name: string) {}
 }
 
@@ -77,6 +80,9 @@ export class Pkg {
   local = false;
   /** Known from a cache's index only, in no configured repository (apk's cached_non_repository). */
   cachedNonRepository = false;
+  /** The solver's state for this package in pass statePass (see Solver). */
+  statePass = 0;
+  solverState: unknown;
   /** Where the package's file lives when known (repository URL + file name), for fetchers and locks. */
   locations: string[] = [];
   constructor(

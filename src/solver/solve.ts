@@ -163,7 +163,7 @@ export class Solver {
   private errors = 0;
   private orderCounter = 0;
   /** This pass's number (see Name.seenInPass). */
-  private pass = 0;
+  private pass = -1;
   /** UNDISTRO_SOLVER_DEBUG=1: the decisions on stderr, named as apk's DEBUG_PRINT build names them. */
   private readonly trace = process.env.UNDISTRO_SOLVER_DEBUG ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
   private solverFlagsInherit = 0;
@@ -176,21 +176,27 @@ export class Solver {
 
   constructor(private readonly db: PackageDb) {}
 
+  // A pass's state hangs on the name and package objects (as apk's name->ss, pkg->ss), stamped
+  // with the pass, so the hot paths need no map lookup; the maps keep them for iteration.
   private n(name: Name): NameState {
-    let s = this.ns.get(name);
-    if (s === undefined) {
-      s = new NameState();
-      this.ns.set(name, s);
-    }
+    if (name.statePass === this.pass) return name.solverState as NameState;
+    const s = new NameState();
+    name.statePass = this.pass;
+    name.solverState = s;
+    this.ns.set(name, s);
     return s;
   }
   private p(pkg: Pkg): PkgState {
-    let s = this.ps.get(pkg);
-    if (s === undefined) {
-      s = new PkgState();
-      this.ps.set(pkg, s);
-    }
+    if (pkg.statePass === this.pass) return pkg.solverState as PkgState;
+    const s = new PkgState();
+    pkg.statePass = this.pass;
+    pkg.solverState = s;
+    this.ps.set(pkg, s);
     return s;
+  }
+  /** The state of `name` in this pass, if it has one (without creating it). */
+  private existing(name: Name): NameState | undefined {
+    return name.statePass === this.pass ? (name.solverState as NameState) : undefined;
   }
 
   solve(world: Dep[], options: SolveOptions = {}): SolveResult {
@@ -312,7 +318,7 @@ export class Solver {
   private reevaluateReverseDeps(name: Name): void {
     for (const name0 of name.rdepends) {
       if (name0.seenInPass !== this.pass) continue;
-      const s = this.ns.get(name0);
+      const s = this.existing(name0);
       if (s === undefined || !s.seen) continue;
       s.reevaluateDeps = true;
       this.queueDirty(name0);
@@ -322,7 +328,7 @@ export class Solver {
   private reevaluateReverseInstallIf(name: Name): void {
     for (const name0 of name.rinstallIf) {
       if (name0.seenInPass !== this.pass) continue;
-      const s = this.ns.get(name0);
+      const s = this.existing(name0);
       if (s === undefined || !s.seen || s.noIif) continue;
       s.reevaluateIif = true;
       this.queueDirty(name0);
@@ -560,7 +566,7 @@ export class Solver {
     s.reverseDepsDone = true;
     for (const name0 of name.rdepends) {
       if (name0.seenInPass !== this.pass) continue;
-      const s0 = this.ns.get(name0);
+      const s0 = this.existing(name0);
       if (s0?.seen && !s0.locked) {
         s.reverseDepsDone = false;
         break;
