@@ -67,10 +67,11 @@ export type PlannedStep =
   | { kind: "run"; name: string; where: string; script: string; workdir: string; env: Record<string, string> }
   | { kind: "fetch" | "git-checkout"; name: string; where: string; with: Record<string, string>; workdir: string };
 
-function describe(step: PipelineStep): string {
+/** A step's name for progress and logs: its `name:`, else the first line of its script as it runs (substituted). */
+function describe(step: PipelineStep, script?: string): string {
   if (step.name) return step.name;
   if (step.uses) return `uses ${step.uses}`;
-  const first = (step.runs ?? "").split("\n").find((l) => l.trim() !== "") ?? "";
+  const first = (script ?? step.runs ?? "").split("\n").find((l) => l.trim() !== "") ?? "";
   return first.trim().slice(0, 60) || "(empty step)";
 }
 
@@ -132,7 +133,8 @@ export function planSteps(
       continue;
     }
     if (step.runs !== undefined) {
-      out.push({ kind: "run", name: describe(step), where, script: substitute(step.runs, vars, `${where}.runs`), workdir, env });
+      const script = substitute(step.runs, vars, `${where}.runs`);
+      out.push({ kind: "run", name: describe(step, script), where, script, workdir, env });
     }
     if (step.pipeline !== undefined) out.push(...planSteps(step.pipeline, vars, registry, { ...context, workdir, env, depth: depth + 1 }));
   }

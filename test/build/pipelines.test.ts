@@ -53,6 +53,15 @@ describe("pipelines and substitutions", () => {
     );
   });
 
+  it("shows a step without a name by the first line of its script as it runs, substituted", () => {
+    const r = parseRecipe(
+      'package:\n  name: x\n  version: 1\n  epoch: 0\npipeline:\n  - runs: |\n      d="${{targets.destdir}}/usr"\n      mkdir -p "$d"\n',
+      "n.yaml",
+    );
+    const [step] = planSteps(r.pipeline, recipeVars(r, archInfo("x86_64")), PipelineRegistry.standard());
+    assert.equal(step?.name, 'd="/home/build/melange-out/x/usr"');
+  });
+
   it("names the step for an unknown pipeline, a missing input or an unknown variable", () => {
     const reg = PipelineRegistry.standard();
     const mk = (body: string) => parseRecipe(`package:\n  name: x\n  version: 1\n  epoch: 0\npipeline:\n${body}`, "e.yaml");
