@@ -335,6 +335,29 @@ export function indexDirectory(dir: string, opts: BuildIndexOptions, onPackage?:
   return { path, packages: entries.length, entries: [...entries].sort(compareIndexEntries) };
 }
 
+/**
+ * Versioned provides that two or more packages (by name) of one index share: apk will not install
+ * two packages that provide the same name with a version ("conflicting provides"), so such a pair
+ * can never be in one root. The usual case is a `cmd:` of a tool that a busybox applet also provides.
+ */
+export function overlappingProvides(entries: readonly IndexEntry[]): Array<{ provide: string; packages: string[] }> {
+  const by = new Map<string, Set<string>>();
+  for (const e of entries) {
+    for (const p of e.provides) {
+      const eq = p.indexOf("=");
+      if (eq < 0) continue; // unversioned provides may be shared
+      const name = p.slice(0, eq);
+      let set = by.get(name);
+      if (!set) by.set(name, (set = new Set()));
+      set.add(e.name);
+    }
+  }
+  return [...by]
+    .filter(([, pkgs]) => pkgs.size > 1)
+    .map(([provide, pkgs]) => ({ provide, packages: [...pkgs].sort() }))
+    .sort((a, b) => (a.provide < b.provide ? -1 : a.provide > b.provide ? 1 : 0));
+}
+
 /** The `Q1…` checksum of a package's control member, from the compressed member bytes. */
 export function controlChecksum(controlMember: Uint8Array): string {
   return `Q1${createHash("sha1").update(controlMember).digest("base64")}`;

@@ -13,6 +13,7 @@ export {
   indexDirectory,
   indexEntryFromPackage,
   isSafeFileComponent,
+  overlappingProvides,
   parseIndex,
   parseIndexArchive,
   readIndexFile,

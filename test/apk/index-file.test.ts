@@ -7,8 +7,10 @@ import {
   ApkKeyring,
   emptyPackageInfo,
   generateApkKey,
+  type IndexEntry,
   indexDirectory,
   loadSigningKey,
+  overlappingProvides,
   parseIndex,
   readIndexFile,
   readPackage,
@@ -130,5 +132,31 @@ describe("APKINDEX.tar.gz", () => {
       () => parseIndex("C:Q1abc=\nV:1\n", "noname"),
       (e: unknown) => e instanceof UndistroError && e.message.includes("missing P:"),
     );
+  });
+});
+
+describe("provides two packages of one index share", () => {
+  const entry = (name: string, provides: string[]): IndexEntry => ({
+    checksum: `Q1${createHash("sha1").update(name).digest("base64")}`,
+    name,
+    version: "1-r0",
+    arch: "x86_64",
+    fileSize: 1,
+    installedSize: 1,
+    depends: [],
+    provides,
+    installIf: [],
+    replaces: [],
+    extra: [],
+  });
+
+  it("names each versioned provide (a cmd: of busybox's and binutils') with the packages, and leaves unversioned ones alone", () => {
+    const overlaps = overlappingProvides([
+      entry("busybox", ["cmd:strings=1.35.0-r0", "cmd:sh=1.35.0-r0", "/bin/sh"]),
+      entry("binutils", ["cmd:strings=2.44-r0", "cmd:ld=2.44-r0"]),
+      entry("dash", ["/bin/sh"]),
+      entry("busybox", ["cmd:strings=1.36.0-r0"]),
+    ]);
+    assert.deepEqual(overlaps, [{ provide: "cmd:strings", packages: ["binutils", "busybox"] }]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { indexDirectory, isSignatureAlgorithm, loadSigningKey, verifyIndexFile } from "../../apk/index.js";
+import { indexDirectory, isSignatureAlgorithm, loadSigningKey, overlappingProvides, verifyIndexFile } from "../../apk/index.js";
 import { sourceDateEpoch, UndistroError } from "../../util/index.js";
 import { type Io, printJson, progress } from "../output.js";
 import { action } from "./shared.js";
@@ -53,10 +53,14 @@ export function registerIndex(program: Command, io: Io): void {
         if (f.description !== undefined) opts.description = f.description;
         const r = indexDirectory(first, opts, (pkg) => p.tick(++n, n, pkg));
         p.done();
+        const overlaps = overlappingProvides(r.entries);
+        const warnings = overlaps.map((o) => `${o.provide} is provided with a version by ${o.packages.join(" and ")}: apk will never install them together`);
+        for (const w of warnings) io.err(`warning: ${w}\n`);
         if (f.json)
           printJson(io, {
             file: r.path,
             packages: r.packages,
+            warnings,
             entries: r.entries.map((e) => ({ name: e.name, version: e.version, arch: e.arch, checksum: e.checksum })),
           });
         else io.out(`wrote ${r.path}: ${r.packages} packages\n`);
