@@ -13,24 +13,13 @@ import { spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seededRandom } from "../util/index.js";
 import { runSolverTestFile, shellWords, TEST_CLOCK } from "./conformance.js";
 
 /** TEST_CLOCK as faketime takes it (UTC). */
 const FAKETIME_CLOCK = `${TEST_CLOCK.toISOString()
   .replace("T", " ")
   .replace(/\.\d+Z$/, "")}`;
-
-/** A deterministic PRNG (mulberry32): a seed names a case for good, on any machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)] as T;
@@ -124,7 +113,8 @@ function record(rng: Rng, name: string, version: string, names: readonly string[
  * the virtual package's version is the time of day); without it such a draw is dropped.
  */
 export function generateCase(seed: number, opts: { virtual?: boolean } = {}): DiffCase {
-  const rng = prng(seed);
+  // A seed names a case for good, on any machine.
+  const rng = seededRandom(seed);
   const names = NAMES.slice(0, 3 + count(rng, 5));
   const taken = new Set<string>();
   const repoCount = 1 + (chance(rng, 0.35) ? 1 : 0);
