@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { caseArgs, formatRecords, generateCase } from "../../src/solver/differential.js";
+import { caseArgs, formatRecords, generateCase, writeCase } from "../../src/solver/differential.js";
 import { runSolverTestFile } from "../../src/solver/index.js";
-import { FIXTURES, findFiles } from "../helpers.js";
+import { FIXTURES, findFiles, tempDir } from "../helpers.js";
 
 /**
  * Cases the differential generator (`undistro dev solver-diff`) found where undistro and apk-tools
@@ -40,6 +40,17 @@ describe("the differential generator", () => {
       const args = caseArgs(c);
       assert.ok(args.includes(c.applet));
       assert.equal(args.filter((w) => w === "--test-repo").length, c.repos.length);
+    }
+  });
+
+  it("ends where apk-tools 2.14.10 restarts forever: --force-broken-world with errors no world entry causes", (t) => {
+    // Seeds 464, 502 and 1463: apk-test never finishes them (it solves again as long as errors
+    // remain, even once no world entry is left to drop); undistro stops when a pass drops none.
+    for (const seed of [464, 502, 1463]) {
+      const c = generateCase(seed, { virtual: true });
+      assert.ok(c.flags.includes("--force-broken-world"), `seed ${seed} uses --force-broken-world`);
+      const r = runSolverTestFile(writeCase(c, tempDir(t), ""));
+      assert.match(r.actual, /^ERROR: unable to select packages:/, `seed ${seed}`);
     }
   });
 });
