@@ -347,9 +347,9 @@ export function overlappingProvides(entries: readonly IndexEntry[]): Array<{ pro
       const eq = p.indexOf("=");
       if (eq < 0) continue; // unversioned provides may be shared
       const name = p.slice(0, eq);
-      let set = by.get(name);
-      if (!set) by.set(name, (set = new Set()));
+      const set = by.get(name) ?? new Set<string>();
       set.add(e.name);
+      by.set(name, set);
     }
   }
   return [...by]
