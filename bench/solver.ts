@@ -132,5 +132,5 @@ export function benchSolver(): void {
     );
   }
   const sorted = [...times].sort((a, b) => a - b);
-  console.log(`  resolve times: median ${(sorted[5] ?? 0).toFixed(1)} ms, max ${(sorted[9] ?? 0).toFixed(1)} ms (goal: under 100 ms each)`);
+  console.log(`  resolve times: median ${(sorted[5] ?? 0).toFixed(1)} ms, max ${(sorted[9] ?? 0).toFixed(1)} ms (goal: under 50 ms each)`);
 }
