@@ -208,7 +208,6 @@ export function applyAdd(db: PackageDb, args: string[], o: AppletOptions = {}): 
     virtDep = dep;
     virtPkg = new Pkg(dep.name, dep.version as string, `Q1virtual-${dep.name.name}-${dep.version}`, "noarch");
     virtPkg.repos = 1 << REPOSITORY_CACHED;
-    virtPkg.local = true;
     if (args.length === 0) s.warn("creating empty virtual package");
   }
   for (const arg of args) {

@@ -48,11 +48,6 @@ export class Name {
   /** Membership sets behind rdepends / rinstallIf, so linking stays linear on large indexes. */
   readonly rdependsSet = new Set<Name>();
   readonly rinstallIfSet = new Set<Name>();
-  /**
-   * The solve (Solver's pass number) that last discovered this name: lets the solver skip the
-   * unseen names of a long reverse-dependency list without a state lookup each.
-   */
-  seenInPass = 0;
   /** The solver's state for this name in pass statePass (see Solver). */
   statePass = 0;
   solverState: unknown;
@@ -76,8 +71,6 @@ export class Pkg {
   ipkg: InstalledInfo | null = null;
   /** Extra metadata kept for callers (index entry, origin, …). */
   entry: IndexEntry | undefined;
-  /** A package that exists only locally (a file given on the command line, or a virtual package). */
-  local = false;
   /** Known from a cache's index only, in no configured repository (apk's cached_non_repository). */
   cachedNonRepository = false;
   /** The solver's state for this package in pass statePass (see Solver). */

@@ -162,7 +162,7 @@ export class Solver {
   private readonly unresolved = new NameList();
   private errors = 0;
   private orderCounter = 0;
-  /** This pass's number (see Name.seenInPass). */
+  /** This pass's number (see n() and p()). */
   private pass = -1;
   /** UNDISTRO_SOLVER_DEBUG=1: the decisions on stderr, named as apk's DEBUG_PRINT build names them. */
   private readonly trace = process.env.UNDISTRO_SOLVER_DEBUG ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
@@ -317,7 +317,6 @@ export class Solver {
 
   private reevaluateReverseDeps(name: Name): void {
     for (const name0 of name.rdepends) {
-      if (name0.seenInPass !== this.pass) continue;
       const s = this.existing(name0);
       if (s === undefined || !s.seen) continue;
       s.reevaluateDeps = true;
@@ -327,7 +326,6 @@ export class Solver {
 
   private reevaluateReverseInstallIf(name: Name): void {
     for (const name0 of name.rinstallIf) {
-      if (name0.seenInPass !== this.pass) continue;
       const s = this.existing(name0);
       if (s === undefined || !s.seen || s.noIif) continue;
       s.reevaluateIif = true;
@@ -365,7 +363,6 @@ export class Solver {
     const s = this.n(name);
     if (s.seen) return;
     s.seen = true;
-    name.seenInPass = this.pass;
     s.noIif = true;
     for (const pr of name.providers) {
       const pkg = pr.pkg;
@@ -565,7 +562,6 @@ export class Solver {
     }
     s.reverseDepsDone = true;
     for (const name0 of name.rdepends) {
-      if (name0.seenInPass !== this.pass) continue;
       const s0 = this.existing(name0);
       if (s0?.seen && !s0.locked) {
         s.reverseDepsDone = false;
