@@ -77,6 +77,36 @@ async function fileDigest(file: string, algo: "sha256" | "sha512"): Promise<stri
   return `${algo}:${h.digest("hex")}`;
 }
 
+/** One `Range: bytes=` request (a start-end or a suffix `-N`), clipped to the blob: undefined means the
+ * whole blob (no header, or a form not served, such as several ranges), "unsatisfiable" a 416. */
+function byteRange(header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header ?? "");
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+  return start > end || start >= size ? "unsatisfiable" : { start, end };
+}
+
+interface LayerDescriptor {
+  digest: string;
+  mediaType?: unknown;
+  urls?: unknown;
+}
+
+/** A non-distributable (OCI) or foreign (Docker) layer that names where to fetch it: its blob lives
+ * elsewhere, so the registry does not require it pushed (as the distribution spec and docker's registry
+ * allow). Without `urls` such a layer is an ordinary blob that must be present. */
+function isForeignLayer(layer: LayerDescriptor): boolean {
+  const type = typeof layer.mediaType === "string" ? layer.mediaType : "";
+  const foreign = type.startsWith("application/vnd.oci.image.layer.nondistributable.") || type === "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+  return foreign && Array.isArray(layer.urls) && layer.urls.length > 0 && layer.urls.every((u) => typeof u === "string");
+}
+
 export class RegistryServer {
   readonly storage: RegistryStorage;
   readonly auth: RegistryAuth;
@@ -241,11 +271,10 @@ export class RegistryServer {
       "Content-Length": size,
       "Accept-Ranges": "bytes",
     };
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
-    if (range && method === "GET") {
-      const start = Number(range[1]);
-      const end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-      if (start > end || start >= size) throw new RegistryError(416, "BLOB_UNKNOWN", "range not satisfiable");
+    const range = method === "GET" ? byteRange(req.headers.range, size) : undefined;
+    if (range === "unsatisfiable") throw new RegistryError(416, "BLOB_UNKNOWN", "range not satisfiable");
+    if (range) {
+      const { start, end } = range;
       res.writeHead(206, { ...headers, "Content-Length": end - start + 1, "Content-Range": `bytes ${start}-${end}/${size}` });
       await pipeline(createReadStream(this.storage.blobPath(digest), { start, end }), res);
       return;
@@ -434,8 +463,11 @@ export class RegistryServer {
     } else {
       const cfg = doc.config as { digest?: string } | undefined;
       if (!cfg?.digest) throw new RegistryError(400, "MANIFEST_INVALID", "image manifest without config");
-      for (const d of [cfg.digest, ...((doc.layers as Array<{ digest: string }> | undefined) ?? []).map((l) => l.digest)]) {
+      const layers = (doc.layers as LayerDescriptor[] | undefined) ?? [];
+      for (const d of [cfg.digest, ...layers.map((l) => l.digest)]) {
         if (!DIGEST_RE.test(d)) throw new RegistryError(400, "MANIFEST_INVALID", `invalid digest ${d} in manifest`);
+      }
+      for (const d of [cfg.digest, ...layers.filter((l) => !isForeignLayer(l)).map((l) => l.digest)]) {
         if (!this.storage.repoHasBlob(name, d)) missing.push(d);
       }
     }
@@ -448,6 +480,8 @@ export class RegistryServer {
     }
     this.referrerCache.delete(name);
     const headers: Record<string, string | number> = { Location: `/v2/${name}/manifests/${digest}`, "Docker-Content-Digest": digest };
+    // Tags given as ?tag= parameters are confirmed as the distribution spec asks (OCI-Tag).
+    if (isDigest && tags.length > 0) headers["OCI-Tag"] = tags.join(", ");
     const subject = (doc.subject as { digest?: string } | undefined)?.digest;
     if (subject) headers["OCI-Subject"] = subject;
     return this.send(res, 201, headers);

@@ -107,6 +107,17 @@ describe("OCI distribution-spec conformance", () => {
       assert.equal(r.status, 206);
       assert.equal(await r.text(), "yer ");
     });
+    it("a suffix range returns the blob's last bytes; an empty suffix is unsatisfiable", async () => {
+      const path = u(`/v2/conformance/pull/blobs/${sha("layer pull")}`);
+      const r = await fetch(path, { headers: { Range: "bytes=-4" } });
+      assert.equal(r.status, 206);
+      assert.equal(r.headers.get("content-range"), "bytes 6-9/10");
+      assert.equal(await r.text(), "pull");
+      const whole = await fetch(path, { headers: { Range: "bytes=-400" } });
+      assert.equal(whole.status, 206);
+      assert.equal(await whole.text(), "layer pull");
+      assert.equal((await fetch(path, { headers: { Range: "bytes=-0" } })).status, 416);
+    });
   });
 
   describe("Push", () => {
@@ -208,6 +219,32 @@ describe("OCI distribution-spec conformance", () => {
       assert.equal(r.status, 400);
       assert.equal(await errorCode(r), "MANIFEST_BLOB_UNKNOWN");
     });
+    it("non-distributable layers with urls need not be pushed; without urls they must be", async () => {
+      const config = Buffer.from('{"foreign":1}');
+      await pushBlob("conformance/push", config);
+      const foreign = { mediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", digest: sha("elsewhere"), size: 9 };
+      const manifest = (layer: Record<string, unknown>) =>
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: MANIFEST,
+            config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+            layers: [layer],
+          }),
+        );
+      const withUrls = await fetch(u("/v2/conformance/push/manifests/foreign"), {
+        method: "PUT",
+        body: manifest({ ...foreign, urls: ["https://example.com/blob"] }),
+        headers: { "Content-Type": MANIFEST },
+      });
+      assert.equal(withUrls.status, 201, await withUrls.text());
+      const without = await fetch(u("/v2/conformance/push/manifests/foreign2"), {
+        method: "PUT",
+        body: manifest(foreign),
+        headers: { "Content-Type": MANIFEST },
+      });
+      assert.equal(await errorCode(without), "MANIFEST_BLOB_UNKNOWN");
+    });
     it("push by digest with ?tag=, Content-Type must match mediaType", async () => {
       const config = Buffer.from("{}");
       const layer = Buffer.from("by digest");
@@ -219,6 +256,7 @@ describe("OCI distribution-spec conformance", () => {
       assert.equal(await errorCode(wrongType), "MANIFEST_INVALID");
       const r = await fetch(u(`/v2/conformance/push/manifests/${sha(body)}?tag=a&tag=b`), { method: "PUT", body, headers: { "Content-Type": MANIFEST } });
       assert.equal(r.status, 201);
+      assert.equal(r.headers.get("oci-tag"), "a, b", "the tags applied are confirmed");
       for (const t of ["a", "b"])
         assert.equal((await fetch(u(`/v2/conformance/push/manifests/${t}`), { method: "HEAD" })).headers.get("docker-content-digest"), sha(body));
       const mismatch = await fetch(u(`/v2/conformance/push/manifests/${sha("other")}`), { method: "PUT", body, headers: { "Content-Type": MANIFEST } });
