@@ -242,7 +242,7 @@ export async function readManifest(ep: Endpoint, ref: string): Promise<Node | un
   if (!ref.includes(":")) {
     if (!existsSync(join(ep.layout.dir, "index.json"))) return undefined;
     const idx = ep.layout.readIndex();
-    const d = idx.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === ref);
+    const d = idx.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === ref) ?? cosignLayoutEntry(idx.manifests, ref);
     if (!d) return undefined;
     digest = d.digest;
   }
@@ -355,13 +355,50 @@ async function tagManifest(ep: Endpoint, node: Node, tag: string): Promise<void>
     ? ep.layout.readIndex()
     : { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] as Descriptor[] };
   const others = idx.manifests.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] !== tag);
+  const found = cosignCompanion(tag);
+  // Only a companion of an image at the top of the layout: cosign's form cannot name any other.
+  const companion = found && others.some((m) => m.digest === found.subject) ? found : undefined;
   const desc: Descriptor = {
     mediaType: node.mediaType,
     digest: node.digest,
     size: node.body.length,
-    annotations: { "org.opencontainers.image.ref.name": tag },
+    annotations: { "org.opencontainers.image.ref.name": tag, ...(companion ? { [COSIGN_KIND]: companion.kind } : {}) },
   };
-  ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...others, desc] });
+  const manifests = companion ? others.map((m) => markCosignSubject(m, companion.subject)) : others;
+  ep.layout.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [...manifests, desc] });
+}
+
+/*
+ * cosign's own layouts (`cosign save`, `cosign verify --local-image`) hold one image: index.json names it,
+ * its signatures and its attestations by a `kind` annotation instead of tags. undistro writes that
+ * annotation beside its tags when it signs or attests an image at the top of a layout, and reads a layout
+ * cosign saved through it.
+ */
+const COSIGN_KIND = "kind";
+const COSIGN_KINDS = { sig: "dev.cosignproject.cosign/sigs", att: "dev.cosignproject.cosign/atts" } as const;
+const COSIGN_IMAGE_KINDS = new Set(["dev.cosignproject.cosign/image", "dev.cosignproject.cosign/imageIndex"]);
+
+/** The image a `sha256-<hex>.sig|.att` tag belongs to, and the layout kind of such a manifest. */
+function cosignCompanion(tag: string): { subject: string; kind: string } | undefined {
+  const m = /^sha256-([0-9a-f]{64})\.(sig|att)$/.exec(tag);
+  return m ? { subject: `sha256:${m[1]}`, kind: COSIGN_KINDS[m[2] as "sig" | "att"] } : undefined;
+}
+
+function markCosignSubject(entry: Descriptor, subject: string): Descriptor {
+  if (entry.digest !== subject || entry.annotations?.[COSIGN_KIND]) return entry;
+  const kind = entry.mediaType === MEDIA.index ? "dev.cosignproject.cosign/imageIndex" : "dev.cosignproject.cosign/image";
+  return { ...entry, annotations: { ...entry.annotations, [COSIGN_KIND]: kind } };
+}
+
+/** In a layout cosign saved: the image for any tag, or its signatures / attestations for their tag.
+ * Only entries without a tag count: an entry undistro wrote is found by its tag or not at all. */
+function cosignLayoutEntry(entries: Descriptor[], tag: string): Descriptor | undefined {
+  const untagged = entries.filter((m) => m.annotations?.["org.opencontainers.image.ref.name"] === undefined);
+  const image = untagged.find((m) => COSIGN_IMAGE_KINDS.has(m.annotations?.[COSIGN_KIND] ?? ""));
+  if (!image) return undefined;
+  const companion = cosignCompanion(tag);
+  if (!companion) return image;
+  return companion.subject === image.digest ? untagged.find((m) => m.annotations?.[COSIGN_KIND] === companion.kind) : undefined;
 }
 
 /** Descends through (nested) indexes to the manifest for one platform. */

@@ -8,7 +8,7 @@ import { type Descriptor, describeEndpoint, type Endpoint, parseOciDocument, pla
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
-import { type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./payload.js";
+import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./payload.js";
 
 export const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
 
@@ -72,7 +72,13 @@ export async function attestImage(
   const statement = statementFor(digest, predicateType, predicate, dockerReference(ep));
   const envelope = Buffer.from(JSON.stringify(signDsse(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), key)));
   const tag = attestationTag(digest);
-  const layer: Descriptor = { mediaType: DSSE_MEDIA_TYPE, digest: sha256Digest(envelope), size: envelope.length, annotations: { predicateType } };
+  // cosign reads a layer of a companion manifest only with its signature annotation, empty for DSSE.
+  const layer: Descriptor = {
+    mediaType: DSSE_MEDIA_TYPE,
+    digest: sha256Digest(envelope),
+    size: envelope.length,
+    annotations: { [COSIGN_SIGNATURE_ANNOTATION]: "", predicateType },
+  };
   const { manifest: attestationManifest } = await appendCompanionLayer(ep, tag, layer, envelope);
   const bundleManifest = await attachBundle(ep, digest, Buffer.from(JSON.stringify(bundleStatement(statement, key))), predicateType);
   return { image: describeEndpoint(ep), digest, predicateType, attestationTag: tag, attestationManifest, bundleManifest };

@@ -10,6 +10,9 @@ import { type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./pay
 export const BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json";
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 export const STATEMENT_V1 = "https://in-toto.io/Statement/v1";
+/** Statement types read: v1 (written by undistro) and v0.1 (still written by cosign's `attest`); the two
+ * differ only in what a subject may omit, which the checks below do not rely on. */
+const STATEMENT_TYPES = new Set([STATEMENT_V1, "https://in-toto.io/Statement/v0.1"]);
 export const COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1";
 
 export interface SigstoreBundle {
@@ -57,7 +60,7 @@ export function openBundle(bundle: SigstoreBundle, key: TrustedKeys): { statemen
   if (!verifyDsse(env, key)) return { error: "envelope signature does not verify with the key" };
   try {
     const statement = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8")) as Statement;
-    if (statement._type !== STATEMENT_V1 || !Array.isArray(statement.subject)) return { error: "payload is not an in-toto Statement v1" };
+    if (!STATEMENT_TYPES.has(statement._type) || !Array.isArray(statement.subject)) return { error: "payload is not an in-toto Statement (v1 or v0.1)" };
     return { statement };
   } catch {
     return { error: "payload is not JSON" };
