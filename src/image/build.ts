@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
-import { imageCycloneDx, imageSpdx } from "../sbom/index.js";
+import { distroRelease, imageCycloneDx, imageSpdx } from "../sbom/index.js";
 import {
   checkLockedPackage,
   fetchPackages,
@@ -555,11 +555,14 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
       platform: { architecture: oci.architecture, os: "linux", ...(oci.variant ? { variant: oci.variant } : {}) },
     };
     timings.write = performance.now() - t;
+    const release = distroRelease((fs.readFile("etc/os-release") ?? fs.readFile("usr/lib/os-release"))?.toString("utf8"));
     const sbomInput = {
       distro,
+      ...(release ? { release } : {}),
       imageName: basename(configPath).replace(/\.ya?ml$/, ""),
       imageDigest: manifest.digest,
       arch,
+      ociArch: oci.architecture,
       packages: pkgs.map((p) => ({
         name: p.info.name,
         version: p.info.version,
@@ -567,6 +570,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
         ...(p.info.license ? { license: p.info.license } : {}),
         ...(p.info.description ? { description: p.info.description } : {}),
         ...(p.info.origin ? { origin: p.info.origin } : {}),
+        ...(p.info.url ? { url: p.info.url } : {}),
         checksum: p.checksum,
         depends: p.info.depends,
       })),

@@ -64,6 +64,19 @@ export class RootFs {
     return [...resolved, name].filter(Boolean).join("/");
   }
 
+  /** A regular file's content, following symlinks inside the root; undefined when there is none. */
+  readFile(path: string): Buffer | undefined {
+    let current = path.replace(/^\/+/, "");
+    for (let hops = 0; hops <= MAX_SYMLINK_HOPS; hops++) {
+      const resolved = this.resolveParent(current, "image");
+      const e = this.entries.get(resolved);
+      if (e?.type !== "symlink" || e.linkname === undefined) return e?.type === "file" ? e.content : undefined;
+      const dir = resolved.split("/").slice(0, -1).join("/");
+      current = e.linkname.startsWith("/") ? e.linkname.slice(1) : `${dir}/${e.linkname}`;
+    }
+    return undefined;
+  }
+
   /** Makes sure every directory above `path` exists (0755 root). */
   private ensureParents(path: string): void {
     const parts = path.split("/");

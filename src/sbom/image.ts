@@ -1,6 +1,6 @@
 /** SBOMs for images: SPDX 2.3 and CycloneDX 1.5, listing every package with purl, licence and checksum. */
 import { createHash } from "node:crypto";
-import { apkPurl } from "./spdx.js";
+import { apkPurl, type DistroRelease, installedApkPurl } from "./spdx.js";
 
 export interface ImageSbomPackage {
   name: string;
@@ -9,6 +9,8 @@ export interface ImageSbomPackage {
   license?: string;
   description?: string;
   origin?: string;
+  /** The project's home page (`U:`). */
+  url?: string;
   /** `Q1…` control checksum; recorded as SHA-1 hex. */
   checksum: string;
   depends: string[];
@@ -16,13 +18,21 @@ export interface ImageSbomPackage {
 
 export interface ImageSbomInput {
   distro: string;
+  /** The image's os-release: when present, purls are written as scanners derive them from the image. */
+  release?: DistroRelease;
   imageName: string;
   /** Manifest digest "sha256:…" of the image for this architecture. */
   imageDigest: string;
   arch: string;
+  /** The architecture as OCI names it (amd64 for x86_64), for the image's own `pkg:oci` purl. */
+  ociArch?: string;
   packages: ImageSbomPackage[];
   created: Date;
   toolVersion: string;
+}
+
+function purlOf(input: ImageSbomInput, p: ImageSbomPackage): string {
+  return input.release ? installedApkPurl(input.release, p) : apkPurl(input.distro, p.name, p.version, p.arch);
 }
 
 function sha1Hex(q1: string): string {
@@ -55,7 +65,7 @@ export function imageSpdx(input: ImageSbomInput): Record<string, unknown> {
         {
           referenceCategory: "PACKAGE-MANAGER",
           referenceType: "purl",
-          referenceLocator: `pkg:oci/${encodeURIComponent(input.imageName)}@${encodeURIComponent(input.imageDigest)}?arch=${input.arch}`,
+          referenceLocator: `pkg:oci/${encodeURIComponent(input.imageName)}@${encodeURIComponent(input.imageDigest)}?arch=${input.ociArch ?? input.arch}`,
         },
       ],
     },
@@ -77,7 +87,8 @@ export function imageSpdx(input: ImageSbomInput): Record<string, unknown> {
       primaryPackagePurpose: "LIBRARY",
       ...(p.description ? { description: p.description } : {}),
       ...(p.origin && p.origin !== p.name ? { sourceInfo: `built from the ${p.origin} recipe` } : {}),
-      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: apkPurl(input.distro, p.name, p.version, p.arch) }],
+      ...(p.url ? { homepage: p.url } : {}),
+      externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: purlOf(input, p) }],
     });
     relationships.push({ spdxElementId: imageId, relationshipType: "CONTAINS", relatedSpdxElement: pid });
   }
@@ -107,7 +118,7 @@ function uuidFrom(s: string): string {
 
 export function imageCycloneDx(input: ImageSbomInput): Record<string, unknown> {
   const imageRef = `image:${input.imageDigest}`;
-  const refOf = (p: ImageSbomPackage) => apkPurl(input.distro, p.name, p.version, p.arch);
+  const refOf = (p: ImageSbomPackage) => purlOf(input, p);
   const byName = new Map(input.packages.map((p) => [p.name, p]));
   return {
     bomFormat: "CycloneDX",
@@ -130,6 +141,7 @@ export function imageCycloneDx(input: ImageSbomInput): Record<string, unknown> {
       hashes: [{ alg: "SHA-1", content: sha1Hex(p.checksum) }],
       ...(p.license?.trim() ? { licenses: [{ expression: p.license }] } : {}),
       ...(p.description ? { description: p.description } : {}),
+      ...(p.url ? { externalReferences: [{ type: "website", url: p.url }] } : {}),
     })),
     dependencies: [
       { ref: imageRef, dependsOn: input.packages.map(refOf) },

@@ -1,2 +1,12 @@
 export { type ImageSbomInput, type ImageSbomPackage, imageCycloneDx, imageSpdx } from "./image.js";
-export { apkPurl, formatSpdx, packageSpdx, type SpdxPackageInput, validateSpdx } from "./spdx.js";
+export {
+  apkPurl,
+  type DistroRelease,
+  distroRelease,
+  formatSpdx,
+  installedApkPurl,
+  packageSpdx,
+  parseOsRelease,
+  type SpdxPackageInput,
+  validateSpdx,
+} from "./spdx.js";

@@ -40,6 +40,53 @@ export function apkPurl(distro: string, name: string, fullVersion: string, arch:
   return `pkg:apk/${encodeURIComponent(distro)}/${encodeURIComponent(name)}@${encodeURIComponent(fullVersion)}?arch=${encodeURIComponent(arch)}&distro=${encodeURIComponent(distro)}`;
 }
 
+/** What an image's os-release says of its distribution (`ID`, `VERSION_ID`). */
+export interface DistroRelease {
+  id: string;
+  versionId?: string;
+}
+
+/**
+ * The purl of a package installed in an image, as scanners derive it from the image (syft, and grype
+ * after it): the namespace is os-release's `ID`, the `distro` qualifier `ID-VERSION_ID`, and `upstream`
+ * names the origin of a subpackage. Qualifiers sorted by key, as the purl spec asks.
+ */
+export function installedApkPurl(release: DistroRelease, pkg: { name: string; version: string; arch: string; origin?: string }): string {
+  const id = release.id.toLowerCase();
+  const qualifiers: Array<[string, string]> = [
+    ["arch", pkg.arch],
+    ["distro", release.versionId ? `${id}-${release.versionId}` : id],
+  ];
+  if (pkg.origin && pkg.origin !== pkg.name) qualifiers.push(["upstream", pkg.origin]);
+  const query = qualifiers.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&");
+  return `pkg:apk/${encodeURIComponent(id)}/${encodeURIComponent(pkg.name)}@${encodeURIComponent(pkg.version)}?${query}`;
+}
+
+/** Parses os-release (KEY=value lines, values optionally quoted with shell escapes). */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    let value = m[2] as string;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+      value = value.slice(1, -1);
+      if (quote === '"') value = value.replace(/\\([\\$"`])/g, "$1");
+    }
+    out[m[1] as string] = value;
+  }
+  return out;
+}
+
+/** The release an os-release text names, or undefined without an `ID`. */
+export function distroRelease(text: string | undefined): DistroRelease | undefined {
+  if (text === undefined) return undefined;
+  const fields = parseOsRelease(text);
+  if (!fields.ID) return undefined;
+  return { id: fields.ID, ...(fields.VERSION_ID ? { versionId: fields.VERSION_ID } : {}) };
+}
+
 export function packageSpdx(input: SpdxPackageInput): Record<string, unknown> {
   const pkgId = spdxId(`Package-apk-${input.name}-${input.fullVersion}`);
   const recipeId = spdxId(`Recipe-${input.recipe.path}`);
