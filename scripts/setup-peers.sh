@@ -25,7 +25,10 @@ while read -r name kind spec; do
   [[ -z ${name:-} || $name == \#* ]] && continue
   is_wanted "$name" || continue
   stamp="$GOBIN/.$name.pin"
-  if [[ -x $GOBIN/$name && -f $stamp && $(cat "$stamp") == "$kind $spec" ]]; then
+  pin="$kind $spec"
+  # A local checker is rebuilt when its sources or pins change.
+  [[ $kind == local ]] && pin="$pin $(cat "$spec"/go.mod "$spec"/go.sum "$spec"/*.go | sha256sum | cut -c1-16)"
+  if [[ -x $GOBIN/$name && -f $stamp && $(cat "$stamp") == "$pin" ]]; then
     echo "setup-peers: $name is installed ($spec)"
     continue
   fi
@@ -43,8 +46,9 @@ while read -r name kind spec; do
       (cd "$work" && go test -c -o "$GOBIN/$name" .)
       rm -rf "$work"
       ;;
+    local) (cd "$spec" && go build -o "$GOBIN/$name" .) ;;
     *) echo "setup-peers: scripts/peers.txt: unknown kind '$kind' for $name" >&2; exit 1 ;;
   esac
-  echo "$kind $spec" >"$stamp"
+  echo "$pin" >"$stamp"
   echo "setup-peers: $name built in $((SECONDS - start)) s"
 done <scripts/peers.txt

@@ -51,3 +51,4 @@ export {
   type NewEvent,
   updateAdvisory,
 } from "./store.js";
+export { buildVex, checkVex, OPENVEX_CONTEXT, packagePurl, type VexDocument, type VexOptions, type VexStatement, type VexStatus } from "./vex.js";

@@ -4,10 +4,11 @@
  * matches they resolve (fixed at or below the installed version, or not affected). Advisories never
  * add a match: a scanner that trusts a feed must not invent findings from it.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gunzipBounded, parseIndex, parseTar, readPackage } from "../apk/index.js";
 import { type Endpoint, endpoint, endpointRef, MEDIA, parseOciDocument, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
+import { type DistroRelease, distroRelease } from "../sbom/index.js";
 import { UndistroError } from "../util/index.js";
 import { type AdvisoryDocument, type AdvisoryStatus, type FalsePositiveType, statusAt, VEX_JUSTIFICATION } from "./model.js";
 import { affectsVersion, type OsvDatabase, recordSeverity, SEVERITIES, type Severity } from "./osv.js";
@@ -20,6 +21,10 @@ export interface InstalledPackage {
   arch?: string;
   /** Where it was found: an image platform, a file. */
   location: string;
+  /** The image's or root's os-release, when it has one: scanners derive purls from it. */
+  release?: DistroRelease;
+  /** The purl it was listed under (an SBOM). */
+  purl?: string;
 }
 
 export interface Finding {
@@ -59,7 +64,7 @@ export async function installedPackages(target: string, opts: { platform?: strin
     if (st.isDirectory()) {
       for (const db of ["usr/lib/apk/db/installed", "lib/apk/db/installed"]) {
         const p = join(target, db);
-        if (existsSync(p)) return fromInstalledDb(readFileSync(p, "utf8"), p, p);
+        if (existsSync(p)) return withRelease(fromInstalledDb(readFileSync(p, "utf8"), p, p), rootRelease(target));
       }
       if (existsSync(join(target, "oci-layout"))) return fromImage(endpoint(`oci:${target}`), target, opts.platform);
       throw new UndistroError("SCAN_TARGET", `${target}: a directory without an apk installed database or an OCI layout`, {
@@ -82,6 +87,19 @@ export async function installedPackages(target: string, opts: { platform?: strin
     });
   }
   return fromImage(endpoint(target, { insecure: opts.insecure ?? false }), target, opts.platform);
+}
+
+function withRelease(packages: InstalledPackage[], release: DistroRelease | undefined): InstalledPackage[] {
+  return release ? packages.map((p) => ({ ...p, release })) : packages;
+}
+
+/** A root filesystem's os-release, read only as a regular file: a link could point outside the root. */
+function rootRelease(root: string): DistroRelease | undefined {
+  for (const name of ["etc/os-release", "usr/lib/os-release"]) {
+    const path = join(root, name);
+    if (existsSync(path) && lstatSync(path).isFile()) return distroRelease(readFileSync(path, "utf8"));
+  }
+  return undefined;
 }
 
 function fromInstalledDb(text: string, where: string, location: string): InstalledPackage[] {
@@ -129,7 +147,7 @@ function fromSbom(text: string, file: string): InstalledPackage[] {
     } catch {
       throw new UndistroError("SCAN_TARGET", `${file}: purl ${JSON.stringify(purl.slice(0, 200))} has an invalid percent-escape`);
     }
-    out.push({ name, version, ...(origin ? { origin } : {}), ...(arch ? { arch } : {}), location: file });
+    out.push({ name, version, ...(origin ? { origin } : {}), ...(arch ? { arch } : {}), location: file, purl });
   }
   return out;
 }
@@ -152,17 +170,20 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
   for (const img of images) {
     const manifest = parseOciDocument(img.body, `${target} manifest ${img.digest}`);
     let db: string | undefined;
+    // os-release as a regular file at either place (etc/os-release is usually a link to the other).
+    const osRelease = new Map<string, string>();
     for (const layer of manifest.layers ?? []) {
       const blob = await readBlob(ep, layer.digest);
       const tar = layer.mediaType === MEDIA.layerGzip || blob[0] === 0x1f ? gunzipBounded(blob, `${target} layer ${layer.digest}`) : blob;
       for (const e of parseTar(tar, (off) => `${target} layer ${layer.digest} offset ${off}`).entries) {
         const name = e.header.name.replace(/^\.?\//, "");
         if (name === "usr/lib/apk/db/installed" || name === "lib/apk/db/installed") db = e.content.toString("utf8");
+        if ((name === "etc/os-release" || name === "usr/lib/os-release") && e.content.length > 0) osRelease.set(name, e.content.toString("utf8"));
       }
     }
     const where = `${target}@${img.digest}${img.platform ? ` (${img.platform})` : ""}`;
     if (db === undefined) throw new UndistroError("SCAN_TARGET", `${where}: the image has no apk installed database (usr/lib/apk/db/installed)`);
-    out.push(...fromInstalledDb(db, where, where));
+    out.push(...withRelease(fromInstalledDb(db, where, where), distroRelease(osRelease.get("etc/os-release") ?? osRelease.get("usr/lib/os-release"))));
   }
   return out;
 }

@@ -25,7 +25,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ commands: readonly string[]; load:
   { commands: ["registry"], load: async () => (await import("./commands/registry.js")).registerRegistry },
   { commands: ["copy", "push", "pull"], load: async () => (await import("./commands/copy.js")).registerCopy },
   { commands: ["sign", "attest", "verify", "keys"], load: async () => (await import("./commands/sign.js")).registerSign },
-  { commands: ["advisory", "scan"], load: async () => (await import("./commands/advisory.js")).registerAdvisory },
+  { commands: ["advisory", "vex", "scan"], load: async () => (await import("./commands/advisory.js")).registerAdvisory },
   { commands: ["update"], load: async () => (await import("./commands/update.js")).registerUpdate },
   { commands: ["rebuild"], load: async () => (await import("./commands/rebuild.js")).registerRebuild },
 ];

@@ -4,6 +4,7 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import type { KeyObject } from "node:crypto";
+import { checkVex } from "./openvex-predicate.js";
 import { type Descriptor, describeEndpoint, type Endpoint, parseOciDocument, platformMatches, platformName, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
@@ -18,6 +19,8 @@ export const PREDICATE_TYPES: Record<string, string> = {
   spdxjson: "https://spdx.dev/Document",
   cyclonedx: "https://cyclonedx.org/bom",
   custom: "https://cosign.sigstore.dev/attestation/v1",
+  // cosign's `--type openvex` stands for the unversioned namespace; the document's @context carries the version.
+  openvex: "https://openvex.dev/ns",
 };
 
 export function attestationTag(digest: string): string {
@@ -41,6 +44,8 @@ export function checkPredicate(predicateType: string, predicate: unknown): strin
     if (!Array.isArray(p.packages)) return "SPDX: packages missing";
   } else if (predicateType === PREDICATE_TYPES.cyclonedx) {
     if (p.bomFormat !== "CycloneDX" || typeof p.specVersion !== "string") return "CycloneDX: bomFormat/specVersion missing";
+  } else if (predicateType === PREDICATE_TYPES.openvex) {
+    return checkVex(p);
   }
   return undefined;
 }

@@ -1,7 +1,9 @@
-// syft (pinned in scripts/peers.txt) on an image of undistro's own packages, from an OCI layout and from
+// syft and the OpenVEX checks (pinned in scripts/peers.txt) on an image of undistro's own packages, from an OCI layout and from
 // undistro's registry: it must recognise the distribution from /etc/os-release and find exactly the
 // packages undistro's SBOM lists, with the same name, version, arch and purl. Where syft's SPDX and
-// CycloneDX differ from undistro's otherwise, docs/sbom.md lists and justifies each difference.
+// CycloneDX differ from undistro's otherwise, docs/sbom.md lists and justifies each difference. Then
+// `undistro vex` on the same image: go-vex (vexcheck) validates it and gives each purl syft found the
+// status the advisories say, and cosign verifies it as an OpenVEX attestation.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +24,43 @@ interface SyftArtifact {
   purl: string;
   metadata: { architecture?: string };
 }
+
+/** One advisory per verdict, for the origin of a package in the image. */
+const ADVISORIES = `schema-version: 2.0.2
+
+package:
+  name: ca-certificates-bundle
+
+advisories:
+  - id: UDA-2222-3333-4444
+    aliases: [CVE-2099-0001]
+    events:
+      - timestamp: 2026-11-20T00:00:00Z
+        type: fixed
+        data:
+          fixed-version: 20230311-r0
+  - id: UDA-2222-3333-4445
+    aliases: [CVE-2099-0002]
+    events:
+      - timestamp: 2026-11-21T00:00:00Z
+        type: false-positive-determination
+        data:
+          type: vulnerable-code-not-in-execution-path
+  - id: UDA-2222-3333-4446
+    aliases: [CVE-2099-0003]
+    events:
+      - timestamp: 2026-11-22T00:00:00Z
+        type: detection
+        data:
+          type: manual
+  - id: UDA-2222-3333-4447
+    aliases: [CVE-2099-0004]
+    events:
+      - timestamp: 2026-11-23T00:00:00Z
+        type: fixed
+        data:
+          fixed-version: 20240101-r0
+`;
 
 describe("syft on undistro's images", () => {
   let reg: RunningRegistry;
@@ -88,6 +127,70 @@ describe("syft on undistro's images", () => {
       }
     });
   }
+
+  it("OpenVEX: go-vex validates undistro vex, and matches each purl syft found to the advisories' verdicts", async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, "advisories"));
+    writeFileSync(join(dir, "advisories/ca-certificates-bundle.advisories.yaml"), ADVISORIES);
+    const vex = join(dir, "vex.json");
+    const made = await undistro("vex", `oci:${layout}`, "--advisories", join(dir, "advisories"), "--out", vex);
+    assert.equal(made.status, 0, made.stderr);
+    const scanned = join(dir, "syft.json");
+    assert.equal((await syft("scan", `oci-dir:${layout}`, "-o", `syft-json=${scanned}`, "-q")).status, 0);
+    const purls = (JSON.parse(readFileSync(scanned, "utf8")) as { artifacts: SyftArtifact[] }).artifacts.map((a) => a.purl);
+    const checked = await runPeer(peer("vexcheck"), [vex, ...purls]);
+    assert.equal(checked.status, 0, checked.stderr);
+    const result = JSON.parse(checked.stdout) as {
+      statements: number;
+      effective: Array<{ product: string; vulnerability: string; status: string; justification?: string }>;
+    };
+    assert.equal(result.statements, 4);
+    const ca = purls.find((p) => p.includes("/ca-certificates-bundle@"));
+    const verdicts = result.effective
+      .filter((e) => e.product === ca)
+      .map((e) => `${e.vulnerability} ${e.status}${e.justification ? ` ${e.justification}` : ""}`);
+    assert.deepEqual(verdicts, [
+      "CVE-2099-0001 fixed",
+      "CVE-2099-0002 not_affected vulnerable_code_not_in_execute_path",
+      "CVE-2099-0003 under_investigation",
+      "CVE-2099-0004 affected",
+    ]);
+    assert.deepEqual(
+      result.effective.filter((e) => e.product !== ca),
+      [],
+      "no statement reaches a package the advisories do not name",
+    );
+  });
+
+  it("OpenVEX as a signed attestation: undistro vex --attest, verified by cosign (--type openvex) and by undistro", async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, "advisories"));
+    writeFileSync(join(dir, "advisories/ca-certificates-bundle.advisories.yaml"), ADVISORIES);
+    const env = { UNDISTRO_PASSWORD: "vex", COSIGN_PASSWORD: "vex" };
+    assert.equal((await runPeer(BIN, ["keygen", "--cosign", join(dir, "k")], { env })).status, 0);
+    const ref = `127.0.0.1:${reg.port}/peers/syft:v1`;
+    const made = await runPeer(
+      BIN,
+      ["vex", ref, "--advisories", join(dir, "advisories"), "--attest", "--key", join(dir, "k.key"), "--out", join(dir, "vex.json")],
+      { env },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const v = await runPeer(
+      peer("cosign"),
+      ["verify-attestation", "--allow-http-registry", "--insecure-ignore-tlog", "--key", join(dir, "k.pub"), "--type", "openvex", ref],
+      {
+        env: { ...env, HOME: dir },
+      },
+    );
+    assert.equal(v.status, 0, v.stderr);
+    const statement = JSON.parse(Buffer.from((JSON.parse(v.stdout.trim().split("\n")[0] as string) as { payload: string }).payload, "base64").toString("utf8"));
+    assert.equal(statement.predicateType, "https://openvex.dev/ns");
+    assert.deepEqual(statement.predicate, JSON.parse(readFileSync(join(dir, "vex.json"), "utf8")));
+    assert.equal((await runPeer(BIN, ["sign", ref, "--key", join(dir, "k.key")], { env })).status, 0);
+    const uv = await runPeer(BIN, ["verify", ref, "--key", join(dir, "k.pub"), "--json"]);
+    assert.equal(uv.status, 0, uv.stdout);
+    assert.match(uv.stdout, /https:\/\/openvex\.dev\/ns/);
+  });
 
   it("syft's own SPDX and CycloneDX name the same purls as undistro's SBOMs", async (t) => {
     const dir = tempDir(t);

@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import {
   buildSecdb,
+  buildVex,
   createAdvisory,
   EVENT_TYPES,
   type EventType,
@@ -25,7 +26,7 @@ import {
 import { loadProjectConfig, sortedJson, UndistroError, writeFileAtomic } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { VERSION } from "../version.js";
-import { action, collect } from "./shared.js";
+import { action, collect, keyPassword } from "./shared.js";
 
 /** The advisories directory: undistro.yaml's `advisories` (distro/advisories by default). */
 const defaultAdvisories = () => loadProjectConfig().advisories;
@@ -173,6 +174,7 @@ export function registerAdvisory(program: Command, io: Io): void {
       ),
     );
 
+  registerVex(program, io);
   program
     .command("scan <target>")
     .description("scan an image (oci:DIR[:TAG] or HOST/REPO[:TAG]), .apk, SBOM or root fs against OSV records and the distro's advisories")
@@ -213,6 +215,46 @@ export function registerAdvisory(program: Command, io: Io): void {
           else if (f.json) printJson(io, report);
           else printScanTable(io, report, Boolean(f.showResolved));
           return f.failOn && failsAt(report, f.failOn as Severity) ? EXIT.failed : EXIT.ok;
+        },
+      ),
+    );
+}
+
+function registerVex(program: Command, io: Io): void {
+  program
+    .command("vex <target>")
+    .description("write an OpenVEX document from the advisories for the packages in an image (oci:DIR[:TAG] or HOST/REPO[:TAG]), SBOM or root fs")
+    .option("--advisories <dir>", "advisories directory (default: undistro.yaml's advisories)")
+    .option("--platform <os/arch>", "only this platform of a multi-arch image")
+    .option("--author <name>", "the document's author", "undistro")
+    .option("--id <iri>", "the document's @id (default: derived from its statements)")
+    .option("--out <file>", "write the document here instead of printing it")
+    .option("--attest", "also sign it and attach it to the image as an OpenVEX attestation (needs --key)")
+    .option("--key <file>", "cosign private key for --attest (password in $UNDISTRO_PASSWORD or $COSIGN_PASSWORD)")
+    .action(
+      action(
+        io,
+        async (target: string, f: { advisories?: string; platform?: string; author: string; id?: string; out?: string; attest?: boolean; key?: string }) => {
+          if (f.attest && !f.key) throw new UndistroError("USAGE", "--attest needs --key FILE (a cosign private key)");
+          const packages = await installedPackages(target, f.platform ? { platform: f.platform } : {});
+          const docs = loadAdvisoriesFor(
+            f.advisories ?? defaultAdvisories(),
+            packages.flatMap((p) => [p.name, p.origin ?? p.name]),
+          );
+          const vex = buildVex(packages, docs, { author: f.author, tooling: `undistro ${VERSION}`, ...(f.id ? { id: f.id } : {}) });
+          const text = `${sortedJson(vex)}\n`;
+          if (f.out) {
+            mkdirSync(dirname(f.out), { recursive: true });
+            writeFileAtomic(f.out, Buffer.from(text));
+            io.err(`wrote ${f.out}: ${vex.statements.length} statements for ${new Set(packages.map((p) => p.name)).size} packages\n`);
+          } else io.out(text);
+          if (f.attest && f.key) {
+            const sign = await import("../../sign/index.js");
+            const oci = await import("../../oci/index.js");
+            const key = sign.loadCosignPrivateKey(f.key, await keyPassword(io));
+            const r = await sign.attestImage(oci.endpoint(target), key, sign.PREDICATE_TYPES.openvex as string, vex);
+            io.err(`attested ${r.image}@${r.digest}: ${r.predicateType} → ${r.attestationTag} and referrer ${r.bundleManifest}\n`);
+          }
         },
       ),
     );
