@@ -167,7 +167,7 @@ export class RootFs {
         if (e.type === "directory") {
           lines.push(`F:${p}`);
           currentDir = p;
-          if (e.uid !== 0 || e.gid !== 0 || e.mode !== 0o755) lines.push(`M:${e.uid}:${e.gid}:${e.mode.toString(8).padStart(4, "0")}`);
+          if (e.uid !== 0 || e.gid !== 0 || (e.mode & 0o7777) !== 0o755) lines.push(`M:${e.uid}:${e.gid}:${(e.mode & 0o7777).toString(8)}`);
           continue;
         }
         const slash = p.lastIndexOf("/");
@@ -177,8 +177,9 @@ export class RootFs {
           currentDir = dir;
         }
         lines.push(`R:${p.slice(slash + 1)}`);
-        if (e.uid !== 0 || e.gid !== 0 || (e.type !== "symlink" && e.mode !== 0o644))
-          lines.push(`a:${e.uid}:${e.gid}:${(e.type === "symlink" ? 0o777 : e.mode).toString(8).padStart(4, "0")}`);
+        // As apk-tools 2.14 writes it: the entry's tar mode, owner and group unless they are 0644
+        // root:root (so a symlink, usually 0777, gets one too), the mode in octal without padding.
+        if (e.uid !== 0 || e.gid !== 0 || (e.mode & 0o7777) !== 0o644) lines.push(`a:${e.uid}:${e.gid}:${(e.mode & 0o7777).toString(8)}`);
         const subject = e.type === "symlink" ? Buffer.from(e.linkname ?? "") : e.type === "hardlink" ? this.entries.get(e.linkname ?? "")?.content : e.content;
         if (subject) lines.push(`Z:Q1${createHash("sha1").update(subject).digest("base64")}`);
       }

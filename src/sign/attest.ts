@@ -4,11 +4,11 @@
  * `predicateType` annotation) and as an OCI 1.1 referrer holding a Sigstore bundle.
  */
 import type { KeyObject } from "node:crypto";
-import { checkVex } from "./openvex-predicate.js";
 import { type Descriptor, describeEndpoint, type Endpoint, parseOciDocument, platformMatches, platformName, readManifest, sha256Digest } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { bundleStatement, COSIGN_SIGN_PREDICATE, IN_TOTO_PAYLOAD_TYPE, type Statement, statementFor } from "./bundle.js";
 import { appendCompanionLayer, attachBundle, dockerReference, imageDigest } from "./image.js";
+import { checkVex } from "./openvex-predicate.js";
 import { COSIGN_SIGNATURE_ANNOTATION, type DsseEnvelope, signDsse, type TrustedKeys, verifyDsse } from "./payload.js";
 
 export const DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
