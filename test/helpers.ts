@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -71,4 +71,39 @@ export function isError(code: string, ...mentions: string[]) {
     for (const m of mentions) assert.ok(e.message.includes(m), `message names ${m}: ${e.message}`);
     return true;
   };
+}
+
+export interface AsyncRun {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program without blocking the event loop (a registry under test may run in this process),
+ * with a time limit so a hung program fails the test instead of the run.
+ */
+export function runAsync(
+  cmd: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<AsyncRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? (signal ? 128 : -1), stdout, stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
 }

@@ -1,7 +1,6 @@
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../helpers.js";
+import { REPO_ROOT, runAsync } from "../helpers.js";
 
 /** Where scripts/setup-peers.sh installs the pinned Go peers of scripts/peers.txt. */
 export const PEER_BIN = join(REPO_ROOT, ".cache/go/bin");
@@ -13,40 +12,8 @@ export function peer(name: string): string {
   return path;
 }
 
-export interface PeerRun {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a peer without blocking the event loop (the registry under test may run in this process),
- * with a time limit so a hung peer fails the test instead of the run.
- */
-export function runPeer(
-  cmd: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {},
-): Promise<PeerRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ status: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-    child.stdin.end(options.input ?? "");
-  });
-}
+/** Runs a peer without blocking the event loop (see runAsync). */
+export const runPeer = runAsync;
 
 /** Builds (once per test file) undistro's two-architecture image of apko's test configuration as an OCI
  * layout: small, offline, and made by undistro's own image builder. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { buildImage } from "../../src/image/index.js";
 import { hashPassword, RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
-import { BIN, REFERENCE, tempDir } from "../helpers.js";
+import { BIN, REFERENCE, runAsync, tempDir } from "../helpers.js";
 import { freePort } from "../image/helpers.js";
 
 let GOLDEN = "";
@@ -23,20 +23,7 @@ function multiArchLayout(): Promise<void> {
   return building;
 }
 /** skopeo, asynchronously: the registry under test runs in this process's event loop. */
-function skopeo(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("skopeo", args);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("close", (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
-}
+const skopeo = (args: string[]) => runAsync("skopeo", args);
 
 const sha = (b: Buffer | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
