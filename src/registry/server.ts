@@ -456,23 +456,20 @@ export class RegistryServer {
     const algo = isDigest && ref.startsWith("sha512:") ? "sha512" : "sha256";
     const digest = digestOf(algo, body);
     if (isDigest && digest !== ref) throw new RegistryError(400, "DIGEST_INVALID", `manifest digest is ${digest}, not ${ref}`);
-    const missing: string[] = [];
     const isIndex = mediaType.includes("index") || mediaType.includes("list");
-    if (isIndex) {
-      for (const mf of (doc.manifests as Array<{ digest: string }> | undefined) ?? []) if (!this.storage.hasManifest(name, mf.digest)) missing.push(mf.digest);
-    } else {
-      const cfg = doc.config as { digest?: string } | undefined;
-      if (!cfg?.digest) throw new RegistryError(400, "MANIFEST_INVALID", "image manifest without config");
-      const layers = (doc.layers as LayerDescriptor[] | undefined) ?? [];
-      for (const d of [cfg.digest, ...layers.map((l) => l.digest)]) {
-        if (!DIGEST_RE.test(d)) throw new RegistryError(400, "MANIFEST_INVALID", `invalid digest ${d} in manifest`);
-      }
-      for (const d of [cfg.digest, ...layers.filter((l) => !isForeignLayer(l)).map((l) => l.digest)]) {
-        if (!this.storage.repoHasBlob(name, d)) missing.push(d);
-      }
-    }
+    const needed = isIndex ? undefined : this.blobsNeeded(doc);
+    const missing = isIndex
+      ? ((doc.manifests as Array<{ digest: string }> | undefined) ?? []).map((m) => m.digest).filter((d) => !this.storage.hasManifest(name, d))
+      : (needed ?? []).filter((d) => !this.storage.refreshBlob(name, d));
     if (missing.length) throw new RegistryError(400, "MANIFEST_BLOB_UNKNOWN", `blobs unknown to ${name}: ${missing.join(", ")}`, missing);
     this.storage.putManifest(name, digest, body, mediaType);
+    // A gc running beside may have swept a blob between the check and the store (its mark phase did
+    // not see this manifest yet): checked again now that the manifest is visible, and refused if so.
+    const lost = (needed ?? []).filter((d) => !this.storage.refreshBlob(name, d));
+    if (lost.length) {
+      this.storage.deleteManifest(name, digest);
+      throw new RegistryError(400, "MANIFEST_BLOB_UNKNOWN", `blobs removed while the manifest was stored (garbage collection): ${lost.join(", ")}`, lost);
+    }
     const tags = isDigest ? url.searchParams.getAll("tag") : [ref];
     for (const t of tags) {
       if (!TAG_RE.test(t)) throw new RegistryError(400, "TAG_INVALID", `invalid tag ${JSON.stringify(t)}`);
@@ -485,6 +482,17 @@ export class RegistryServer {
     const subject = (doc.subject as { digest?: string } | undefined)?.digest;
     if (subject) headers["OCI-Subject"] = subject;
     return this.send(res, 201, headers);
+  }
+
+  /** The config and layer blobs an image manifest needs present (not foreign layers), digests checked. */
+  private blobsNeeded(doc: Record<string, unknown>): string[] {
+    const cfg = doc.config as { digest?: string } | undefined;
+    if (!cfg?.digest) throw new RegistryError(400, "MANIFEST_INVALID", "image manifest without config");
+    const layers = (doc.layers as LayerDescriptor[] | undefined) ?? [];
+    for (const d of [cfg.digest, ...layers.map((l) => l.digest)]) {
+      if (typeof d !== "string" || !DIGEST_RE.test(d)) throw new RegistryError(400, "MANIFEST_INVALID", `invalid digest ${d} in manifest`);
+    }
+    return [cfg.digest, ...layers.filter((l) => !isForeignLayer(l)).map((l) => l.digest)];
   }
 
   private referrersOf(name: string): Map<string, Array<Record<string, unknown>>> {

@@ -68,7 +68,21 @@ export class RegistryStorage {
   linkBlob(repo: string, digest: string): void {
     const l = this.link(repo, "_layers", digest);
     if (!existsSync(l)) this.put(l, Buffer.from(digest));
+    else touch(l);
     this.touchBlob(digest);
+  }
+  /**
+   * Renews a repository's link to a blob it holds (and the blob's time), so that `registry gc`, which
+   * spares links and blobs younger than its delay, keeps them while a manifest that needs them is
+   * stored. False when the repository does not hold the blob.
+   */
+  refreshBlob(repo: string, digest: string): boolean {
+    if (!this.hasBlob(digest)) return false;
+    const layer = this.link(repo, "_layers", digest);
+    if (existsSync(layer)) touch(layer);
+    else if (!existsSync(this.link(repo, "_manifests/revisions", digest))) return false;
+    this.touchBlob(digest);
+    return this.repoHasBlob(repo, digest);
   }
   /**
    * Marks a blob as just used: `registry gc` only removes blobs older than its delay, so a blob a
@@ -303,5 +317,15 @@ export class RegistryStorage {
     };
     walk(join(this.root, "repositories"), []);
     return out.sort();
+  }
+}
+
+/** Sets a file's times to now; a file already gone is left to the caller's existence check. */
+function touch(path: string): void {
+  const now = new Date();
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    // gone
   }
 }

@@ -99,6 +99,41 @@ describe("registry gc", () => {
     assert.equal(fresh.blobsRemoved, 0);
   });
 
+  it("a manifest pushed long after its blobs renews them: gc cannot sweep what the manifest is being stored with", async () => {
+    const config = Buffer.from('{"slow":"client"}');
+    const layer = Buffer.from("uploaded an hour before its manifest");
+    for (const b of [config, layer]) {
+      const r = await fetch(`${reg.url}/v2/slow/client/blobs/uploads/?digest=${sha(b)}`, { method: "POST", body: b });
+      assert.equal(r.status, 201);
+    }
+    // The uploads are an hour old: links and blobs both, as a slow client would leave them.
+    const old = new Date(Date.now() - 3_600_000);
+    for (const b of [config, layer]) {
+      utimesSync(storage.blobPath(sha(b)), old, old);
+      utimesSync(join(dir, "root/repositories/slow/client/_layers/sha256", sha(b).slice(7)), old, old);
+    }
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length }],
+    });
+    const put = await fetch(`${reg.url}/v2/slow/client/manifests/v1`, {
+      method: "PUT",
+      body: manifest,
+      headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+    });
+    assert.equal(put.status, 201, await put.text());
+    for (const b of [config, layer]) {
+      assert.ok(storage.linkTime("slow/client", "_layers", sha(b)) > Date.now() - 60_000, "the link was renewed by the manifest push");
+      assert.ok(storage.blobTime(sha(b)) > Date.now() - 60_000, "the blob was renewed by the manifest push");
+    }
+    // A sweep whose mark phase predates the manifest would see only fresh links and blobs: kept.
+    const untagged = collectGarbage(storage, { delayMs: 10_000, dryRun: true });
+    assert.equal(untagged.blobsRemoved, 0);
+    assert.equal((await fetch(`${reg.url}/v2/slow/client/blobs/${sha(layer)}`)).status, 200);
+  });
+
   it("runs while clients push: images that reuse old orphaned blobs stay complete", async () => {
     // Make every stored blob old and orphan them by deleting the arm tag.
     const del = await fetch(`${reg.url}/v2/app/multi/manifests/arm`, { method: "DELETE" });
