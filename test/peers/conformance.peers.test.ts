@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
 import { tempDir } from "../helpers.js";
 import { startDockerRegistry } from "../image/helpers.js";
-import { peer, runPeer } from "./helpers.js";
+import { peer, runPeer, scratchDir } from "./helpers.js";
 
 interface SuiteResult {
   counts: Record<string, number>;
@@ -52,7 +52,7 @@ describe("OCI distribution-spec conformance suite", () => {
   let reg: RunningRegistry;
   let dir: string;
   before(async () => {
-    dir = tempDir();
+    dir = scratchDir();
     reg = await new RegistryServer({ root: join(dir, "root") }).listen();
   });
   after(async () => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
 import { BIN, tempDir } from "../helpers.js";
-import { layoutTop, peer, runPeer, undistroLayout } from "./helpers.js";
+import { layoutTop, peer, runPeer, scratchDir, undistroLayout } from "./helpers.js";
 
 const PASSWORD = "peer test password";
 const SIGN_OFFLINE = ["--tlog-upload=false", "--use-signing-config=false", "--yes"];
@@ -36,10 +36,10 @@ describe("cosign and undistro, both directions", () => {
 
   before(async () => {
     layout = await undistroLayout();
-    reg = await new RegistryServer({ root: join(tempDir(), "root") }).listen();
+    reg = await new RegistryServer({ root: join(scratchDir(), "root") }).listen();
     host = `127.0.0.1:${reg.port}`;
-    keys = tempDir();
-    home = tempDir();
+    keys = scratchDir();
+    home = scratchDir();
     const c = await cosign("generate-key-pair", "--output-key-prefix", join(keys, "by-cosign"));
     assert.equal(c.status, 0, c.stderr);
     const u = await undistro("keygen", "--cosign", join(keys, "by-undistro"));

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
 import { BIN, tempDir } from "../helpers.js";
 import { layerEntries } from "../image/helpers.js";
-import { layoutTop, peer, runPeer, undistroLayout } from "./helpers.js";
+import { layoutTop, peer, runPeer, scratchDir, undistroLayout } from "./helpers.js";
 
 describe("crane against undistro", () => {
   let reg: RunningRegistry;
@@ -20,7 +20,7 @@ describe("crane against undistro", () => {
   before(async () => {
     layout = await undistroLayout();
     top = layoutTop(layout);
-    reg = await new RegistryServer({ root: join(tempDir(), "root") }).listen();
+    reg = await new RegistryServer({ root: join(scratchDir(), "root") }).listen();
     host = `127.0.0.1:${reg.port}`;
     const pushed = await undistro("push", `oci:${layout}`, `${host}/peers/img:v1`);
     assert.equal(pushed.status, 0, pushed.stderr);

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, runAsync } from "../helpers.js";
+import { REFERENCE, REPO_ROOT, runAsync, tempDir } from "../helpers.js";
 
 /** Where scripts/setup-peers.sh installs the pinned Go peers of scripts/peers.txt. */
 export const PEER_BIN = join(REPO_ROOT, ".cache/go/bin");
@@ -15,14 +15,20 @@ export function peer(name: string): string {
 /** Runs a peer without blocking the event loop (see runAsync). */
 export const runPeer = runAsync;
 
+/** A temporary directory for a whole test file (made in a `before` hook), removed when the process exits. */
+export function scratchDir(): string {
+  const dir = tempDir();
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Builds (once per test file) undistro's two-architecture image of apko's test configuration as an OCI
  * layout: small, offline, and made by undistro's own image builder. */
 let layout: Promise<string> | undefined;
 export function undistroLayout(): Promise<string> {
   layout ??= (async () => {
     const { buildImage } = await import("../../src/image/index.js");
-    const { REFERENCE, tempDir } = await import("../helpers.js");
-    const out = join(tempDir(), "layout");
+    const out = join(scratchDir(), "layout");
     await buildImage(join(REFERENCE, "apko/internal/cli/testdata/apko.yaml"), { outDir: out, sourceDateEpoch: 0 });
     return out;
   })();

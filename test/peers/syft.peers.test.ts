@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
 import { BIN, REPO_ROOT, tempDir } from "../helpers.js";
-import { peer, runPeer } from "./helpers.js";
+import { peer, runPeer, scratchDir } from "./helpers.js";
 
 /** Two recipes of the distro (no compiler needed), built with the host's tools: the environment's
  * package list is dropped so the test needs no busybox build first. */
@@ -70,7 +70,7 @@ describe("syft on undistro's images", () => {
   const syft = (...args: string[]) => runPeer(peer("syft"), args, { env: { SYFT_CHECK_FOR_APP_UPDATE: "false", SYFT_REGISTRY_INSECURE_USE_HTTP: "true" } });
 
   before(async () => {
-    const dir = tempDir();
+    const dir = scratchDir();
     const key = join(dir, "keys/undistro");
     assert.equal((await undistro("keygen", "--apk", key)).status, 0);
     const repo = join(dir, "repo");
