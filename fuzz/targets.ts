@@ -17,11 +17,11 @@ const FIXTURES = join(REPO, "test/fixtures");
 
 /** The library as the worker loaded it (from the instrumented tree). */
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
-export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap", any>;
+export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom", any>;
 
 /** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
 export async function loadLibrary(tree: string): Promise<Lib> {
-  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap"] as const;
+  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap", "sbom"] as const;
   const mods = await Promise.all(names.map((m) => import(join(tree, m, "index.js"))));
   return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
 }
@@ -421,6 +421,20 @@ export const TARGETS: FuzzTarget[] = [
     ],
     dictionary: ['"packages":', '"secfixes":', '"pkg":', '"name":', "CVE-"],
     run: (data, ctx) => ctx.lib.advisory.parseSecdb(text(data), "fuzz.json"),
+  },
+  {
+    name: "os-release",
+    description: "an image's os-release, read for the purls of its packages",
+    seeds: () => [Buffer.from('ID=undistro\nNAME="undistro \\"base\\""\nVERSION_ID=\'0.1\'\n# comment\nPRETTY_NAME="a $b"\n')],
+    dictionary: ["ID=", "VERSION_ID=", '"', "'", "\\", "\n", "=", "#"],
+    run: (data, ctx) => {
+      const release = ctx.lib.sbom.distroRelease(text(data));
+      if (!release) return undefined;
+      const purl: string = ctx.lib.sbom.installedApkPurl(release, { name: "zlib-dev", version: "1.3-r0", arch: "x86_64", origin: "zlib" });
+      // The purl must stay one purl: its namespace and qualifiers escaped, whatever os-release holds.
+      if (!/^pkg:apk\/[^/?#@]+\/zlib-dev@1\.3-r0\?arch=x86_64&distro=[^&?#/]+&upstream=zlib$/.test(purl)) throw new Error(`malformed purl ${purl}`);
+      return purl;
+    },
   },
   {
     name: "sbom",
