@@ -89,12 +89,7 @@ export class RegistryStorage {
    * push links while gc runs (after gc's mark phase) is kept.
    */
   touchBlob(digest: string): void {
-    const now = new Date();
-    try {
-      utimesSync(this.blobFile(digest), now, now);
-    } catch {
-      // gone: the caller's existence check reports it
-    }
+    touch(this.blobFile(digest));
   }
   /** Removes a blob from the store (gc only). */
   removeBlob(digest: string): void {
