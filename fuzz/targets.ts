@@ -17,11 +17,11 @@ const FIXTURES = join(REPO, "test/fixtures");
 
 /** The library as the worker loaded it (from the instrumented tree). */
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
-export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom", any>;
+export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom" | "build", any>;
 
 /** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
 export async function loadLibrary(tree: string): Promise<Lib> {
-  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap", "sbom"] as const;
+  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap", "sbom", "build"] as const;
   const mods = await Promise.all(names.map((m) => import(join(tree, m, "index.js"))));
   return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
 }
@@ -200,6 +200,36 @@ export const TARGETS: FuzzTarget[] = [
       "!!binary",
     ],
     run: (data, ctx) => ctx.lib.recipe.parseRecipe(text(data), "fuzz.yaml"),
+  },
+  {
+    name: "build-record",
+    json: true,
+    description: "a package's .undistro-build.json, read by rebuild-check from whoever made the .apk",
+    seeds: () => [
+      Buffer.from(
+        JSON.stringify({
+          _type: "https://undistro.dev/build-record/v1",
+          builder: { name: "undistro", version: "0.1.0" },
+          recipe: { path: "distro/packages/hello.yaml", sha256: "a".repeat(64) },
+          settings: { arch: "x86_64", buildArch: "x86_64", sourceDateEpoch: 1700000000, distro: "undistro", hermetic: false },
+          sources: [{ uri: "https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz", sha256: "b".repeat(64) }],
+          environment: { packages: [{ name: "musl", version: "1.2.5-r0", arch: "x86_64" }], hostProvided: ["build-base"] },
+          host: [{ name: "gcc-12", version: "12.2.0-14", arch: "amd64" }],
+          steps: [
+            { package: "hello", where: "pipeline[0]", name: "uses fetch", kind: "fetch", with: { uri: "https://x/y.tar.gz" } },
+            { package: "hello", where: "pipeline[1]", name: "configure", kind: "run", script: "./configure", env: { CC: "gcc" } },
+          ],
+        }),
+      ),
+    ],
+    dictionary: ['"_type":', '"sha256":', '"steps":', '"env":', '"with":', '"hermetic":', '"sourceDateEpoch":', "null", "[]", "{}", "-1", "1e400"],
+    run: (data, ctx) => {
+      const record = ctx.lib.build.parseBuildRecord(data, "fuzz.apk");
+      // What parses must format back to a record that parses to the same thing.
+      const again = ctx.lib.build.parseBuildRecord(Buffer.from(ctx.lib.build.formatBuildRecord(record)), "again");
+      if (JSON.stringify(ctx.lib.util.sortedJson(again)) !== JSON.stringify(ctx.lib.util.sortedJson(record))) throw new Error("record does not round-trip");
+      return record;
+    },
   },
   {
     name: "stages",

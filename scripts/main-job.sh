@@ -117,6 +117,12 @@ for name in hello base; do
 done
 $U registry gc --root "$OUT/registry"
 
+echo "== reproducibility: hello and its image rebuilt from their own records under varied conditions, verdicts signed"
+$U rebuild-check "$OUT/repo/$ARCH"/hello-*.apk --keyring "$OUT/trusted" --source-mirror "$MIRROR" --report-dir "$OUT/rebuild-reports" --log-dir "$OUT/logs/rebuild-check" --attest-key "$OUT/keys/cosign.key"
+$U rebuild-check "oci:$OUT/images/hello" --keyring "$OUT/trusted" --attest-key "$OUT/keys/cosign.key"
+$U verify "$(ls "$OUT/repo/$ARCH"/hello-2*.apk)" --keyring "$OUT/trusted" --require signature,rebuilt:1
+$U verify "oci:$OUT/images/hello" --keyring "$OUT/trusted" --require rebuilt:1
+
 if skipping runc; then
   SKIPPED+=("running the images with runc (UNDISTRO_MAIN_JOB_SKIP)")
 else

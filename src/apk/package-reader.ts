@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { fsError, UndistroError } from "../util/index.js";
 import { splitGzipMembers } from "./gzip.js";
 import { type ApkKeyring, isSignatureAlgorithm, type SignatureAlgorithm } from "./keys.js";
+import { SCRIPT_NAMES } from "./package-writer.js";
 import { type PackageInfo, parsePkgInfo } from "./pkginfo.js";
 import { parseTar, type TarEntry } from "./tar.js";
 
@@ -34,7 +35,10 @@ export interface ApkPackage {
   checksum: string;
   /** Hex SHA-256 of the data member(s) to end of file: what `datahash` must equal. */
   computedDataHash: string;
+  /** Install scripts (.pre-install, …, .trigger), by name. */
   scripts: Record<string, Buffer>;
+  /** Every other dot-file of the control section (a builder's record: .melange.yaml, .undistro-build.json). */
+  controlFiles: Record<string, Buffer>;
   files: PackageFile[];
   fileSize: number;
   /** Compressed control member (what the signature covers when there is a datahash). */
@@ -83,9 +87,11 @@ export function parsePackage(buf: Buffer, source: string): ApkPackage {
   const control = controlIndex === 0 ? first : parseTar(controlMember.data, describe(controlIndex));
   let pkginfoText: string | undefined;
   const scripts: Record<string, Buffer> = {};
+  const controlFiles: Record<string, Buffer> = {};
   for (const e of control.entries) {
     if (e.header.name === ".PKGINFO") pkginfoText = e.content.toString("utf8");
-    else if (e.header.name.startsWith(".")) scripts[e.header.name] = Buffer.from(e.content);
+    else if ((SCRIPT_NAMES as readonly string[]).includes(e.header.name)) scripts[e.header.name] = Buffer.from(e.content);
+    else if (e.header.name.startsWith(".")) controlFiles[e.header.name] = Buffer.from(e.content);
     else if (pkginfoText === undefined) {
       throw new UndistroError(
         "APK_NO_PKGINFO",
@@ -123,6 +129,7 @@ export function parsePackage(buf: Buffer, source: string): ApkPackage {
     checksum: `Q1${createHash("sha1").update(controlMember.raw).digest("base64")}`,
     computedDataHash: createHash("sha256").update(buf.subarray(dataStart)).digest("hex"),
     scripts,
+    controlFiles,
     files,
     fileSize: buf.length,
     controlMember: controlMember.raw,

@@ -31,6 +31,11 @@ export interface CreatePackageOptions {
   compressionLevel?: number;
   scripts?: Partial<Record<ScriptName, string | Uint8Array>>;
   /**
+   * More control files, by name (each starts with "."; apk-tools ignores names it does not know):
+   * the builder's record of how the package was built (.melange.yaml, .undistro-build.json).
+   */
+  controlFiles?: Record<string, string | Uint8Array>;
+  /**
    * By default file modes are normalised so the umask of whoever staged the files does not show:
    * directories 0755, files 0755 when any execute bit is set and 0644 otherwise, setuid/setgid kept,
    * sticky directories 1777. `preserveModes` keeps them as staged (the builder uses it:
@@ -195,6 +200,13 @@ function cutTar(chunks: Buffer[]): Buffer {
   return Buffer.concat(chunks);
 }
 
+/** A control file of our own: a dot-file name apk-tools attaches no meaning to. */
+export function isExtraControlName(name: string): boolean {
+  return (
+    /^\.[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && name !== ".PKGINFO" && !name.startsWith(".SIGN.") && !(SCRIPT_NAMES as readonly string[]).includes(name)
+  );
+}
+
 /** Builds a package in memory. Output is a pure function of the staged tree's content, the options and the key. */
 export async function createPackage(opts: CreatePackageOptions): Promise<CreatedPackage> {
   const level = opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
@@ -224,6 +236,15 @@ export async function createPackage(opts: CreatePackageOptions): Promise<Created
     if (script === undefined) continue;
     const body = typeof script === "string" ? Buffer.from(script, "utf8") : Buffer.from(script);
     controlChunks.push(...encodeEntry(header(name, "file", 0o755, opts.sourceDateEpoch, body.length), body));
+  }
+  for (const [name, content] of Object.entries(opts.controlFiles ?? {}).sort(([a], [b]) => byteCompare(a, b))) {
+    if (!isExtraControlName(name)) {
+      throw new UndistroError("APK_BAD_INPUT", `control file name ${JSON.stringify(name)} is not a plain dot-file name, or is one apk-tools gives a meaning`, {
+        hint: "name extra control files .NAME (not .PKGINFO, .SIGN.*, or an install script's name)",
+      });
+    }
+    const body = typeof content === "string" ? Buffer.from(content, "utf8") : Buffer.from(content);
+    controlChunks.push(...encodeEntry(header(name, "file", 0o644, opts.sourceDateEpoch, body.length), body));
   }
   const control = zlib.gzipSync(cutTar(controlChunks), { level });
   let signature: Buffer | undefined;

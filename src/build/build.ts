@@ -3,8 +3,8 @@
  * package: dependency detection, an SPDX SBOM inside the package, a signed .apk, the index refreshed.
  */
 import { spawnSync } from "node:child_process";
-import { createHash, type KeyObject } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
@@ -26,10 +26,11 @@ import {
   sysrootEnvironment,
 } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
-import { BASE_PATH, openLog, runInSandbox, type SandboxResult, shellQuote } from "./sandbox.js";
+import { BUILD_RECORD_FILE, BUILD_RECORD_TYPE, type BuildRecord, formatBuildRecord, RECIPE_RECORD_FILE, type RecordedStep, recipeDigest } from "./record.js";
+import { BASE_PATH, openLog, runInSandbox, type SandboxResult, type SandboxVariation, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
-import { archInfo, distroTriplet, OUTDIR, recipeVars, substitute } from "./substitute.js";
+import { type ArchInfo, archInfo, distroTriplet, OUTDIR, recipeVars, substitute } from "./substitute.js";
 
 export const BUILDER_VERSION = "0.1.0";
 
@@ -63,6 +64,19 @@ export interface BuildOptions {
   environmentRepositories?: string[];
   /** Packages added to every recipe's environment (stage 1 of the bootstrap adds the cross compiler). */
   environmentAppend?: string[];
+  /**
+   * A rebuild: the environment exactly as a build record locked it (`name=version` atoms), instead
+   * of the recipe's environment and environmentAppend.
+   */
+  environmentLock?: string[];
+  /** Public keys environment packages are verified with (default: the signing key's public half). */
+  environmentKeyring?: string[];
+  /** The recipe's path as records name it (default: relative to the working directory); a rebuild keeps the original's. */
+  recipeRecordPath?: string;
+  /** Conditions varied on purpose inside every step (rebuild-check); see SandboxVariation. */
+  variation?: SandboxVariation;
+  /** The workspace through disorderfs: every directory listing in a shuffled order (rebuild-check). */
+  shuffleDirectories?: boolean;
   onEvent?: (e: BuildEvent) => void;
 }
 
@@ -103,10 +117,12 @@ export interface BuildReport {
 }
 
 /** A tool or package the build ran with, as the SBOM and the provenance name it. */
-interface BuildTool {
+export interface BuildTool {
   name: string;
   version: string;
   purl?: string;
+  /** The host package's architecture (stage 0/1 records name it). */
+  arch?: string;
   comment?: string;
   /** The environment package's .apk file (provenance only). */
   digest?: { sha256: string };
@@ -115,7 +131,7 @@ interface BuildTool {
 }
 
 /** What stage 0 builds with: the host's toolchain, by Debian package version where dpkg knows it. */
-function hostToolchain(): BuildTool[] {
+export function hostToolchain(): BuildTool[] {
   const r = spawnSync(
     "dpkg-query",
     [
@@ -147,6 +163,7 @@ function hostToolchain(): BuildTool[] {
     tools.push({
       name,
       version,
+      ...(arch ? { arch } : {}),
       purl: `pkg:deb/debian/${name}@${encodeURIComponent(version)}?arch=${arch}`,
       comment: "host toolchain, mounted read-only (stage 0)",
     });
@@ -192,7 +209,7 @@ export function crossEnvironment(target: string): Record<string, string> {
 
 /** What a recipe's environment asks for, for which architecture, from which repositories. */
 function environmentRequest(recipe: Recipe, opts: BuildOptions, arch: string, vars: ReadonlyMap<string, string>) {
-  const wanted = [
+  const wanted = opts.environmentLock ?? [
     ...recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true)),
     ...(opts.environmentAppend ?? []),
   ];
@@ -224,8 +241,20 @@ export const SYSROOT = "/sysroot";
  */
 function assembleEnvironment(recipe: Recipe, opts: BuildOptions, arch: string, root: string, vars: ReadonlyMap<string, string>): Promise<BuildEnvironment> {
   const { wanted, rootArch, repositories } = environmentRequest(recipe, opts, arch, vars);
-  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, repositories, opts.signingKey, rootArch, root);
-  return sysrootEnvironment(wanted, repositories, opts.signingKey, arch, root);
+  const keyring = environmentKeyring(opts, root);
+  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, repositories, keyring, rootArch, root);
+  return sysrootEnvironment(wanted, repositories, keyring, arch, root);
+}
+
+/** The public keys environment packages must be signed with: given, or the signing key's own. */
+function environmentKeyring(opts: BuildOptions, workRoot: string): string[] | undefined {
+  if (opts.environmentKeyring?.length) return opts.environmentKeyring;
+  if (!opts.signingKey) return undefined;
+  const dir = join(workRoot, "environment-keys");
+  mkdirSync(dir, { recursive: true });
+  const pub = join(dir, opts.signingKey.keyName);
+  writeFileSync(pub, createPublicKey(opts.signingKey.privateKey).export({ format: "pem", type: "spki" }));
+  return [pub];
 }
 
 function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
@@ -251,6 +280,7 @@ function stepFailure(recipe: Recipe, step: PlannedStep, code: number, tail: stri
 interface Placement {
   timeoutMs: number;
   root?: string;
+  variation?: SandboxVariation;
 }
 
 /** One line for logs and SBOMs: which stage, and what the steps saw. */
@@ -305,208 +335,358 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     throw new UndistroError("BUILD_INVALID_VERSION", `${recipePath}: ${bad.path}: ${bad.message}`, {
       hint: "use an APK version: digits and dots, optional letter, _alpha/_beta/_pre/_rc/_p suffixes",
     });
-  const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
-  const distro = opts.distro ?? "undistro";
-  const registry = PipelineRegistry.standard(opts.pipelineDirs ?? []);
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const root = mkdtempSync(join(tmpdir(), "undistro-build-"));
-  const ws = join(root, "ws");
-  mkdirSync(join(ws, "melange-out", recipe.package.name), { recursive: true });
   const log = openLog(logFile);
   log.write(`undistro ${BUILDER_VERSION} building ${recipePath} for ${arch.arch}\n`);
-  const sources: FetchedSource[] = [];
-  const warnings: string[] = [];
-  const baseVars = recipeVars(recipe, arch);
-  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(epoch), ...crossEnvironment(arch.arch) };
-  const recipeDir = dirname(resolve(recipePath));
-  const stepTimeout = opts.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
-  const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
+  const ctx: BuildContext = {
+    recipe,
+    recipePath,
+    opts,
+    arch,
+    epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+    distro: opts.distro ?? "undistro",
+    root,
+    ws: join(root, "ws"),
+    log,
+    logFile,
+    sources: [],
+    steps: [],
+  };
+  let unmount: (() => void) | undefined;
   try {
-    const environment = await assembleEnvironment(recipe, opts, arch.arch, root, baseVars);
-    /** Where every step runs: its time limit, and the root when hermetic. */
-    const placement: Placement = { timeoutMs: stepTimeout, ...(environment.hermetic && environment.dir ? { root: environment.dir } : {}) };
+    unmount = prepareWorkspace(ctx);
+    const environment = await assembleEnvironment(recipe, opts, arch.arch, root, recipeVars(recipe, arch));
     log.write(`${describeEnvironment(environment)}\n`);
-    // The machine whose tools run the steps, for configure's --build: Debian's toolchain in stages
-    // 0 and 1, undistro's own in a hermetic root (recipes of the toolchain need to tell them apart).
-    env.UNDISTRO_BUILD_TRIPLET = environment.hermetic ? distroTriplet(hostArch()) : archInfo(hostArch()).tripletGnu;
-    if (environment.dir && !environment.hermetic) {
-      readOnly.push([environment.dir, SYSROOT]);
-      // The host's tools first, then the environment's (musl-gcc and friends); build systems find
-      // the environment's headers and libraries through the sysroot variables.
-      env.PATH = `${BASE_PATH}:${SYSROOT}/usr/bin:${SYSROOT}/bin`;
-      env.UNDISTRO_SYSROOT = SYSROOT;
-      env.PKG_CONFIG_PATH = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
-      env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
-    }
-    for (const [k, v] of Object.entries(recipe.environment.environment)) env[k] = substitute(v, baseVars, `environment.environment.${k}`);
-    const runSteps = async (label: string, steps: PlannedStep[]) => {
-      for (const [i, step] of steps.entries()) {
-        opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
-        const t0 = Date.now();
-        log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
-        let result: SandboxResult;
-        if (step.kind === "run") {
-          result = await runInSandbox({
-            workspace: ws,
-            workdir: step.workdir,
-            script: step.script,
-            env: { ...env, ...step.env },
-            logStream: log,
-            readOnly,
-            ...placement,
-          });
-        } else if (step.kind === "fetch") {
-          result = await fetchStep(step, ws, recipe, env, log, sources, cacheDir, opts, recipeDir, placement);
-        } else {
-          result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
-        }
-        if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
-        const missing = result.code === 127 ? missingCommand(result.tail) : undefined;
-        if (missing && environment.hermetic) {
-          throw commandMissing(recipe, step, missing, repositoriesFor(opts, hostArch()), hostArch(), logFile);
-        }
-        if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
-        opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
-      }
-    };
-    const mainVars = new Map(baseVars);
-    mainVars.set("targets.subpkgdir", `${OUTDIR}/${recipe.package.name}`);
-    await runSteps(recipe.package.name, planSteps(recipe.pipeline, mainVars, registry, { env: {}, warnings }));
-    for (const sp of recipe.subpackages) {
-      const v = new Map(baseVars);
-      const name = substitute(sp.name, baseVars, `${sp.where}.name`);
-      v.set("targets.subpkgdir", `${OUTDIR}/${name}`);
-      v.set("targets.contextdir", `${OUTDIR}/${name}`);
-      v.set("subpkg.name", name);
-      if (sp.range) {
-        v.set("range.key", sp.range.key);
-        v.set("range.value", sp.range.value);
-      }
-      mkdirSync(join(ws, "melange-out", name), { recursive: true });
-      await runSteps(name, planSteps(sp.pipeline, v, registry, { env: {}, warnings }));
-    }
-    for (const w of warnings) log.write(`warning: ${w}\n`);
-
-    // Package everything: main package first, then subpackages in recipe order.
-    const archDir = join(opts.outDir, arch.arch);
-    mkdirSync(archDir, { recursive: true });
-    const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
-    const recipeSha = createHash("sha256").update(readFileSync(recipePath)).digest("hex");
-    // The SBOM inside each package names environment packages by name, version and purl; their
-    // digests go to the provenance beside it. A package's bytes then depend on what built it, not
-    // on the bytes of the packages that did: the bootstrap's fixpoint (stage 3 = stage 2) needs that.
-    const tools: BuildTool[] = [
-      ...(environment.hermetic ? [] : hostToolchain()),
-      ...environment.packages.map((p) => ({
-        name: p.name,
-        version: p.version,
-        purl: `pkg:apk/${encodeURIComponent(distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
-        comment: `build environment package from the repository, ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
-        digest: {
-          sha256: createHash("sha256")
-            .update(readFileSync(localPackagePath(p)))
-            .digest("hex"),
-        },
-        checksum: p.checksum,
-      })),
-    ];
-    const license = recipe.package.copyright
-      .map((c) => c.license)
-      .filter(Boolean)
-      .join(" AND ");
-    const built: BuiltPackage[] = [];
-    const units = [
-      {
-        name: recipe.package.name,
-        description: recipe.package.description,
-        url: recipe.package.url,
-        commit: recipe.package.commit,
-        declared: deps(recipe.package.dependencies, baseVars, "package"),
-        options: recipe.package.options,
-        priority: recipe.package.dependencies.providerPriority,
-        scriptlets: recipe.package.scriptlets,
-      },
-      ...recipe.subpackages.map((sp) => ({
-        name: substitute(sp.name, baseVars, `${sp.where}.name`),
-        description: sp.description ? substitute(sp.description, baseVars, `${sp.where}.description`, true) : recipe.package.description,
-        url: sp.url ?? recipe.package.url,
-        commit: sp.commit ?? recipe.package.commit,
-        declared: deps(sp.dependencies, baseVars, sp.where),
-        options: sp.options,
-        priority: sp.dependencies.providerPriority,
-        scriptlets: sp.scriptlets,
-      })),
-    ];
-    for (const u of units) {
-      const dest = join(ws, "melange-out", u.name);
-      const sca = analyzePackage(walkPackageDir(dest), fullVersion, u.options ?? {});
-      for (const [k, why] of Object.entries(sca.reasons)) log.write(`[${u.name}] ${k}: ${why}\n`);
-      const provides = [...new Set([...u.declared.provides, ...sca.provides])];
-      const providedNames = new Set(provides.map((p) => parseDependency(p, "provides", false).name).concat(u.name));
-      const depends = [...new Set([...u.declared.runtime, ...sca.depends])].filter((d) => !providedNames.has(parseDependency(d, "depends", false).name));
-      const sbomRel = `var/lib/db/sbom/${u.name}-${fullVersion}.spdx.json`;
-      const doc = packageSpdx({
-        distro,
-        name: u.name,
-        fullVersion,
-        arch: arch.arch,
-        license,
-        ...(u.description ? { description: u.description } : {}),
-        ...(u.url ? { url: u.url } : {}),
-        recipe: { path: relative(process.cwd(), resolve(recipePath)) || basename(recipePath), sha256: recipeSha },
-        sources: sources.map((s) => ({
-          uri: s.uri,
-          sha256: s.sha256,
-          ...(s.sha512 ? { sha512: s.sha512 } : {}),
-          name: s.fileName,
-          version: recipe.package.version,
-          ...(sourceComment(s) ? { comment: sourceComment(s) } : {}),
-        })),
-        buildTools: tools,
-        buildEnvironmentComment: `built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network; ${describeEnvironment(environment)}`,
-        created: new Date(epoch * 1000),
-        toolVersion: BUILDER_VERSION,
-      });
-      validateSpdx(doc, `${u.name} SBOM`);
-      mkdirSync(join(dest, "var/lib/db/sbom"), { recursive: true });
-      writeFileSync(join(dest, sbomRel), formatSpdx(doc), { mode: 0o644 });
-      const info: PackageInfo = emptyPackageInfo(u.name, fullVersion, arch.arch);
-      info.origin = recipe.package.name;
-      info.depends = depends;
-      info.provides = provides;
-      if (u.description) info.description = u.description;
-      if (u.url) info.url = u.url;
-      if (u.commit) info.commit = u.commit;
-      if (license) info.license = license;
-      if (u.priority !== undefined) info.providerPriority = u.priority;
-      const scripts: Record<string, string> = {};
-      for (const [k, v] of Object.entries(u.scriptlets ?? {})) if (k !== "trigger") scripts[`.${k}`] = v;
-      const file = join(archDir, `${u.name}-${fullVersion}.apk`);
-      const wopts: Parameters<typeof writePackage>[0] = { sourceDir: dest, info, sourceDateEpoch: epoch, preserveModes: true, scripts };
-      if (opts.signingKey) wopts.signingKey = opts.signingKey;
-      const pkg = await writePackage(wopts, file);
-      const provenance = writePackageProvenance({
-        file,
-        outDir: opts.outDir,
-        arch: arch.arch,
-        recipe: { path: relative(process.cwd(), resolve(recipePath)) || basename(recipePath), sha256: recipeSha },
-        packageName: u.name,
-        sources,
-        tools,
-        epoch,
-        sandbox: `bubblewrap, no network, no capabilities; ${describeEnvironment(environment)}`,
-        ...(opts.attestKey ? { key: opts.attestKey } : {}),
-      });
-      built.push({ name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel, provenance });
-      opts.onEvent?.({ type: "package", name: u.name, file });
-    }
-    if (opts.signingKey) indexDirectory(archDir, { signingKey: opts.signingKey, sourceDateEpoch: epoch, description: distro });
-    return { recipe: recipePath, arch: arch.arch, packages: built, sources, logFile, durationMs: Date.now() - started };
+    await runPipelines(ctx, environment);
+    const packages = await packageOutputs(ctx, environment);
+    return { recipe: recipePath, arch: arch.arch, packages, sources: ctx.sources, logFile, durationMs: Date.now() - started };
   } finally {
+    unmount?.();
     // Wait until the log is on disk: the error's hint points at it, and a reader must see every line.
     await new Promise<void>((done) => log.end(done));
     if (!opts.keepWorkspace) rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** One build's state, shared by its phases. */
+interface BuildContext {
+  recipe: Recipe;
+  recipePath: string;
+  opts: BuildOptions;
+  arch: ArchInfo;
+  epoch: number;
+  distro: string;
+  /** The build's scratch directory on the host; the workspace is `ws` inside it. */
+  root: string;
+  ws: string;
+  log: WriteStream;
+  logFile: string;
+  sources: FetchedSource[];
+  /** Every step as it ran, for the build record. */
+  steps: RecordedStep[];
+}
+
+/**
+ * The workspace, with melange-out/NAME for the main package. With the file-order variation it is
+ * a disorderfs view (every directory listing shuffled) of a directory beside it; the returned
+ * function unmounts it.
+ */
+function prepareWorkspace(ctx: BuildContext): (() => void) | undefined {
+  if (!ctx.opts.shuffleDirectories) {
+    mkdirSync(join(ctx.ws, "melange-out", ctx.recipe.package.name), { recursive: true });
+    return undefined;
+  }
+  const store = join(ctx.root, "ws-store");
+  mkdirSync(store, { recursive: true });
+  mkdirSync(ctx.ws, { recursive: true });
+  const r = spawnSync("disorderfs", ["--shuffle-dirents=yes", "--multi-user=yes", store, ctx.ws], { encoding: "utf8" });
+  if (r.status !== 0) {
+    throw new UndistroError("BUILD_NO_DISORDERFS", `cannot shuffle directory order: disorderfs failed: ${(r.stderr || r.error?.message || "").trim()}`, {
+      hint: "install disorderfs and fuse3 (scripts/setup.sh does), or rebuild without the file-order variation (--no-vary file-order)",
+    });
+  }
+  mkdirSync(join(ctx.ws, "melange-out", ctx.recipe.package.name), { recursive: true });
+  return () => {
+    spawnSync("fusermount3", ["-u", ctx.ws]).status === 0 || spawnSync("fusermount", ["-u", ctx.ws]);
+  };
+}
+
+/** The environment variables every step starts from: SOURCE_DATE_EPOCH, cross tools, the stage's paths, the recipe's. */
+function stepEnvironment(ctx: BuildContext, environment: BuildEnvironment): Record<string, string> {
+  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(ctx.epoch), ...crossEnvironment(ctx.arch.arch) };
+  // The machine whose tools run the steps, for configure's --build: Debian's toolchain in stages
+  // 0 and 1, undistro's own in a hermetic root (recipes of the toolchain need to tell them apart).
+  env.UNDISTRO_BUILD_TRIPLET = environment.hermetic ? distroTriplet(hostArch()) : archInfo(hostArch()).tripletGnu;
+  if (environment.dir && !environment.hermetic) {
+    // The host's tools first, then the environment's (musl-gcc and friends); build systems find
+    // the environment's headers and libraries through the sysroot variables.
+    env.PATH = `${BASE_PATH}:${SYSROOT}/usr/bin:${SYSROOT}/bin`;
+    env.UNDISTRO_SYSROOT = SYSROOT;
+    env.PKG_CONFIG_PATH = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
+    env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
+  }
+  const vars = recipeVars(ctx.recipe, ctx.arch);
+  for (const [k, v] of Object.entries(ctx.recipe.environment.environment)) env[k] = substitute(v, vars, `environment.environment.${k}`);
+  return env;
+}
+
+/** Runs the main package's pipeline, then each subpackage's, every step in the sandbox. */
+async function runPipelines(ctx: BuildContext, environment: BuildEnvironment): Promise<void> {
+  const { recipe, opts, ws } = ctx;
+  const registry = PipelineRegistry.standard(opts.pipelineDirs ?? []);
+  const baseVars = recipeVars(recipe, ctx.arch);
+  const warnings: string[] = [];
+  const mainVars = new Map(baseVars);
+  mainVars.set("targets.subpkgdir", `${OUTDIR}/${recipe.package.name}`);
+  await runSteps(ctx, environment, recipe.package.name, planSteps(recipe.pipeline, mainVars, registry, { env: {}, warnings }));
+  for (const sp of recipe.subpackages) {
+    const v = new Map(baseVars);
+    const name = substitute(sp.name, baseVars, `${sp.where}.name`);
+    v.set("targets.subpkgdir", `${OUTDIR}/${name}`);
+    v.set("targets.contextdir", `${OUTDIR}/${name}`);
+    v.set("subpkg.name", name);
+    if (sp.range) {
+      v.set("range.key", sp.range.key);
+      v.set("range.value", sp.range.value);
+    }
+    mkdirSync(join(ws, "melange-out", name), { recursive: true });
+    await runSteps(ctx, environment, name, planSteps(sp.pipeline, v, registry, { env: {}, warnings }));
+  }
+  for (const w of warnings) ctx.log.write(`warning: ${w}\n`);
+}
+
+/** Runs one package's steps in order; the first failure stops the build with an error saying why. */
+async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label: string, steps: PlannedStep[]): Promise<void> {
+  const { recipe, opts, ws, log, logFile } = ctx;
+  const env = stepEnvironment(ctx, environment);
+  const stepTimeout = opts.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  const placement: Placement = {
+    timeoutMs: stepTimeout,
+    ...(environment.hermetic && environment.dir ? { root: environment.dir } : {}),
+    ...(opts.variation ? { variation: opts.variation } : {}),
+  };
+  const recipeDir = dirname(resolve(ctx.recipePath));
+  const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
+  if (environment.dir && !environment.hermetic) readOnly.push([environment.dir, SYSROOT]);
+  for (const [i, step] of steps.entries()) {
+    opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
+    ctx.steps.push(recordedStep(label, step));
+    const t0 = Date.now();
+    log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
+    let result: SandboxResult;
+    if (step.kind === "run") {
+      result = await runInSandbox({
+        workspace: ws,
+        workdir: step.workdir,
+        script: step.script,
+        env: { ...env, ...step.env },
+        logStream: log,
+        readOnly,
+        ...placement,
+      });
+    } else if (step.kind === "fetch") {
+      result = await fetchStep(step, ws, recipe, env, log, ctx.sources, opts.cacheDir ?? defaultCacheDir(), opts, recipeDir, placement);
+    } else {
+      result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
+    }
+    if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
+    const missing = result.code === 127 ? missingCommand(result.tail) : undefined;
+    if (missing && environment.hermetic) throw commandMissing(recipe, step, missing, repositoriesFor(opts, hostArch()), hostArch(), logFile);
+    if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
+    opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
+  }
+}
+
+function recordedStep(label: string, step: PlannedStep): RecordedStep {
+  const base = { package: label, where: step.where, name: step.name, kind: step.kind };
+  if (step.kind !== "run") return { ...base, with: step.with };
+  return { ...base, script: step.script, ...(Object.keys(step.env).length ? { env: step.env } : {}) };
+}
+
+/** The tools a package was built with, for its SBOM and provenance: the host's (stage 0/1), then the environment's. */
+function buildTools(ctx: BuildContext, environment: BuildEnvironment, host: BuildTool[]): BuildTool[] {
+  return [
+    ...host,
+    ...environment.packages.map((p) => ({
+      name: p.name,
+      version: p.version,
+      purl: `pkg:apk/${encodeURIComponent(ctx.distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
+      comment: `build environment package from the repository, ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
+      digest: {
+        sha256: createHash("sha256")
+          .update(readFileSync(localPackagePath(p)))
+          .digest("hex"),
+      },
+      checksum: p.checksum,
+    })),
+  ];
+}
+
+/** What the build record says: everything a rebuild needs besides the recipe's bytes. */
+function buildRecord(ctx: BuildContext, environment: BuildEnvironment, recipeRef: { path: string; sha256: string }, host: BuildTool[]): BuildRecord {
+  return {
+    _type: BUILD_RECORD_TYPE,
+    builder: { name: "undistro", version: BUILDER_VERSION },
+    recipe: recipeRef,
+    settings: { arch: ctx.arch.arch, buildArch: hostArch(), sourceDateEpoch: ctx.epoch, distro: ctx.distro, hermetic: environment.hermetic },
+    sources: ctx.sources.map((s) => ({ uri: s.uri, sha256: s.sha256, ...(s.sha512 ? { sha512: s.sha512 } : {}) })),
+    environment: {
+      packages: environment.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch })),
+      hostProvided: environment.hostProvided,
+    },
+    ...(environment.hermetic ? {} : { host: host.map((t) => ({ name: t.name, version: t.version, arch: t.arch ?? "" })) }),
+    steps: ctx.steps,
+  };
+}
+
+/** One package a recipe makes: the main package or a subpackage, with its declared metadata. */
+interface OutputUnit {
+  name: string;
+  description?: string;
+  url?: string;
+  commit?: string;
+  declared: { runtime: string[]; provides: string[] };
+  options: Recipe["package"]["options"];
+  priority?: number;
+  scriptlets: Recipe["package"]["scriptlets"];
+}
+
+function outputUnits(recipe: Recipe, baseVars: ReadonlyMap<string, string>): OutputUnit[] {
+  return [
+    {
+      name: recipe.package.name,
+      description: recipe.package.description,
+      url: recipe.package.url,
+      commit: recipe.package.commit,
+      declared: deps(recipe.package.dependencies, baseVars, "package"),
+      options: recipe.package.options,
+      priority: recipe.package.dependencies.providerPriority,
+      scriptlets: recipe.package.scriptlets,
+    },
+    ...recipe.subpackages.map((sp) => ({
+      name: substitute(sp.name, baseVars, `${sp.where}.name`),
+      description: sp.description ? substitute(sp.description, baseVars, `${sp.where}.description`, true) : recipe.package.description,
+      url: sp.url ?? recipe.package.url,
+      commit: sp.commit ?? recipe.package.commit,
+      declared: deps(sp.dependencies, baseVars, sp.where),
+      options: sp.options,
+      priority: sp.dependencies.providerPriority,
+      scriptlets: sp.scriptlets,
+    })),
+  ];
+}
+
+/** Packages everything the pipelines staged: main package first, then subpackages in recipe order; then the index. */
+async function packageOutputs(ctx: BuildContext, environment: BuildEnvironment): Promise<BuiltPackage[]> {
+  const { recipe, opts, arch, epoch } = ctx;
+  const archDir = join(opts.outDir, arch.arch);
+  mkdirSync(archDir, { recursive: true });
+  const recipeBytes = readFileSync(ctx.recipePath);
+  const recipeRef = {
+    path: opts.recipeRecordPath ?? (relative(process.cwd(), resolve(ctx.recipePath)) || basename(ctx.recipePath)),
+    sha256: recipeDigest(recipeBytes),
+  };
+  const host = environment.hermetic ? [] : hostToolchain();
+  // The SBOM inside each package names environment packages by name, version and purl; their
+  // digests go to the provenance beside it. A package's bytes then depend on what built it, not
+  // on the bytes of the packages that did: the bootstrap's fixpoint (stage 3 = stage 2) needs that.
+  const tools = buildTools(ctx, environment, host);
+  const controlFiles = { [RECIPE_RECORD_FILE]: recipeBytes, [BUILD_RECORD_FILE]: formatBuildRecord(buildRecord(ctx, environment, recipeRef, host)) };
+  const built: BuiltPackage[] = [];
+  for (const u of outputUnits(recipe, recipeVars(recipe, arch))) {
+    const p = await packageOne(ctx, environment, u, { archDir, recipeRef, tools, controlFiles });
+    built.push(p);
+    opts.onEvent?.({ type: "package", name: u.name, file: p.file });
+  }
+  if (opts.signingKey) indexDirectory(archDir, { signingKey: opts.signingKey, sourceDateEpoch: epoch, description: ctx.distro });
+  return built;
+}
+
+/** One .apk: dependency detection, its SBOM inside, the build record in its control section, its provenance beside it. */
+async function packageOne(
+  ctx: BuildContext,
+  environment: BuildEnvironment,
+  u: OutputUnit,
+  shared: { archDir: string; recipeRef: { path: string; sha256: string }; tools: BuildTool[]; controlFiles: Record<string, string | Uint8Array> },
+): Promise<BuiltPackage> {
+  const { recipe, opts, arch, epoch, ws, log } = ctx;
+  const fullVersion = `${recipe.package.version}-r${recipe.package.epoch}`;
+  const license = recipe.package.copyright
+    .map((c) => c.license)
+    .filter(Boolean)
+    .join(" AND ");
+  const dest = join(ws, "melange-out", u.name);
+  const sca = analyzePackage(walkPackageDir(dest), fullVersion, u.options ?? {});
+  for (const [k, why] of Object.entries(sca.reasons)) log.write(`[${u.name}] ${k}: ${why}\n`);
+  const provides = [...new Set([...u.declared.provides, ...sca.provides])];
+  const providedNames = new Set(provides.map((p) => parseDependency(p, "provides", false).name).concat(u.name));
+  const depends = [...new Set([...u.declared.runtime, ...sca.depends])].filter((d) => !providedNames.has(parseDependency(d, "depends", false).name));
+  const sbomRel = `var/lib/db/sbom/${u.name}-${fullVersion}.spdx.json`;
+  const doc = packageSpdx({
+    distro: ctx.distro,
+    name: u.name,
+    fullVersion,
+    arch: arch.arch,
+    license,
+    ...(u.description ? { description: u.description } : {}),
+    ...(u.url ? { url: u.url } : {}),
+    recipe: shared.recipeRef,
+    sources: ctx.sources.map((s) => ({
+      uri: s.uri,
+      sha256: s.sha256,
+      ...(s.sha512 ? { sha512: s.sha512 } : {}),
+      name: s.fileName,
+      version: recipe.package.version,
+      ...(sourceComment(s) ? { comment: sourceComment(s) } : {}),
+    })),
+    buildTools: shared.tools,
+    buildEnvironmentComment: `built by undistro ${BUILDER_VERSION} in a bubblewrap sandbox without network; ${describeEnvironment(environment)}`,
+    created: new Date(epoch * 1000),
+    toolVersion: BUILDER_VERSION,
+  });
+  validateSpdx(doc, `${u.name} SBOM`);
+  // Directories the builder adds get fixed modes, whatever the caller's umask.
+  for (const d of ["var", "var/lib", "var/lib/db", "var/lib/db/sbom"]) {
+    mkdirSync(join(dest, d), { recursive: true });
+    chmodSync(join(dest, d), 0o755);
+  }
+  writeFileSync(join(dest, sbomRel), formatSpdx(doc));
+  chmodSync(join(dest, sbomRel), 0o644);
+  const info: PackageInfo = emptyPackageInfo(u.name, fullVersion, arch.arch);
+  info.origin = recipe.package.name;
+  info.depends = depends;
+  info.provides = provides;
+  if (u.description) info.description = u.description;
+  if (u.url) info.url = u.url;
+  if (u.commit) info.commit = u.commit;
+  if (license) info.license = license;
+  if (u.priority !== undefined) info.providerPriority = u.priority;
+  const scripts: Record<string, string> = {};
+  for (const [k, v] of Object.entries(u.scriptlets ?? {})) if (k !== "trigger") scripts[`.${k}`] = v;
+  const file = join(shared.archDir, `${u.name}-${fullVersion}.apk`);
+  const wopts: Parameters<typeof writePackage>[0] = {
+    sourceDir: dest,
+    info,
+    sourceDateEpoch: epoch,
+    preserveModes: true,
+    scripts,
+    controlFiles: shared.controlFiles,
+  };
+  if (opts.signingKey) wopts.signingKey = opts.signingKey;
+  const pkg = await writePackage(wopts, file);
+  const provenance = writePackageProvenance({
+    file,
+    outDir: opts.outDir,
+    arch: arch.arch,
+    recipe: shared.recipeRef,
+    packageName: u.name,
+    sources: ctx.sources,
+    tools: shared.tools,
+    epoch,
+    sandbox: `bubblewrap, no network, no capabilities; ${describeEnvironment(environment)}`,
+    ...(opts.attestKey ? { key: opts.attestKey } : {}),
+  });
+  return { name: u.name, version: fullVersion, file, checksum: pkg.checksum, size: pkg.size, depends, provides, sbom: sbomRel, provenance };
 }
 
 /**

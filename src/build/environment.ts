@@ -1,18 +1,6 @@
-/**
- * Build environments from the repository. Two uses:
- * - stage 1 (today's default): the environment packages the repository has are installed into a
- *   root mounted at /sysroot beside the host's toolchain;
- * - hermetic (`--hermetic`): the environment packages, installed for the machine that runs the
- *   build, ARE the root of every step: nothing of the host is mounted, so a step sees exactly what
- *   the packages installed (as melange builds), and a tool the recipe forgot is missing, not
- *   borrowed from the host.
- * Packages are installed as `undistro install` does: the index and every package verified with
- * the signing key's public half.
- */
-import { createPublicKey } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type ApkSigningKey, parseDependency, readIndexFile } from "../apk/index.js";
+import { parseDependency, readIndexFile } from "../apk/index.js";
 import { installPackages } from "../image/index.js";
 import { loadRepository, openRepositories, type ResolvedPackage, resolveIn } from "../solver/index.js";
 import { UndistroError } from "../util/index.js";
@@ -63,12 +51,9 @@ export function commandProviders(repositories: readonly string[], arch: string, 
   return [...out].sort();
 }
 
-async function install(repositories: string[], signingKey: ApkSigningKey, arch: string, workRoot: string, world: string[], into: string) {
-  const keys = join(workRoot, "environment-keys");
-  mkdirSync(keys, { recursive: true });
-  const pub = join(keys, signingKey.keyName);
-  writeFileSync(pub, createPublicKey(signingKey.privateKey).export({ format: "pem", type: "spki" }));
-  return installPackages({ root: into, repositories, keyring: [pub], arch, world });
+/** Installs as `undistro install` does: the index and every package verified with `keyring`. */
+function install(repositories: string[], keyring: string[], arch: string, world: string[], into: string) {
+  return installPackages({ root: into, repositories, keyring, arch, world });
 }
 
 /**
@@ -78,17 +63,17 @@ async function install(repositories: string[], signingKey: ApkSigningKey, arch: 
 export async function sysrootEnvironment(
   wanted: string[],
   repositories: string[],
-  signingKey: ApkSigningKey | undefined,
+  keyring: string[] | undefined,
   arch: string,
   workRoot: string,
 ): Promise<BuildEnvironment> {
   if (!wanted.length) return { packages: [], hostProvided: [], hermetic: false };
-  const names = signingKey ? repositoryNames(repositories, arch) : new Set<string>();
+  const names = keyring ? repositoryNames(repositories, arch) : new Set<string>();
   const available = wanted.filter((a) => names.has(parseDependency(a, "environment", false).name));
   const hostProvided = wanted.filter((a) => !available.includes(a));
-  if (!available.length || !signingKey) return { packages: [], hostProvided, hermetic: false };
+  if (!available.length || !keyring) return { packages: [], hostProvided, hermetic: false };
   const dir = join(workRoot, "sysroot");
-  const installed = await install(repositories, signingKey, arch, workRoot, available, dir);
+  const installed = await install(repositories, keyring, arch, available, dir);
   return { dir, packages: installed.packages, hostProvided, hermetic: false };
 }
 
@@ -119,7 +104,7 @@ export async function hermeticEnvironment(
   recipeFile: string,
   wanted: string[],
   repositories: string[],
-  signingKey: ApkSigningKey | undefined,
+  keyring: string[] | undefined,
   buildArch: string,
   workRoot: string,
 ): Promise<BuildEnvironment> {
@@ -128,7 +113,7 @@ export async function hermeticEnvironment(
       hint: "list at least a shell and the tools the pipeline runs (e.g. busybox)",
     });
   }
-  if (!signingKey) throw new UndistroError("USAGE", "a hermetic build installs its root from the repository: give --signing-key");
+  if (!keyring) throw new UndistroError("USAGE", "a hermetic build installs its root from the repository: give --signing-key (or the keys it is signed with)");
   const names = repositoryNames(repositories, buildArch);
   const missing = wanted.filter((a) => !names.has(parseDependency(a, "environment", false).name));
   if (missing.length) {
@@ -139,7 +124,7 @@ export async function hermeticEnvironment(
     );
   }
   const dir = join(workRoot, "root");
-  const installed = await install(repositories, signingKey, buildArch, workRoot, wanted, dir);
+  const installed = await install(repositories, keyring, buildArch, wanted, dir);
   // Every step is a /bin/sh script: a root without a shell cannot run one.
   if (!["bin/sh", "usr/bin/sh"].some((p) => lstatSync(join(dir, p), { throwIfNoEntry: false }))) {
     const shells = commandProviders(repositories, buildArch, "sh");

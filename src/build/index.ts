@@ -3,10 +3,12 @@ export {
   type BuildEvent,
   type BuildOptions,
   type BuildReport,
+  type BuildTool,
   type BuiltPackage,
   buildRecipe,
   environmentKey,
   hostArch,
+  hostToolchain,
 } from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
 export {
@@ -23,7 +25,19 @@ export {
   planGraph,
 } from "./graph.js";
 export { BUILTIN_PIPELINE_DIR, NATIVE_PIPELINES, PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
-export { BASE_PATH, checkSandbox, runInSandbox, type SandboxResult, type SandboxRun, sandboxArgs } from "./sandbox.js";
+export {
+  BUILD_RECORD_FILE,
+  BUILD_RECORD_TYPE,
+  type BuildRecord,
+  formatBuildRecord,
+  lockedEnvironment,
+  parseBuildRecord,
+  RECIPE_RECORD_FILE,
+  type RecordedPackage,
+  type RecordedStep,
+  recipeDigest,
+} from "./record.js";
+export { BASE_PATH, checkSandbox, clockCanVary, runInSandbox, type SandboxResult, type SandboxRun, type SandboxVariation, sandboxArgs } from "./sandbox.js";
 export { analyzePackage, type ScaFile, type ScaResult, walkPackageDir } from "./sca.js";
 export { addToMirror, defaultCacheDir, downloadSource, type FetchedSource, fetchSource, type SourceRequest } from "./sources.js";
 export { type ArchInfo, archInfo, evaluateCondition, OUTDIR, recipeVars, substitute, WORKSPACE } from "./substitute.js";

@@ -37,6 +37,26 @@ export interface SandboxRun {
   onLine?: (line: string) => void;
   /** Kills the step after this long. */
   timeoutMs?: number;
+  variation?: SandboxVariation;
+}
+
+/**
+ * Conditions varied on purpose inside every step, as Debian's reprotest varies them, so that a
+ * rebuild shows the package does not depend on them (undistro rebuild-check). Without a variation
+ * every step gets the same: uid and gid 0, hostname undistro-build, TZ=UTC, LANG=C.UTF-8, every CPU.
+ */
+export interface SandboxVariation {
+  hostname?: string;
+  uid?: number;
+  gid?: number;
+  /** TZ, unless the recipe sets it. */
+  timezone?: string;
+  /** LANG, unless the recipe sets it. */
+  locale?: string;
+  /** The steps run on this many CPUs (sched affinity: `nproc` says so). */
+  cpus?: number;
+  /** The steps' clock runs this many days ahead (libfaketime; host-toolchain roots only). */
+  clockOffsetDays?: number;
 }
 
 export interface SandboxResult {
@@ -146,7 +166,9 @@ function hideHostSecrets(): string[] {
 }
 
 export function sandboxArgs(run: SandboxRun): string[] {
-  const args = [...ISOLATION, "--uid", "0", "--gid", "0", "--new-session", "--hostname", "undistro-build", "--clearenv"];
+  const v = run.variation ?? {};
+  const ids = ["--uid", String(v.uid ?? 0), "--gid", String(v.gid ?? 0)];
+  const args = [...ISOLATION, ...ids, "--new-session", "--hostname", v.hostname ?? "undistro-build", "--clearenv"];
   if (run.root) args.push("--ro-bind", run.root, "/");
   else args.push(...hostRoot());
   args.push(
@@ -173,7 +195,7 @@ export function sandboxArgs(run: SandboxRun): string[] {
   for (const [host, inside] of run.readOnly ?? []) args.push("--ro-bind", host, inside);
   // The root itself (a tmpfs bwrap made) becomes read-only: only the workspace and the tmpfs are writable.
   args.push("--remount-ro", "/");
-  const env: Record<string, string> = { PATH: BASE_PATH, HOME: WORKSPACE, LANG: "C.UTF-8", TZ: "UTC", TERM: "dumb", ...run.env };
+  const env: Record<string, string> = { PATH: BASE_PATH, HOME: WORKSPACE, LANG: v.locale ?? "C.UTF-8", TZ: v.timezone ?? "UTC", TERM: "dumb", ...run.env };
   for (const [k, v] of Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1))) args.push("--setenv", k, v);
   args.push("--chdir", WORKSPACE);
   return args;
@@ -190,10 +212,11 @@ export function runInSandbox(run: SandboxRun): Promise<SandboxResult> {
   const workdir = run.workdir ?? WORKSPACE;
   const quoted = shellQuote(workdir);
   const wrapped = `umask 022\nmkdir -p ${quoted}\ncd ${quoted}\nset -e\n${run.script}\n`;
-  const args = [...sandboxArgs(run), "--", "/bin/sh", "-c", wrapped];
+  const argv = [...affinity(run.variation), BWRAP, ...sandboxArgs(run), "--", ...clock(run), "/bin/sh", "-c", wrapped];
+  const [command = BWRAP, ...args] = argv;
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(BWRAP, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
     const tail: string[] = [];
     let partial = "";
     const onData = (chunk: Buffer) => {
@@ -223,6 +246,24 @@ export function runInSandbox(run: SandboxRun): Promise<SandboxResult> {
       resolve({ code: code ?? (signal ? 128 : 1), tail: tail.slice(-40), durationMs: Date.now() - start, timedOut });
     });
   });
+}
+
+/** `taskset` to the first N CPUs when the variation asks for fewer (affinity is inherited by the whole step). */
+function affinity(v: SandboxVariation | undefined): string[] {
+  if (!v?.cpus) return [];
+  return ["taskset", "--cpu-list", v.cpus === 1 ? "0" : `0-${v.cpus - 1}`];
+}
+
+/** libfaketime's wrapper in front of the step's shell: only where the root has it (the host's /usr). */
+function clock(run: SandboxRun): string[] {
+  const days = run.variation?.clockOffsetDays;
+  if (!days || !clockCanVary(run)) return [];
+  return ["/usr/bin/faketime", "-f", `+${days}d`];
+}
+
+/** Whether a step's clock can be moved: libfaketime is glibc's, so only in the host's root. */
+export function clockCanVary(run: Pick<SandboxRun, "root">): boolean {
+  return run.root === undefined && existsSync("/usr/bin/faketime");
 }
 
 export function openLog(path: string): WriteStream {

@@ -28,6 +28,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ commands: readonly string[]; load:
   { commands: ["advisory", "vex", "scan"], load: async () => (await import("./commands/advisory.js")).registerAdvisory },
   { commands: ["update"], load: async () => (await import("./commands/update.js")).registerUpdate },
   { commands: ["rebuild"], load: async () => (await import("./commands/rebuild.js")).registerRebuild },
+  { commands: ["rebuild-check"], load: async () => (await import("./commands/rebuild-check.js")).registerRebuildCheck },
 ];
 
 /** The command modules a run of `argv` needs: none for --version, one for a known command, else all. */

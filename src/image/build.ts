@@ -178,8 +178,23 @@ export function lockImage(
   const cfg = withOverrides(loadImageConfig(configPath), overrides);
   const { ring, keys } = keyringFor(cfg, overrides.allowUntrusted);
   const targets = archs?.length ? archs : cfg.archs.length ? cfg.archs : [hostArch()];
+  return lockOf(
+    configPath,
+    cfg,
+    keys,
+    targets.map((arch) => ({ arch, packages: resolveForArch(cfg, arch, ring) })),
+  );
+}
+
+/** The lock of what was resolved for each architecture (what `image lock` writes, and image provenance records). */
+function lockOf(
+  configPath: string,
+  cfg: ImageConfig,
+  keys: { name: string; pem: Buffer }[],
+  resolved: { arch: string; packages: ResolvedPackage[] }[],
+): ImageLock {
   const packages: ImageLock["packages"] = {};
-  for (const arch of targets) packages[arch] = resolveForArch(cfg, arch, ring).map(({ provides: _p, ...rest }) => rest);
+  for (const r of resolved) packages[r.arch] = r.packages.map(({ provides: _p, ...rest }) => rest);
   return {
     lockVersion: 1,
     config: { name: basename(configPath), sha256: createHash("sha256").update(readFileSync(configPath)).digest("hex") },
@@ -595,7 +610,14 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
   });
   const provenance = join(opts.outDir, "provenance.json");
   const unverified = keys.length === 0;
-  writeFileAtomic(provenance, Buffer.from(`${sortedJson(imageProvenance(configPath, archs, results, keys, epoch, unverified))}\n`));
+  const rebuild = {
+    distro,
+    tag: opts.tag ?? "latest",
+    compressionLevel: opts.compressionLevel ?? 6,
+    repositories: cfg.contents.repositories,
+    lock: lockOf(configPath, cfg, keys, results),
+  };
+  writeFileAtomic(provenance, Buffer.from(`${sortedJson(imageProvenance(configPath, archs, results, keys, epoch, unverified, rebuild))}\n`));
   const report: ImageBuildReport = { config: configPath, outDir: opts.outDir, index, archs: results, provenance, unverified };
   if (opts.tarFile) {
     writeFileAtomic(opts.tarFile, layout.toTar(epoch));
@@ -616,6 +638,7 @@ function imageProvenance(
   keys: { name: string; pem: Buffer }[],
   epoch: number,
   unverified: boolean,
+  rebuild: { distro: string; tag: string; compressionLevel: number; repositories: string[]; lock: ImageLock },
 ): Record<string, unknown> {
   const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
   const deps: Record<string, unknown>[] = [];
@@ -636,7 +659,8 @@ function imageProvenance(
     buildDefinition: {
       buildType: IMAGE_BUILD_TYPE,
       externalParameters: { config: { path: configPath, digest: { sha256: sha(readFileSync(configPath)) } }, archs },
-      internalParameters: { sourceDateEpoch: epoch, ...(unverified ? { signaturesVerified: false } : {}) },
+      // What `undistro rebuild-check` needs besides the config: the settings and the lock.
+      internalParameters: { sourceDateEpoch: epoch, ...rebuild, ...(unverified ? { signaturesVerified: false } : {}) },
       resolvedDependencies: deps,
     },
     runDetails: {

@@ -21,6 +21,8 @@ export const PREDICATE_TYPES: Record<string, string> = {
   custom: "https://cosign.sigstore.dev/attestation/v1",
   // cosign's `--type openvex` stands for the unversioned namespace; the document's @context carries the version.
   openvex: "https://openvex.dev/ns",
+  // undistro rebuild-check's verdict (docs/rebuild-check.md).
+  rebuild: "https://undistro.dev/attestations/rebuild/v1",
 };
 
 export function attestationTag(digest: string): string {
@@ -32,6 +34,12 @@ export function checkPredicate(predicateType: string, predicate: unknown): strin
   // biome-ignore lint/suspicious/noExplicitAny: predicates are arbitrary JSON, inspected field by field
   const p = predicate as Record<string, any> | null;
   if (p === null || typeof p !== "object") return "predicate is not a JSON object";
+  if (predicateType === PREDICATE_TYPES.rebuild) {
+    if (typeof p.rebuilder?.id !== "string") return "rebuild verdict: rebuilder.id missing";
+    if (typeof p.expected?.sha256 !== "string") return "rebuild verdict: expected.sha256 missing";
+    if (typeof p.match !== "boolean") return "rebuild verdict: match is not true or false";
+    if (!Array.isArray(p.variations)) return "rebuild verdict: variations is not a list";
+  }
   if (predicateType === PREDICATE_TYPES.slsaprovenance1) {
     if (typeof p.buildDefinition?.buildType !== "string") return "SLSA provenance v1: buildDefinition.buildType missing";
     if (typeof p.buildDefinition?.externalParameters !== "object") return "SLSA provenance v1: buildDefinition.externalParameters missing";

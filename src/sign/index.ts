@@ -1,5 +1,15 @@
 export { type AttestResult, attestationTag, attestImage, checkPredicate, checkStatementEnvelope, DSSE_MEDIA_TYPE, PREDICATE_TYPES } from "./attest.js";
-export { BUNDLE_MEDIA_TYPE, bundleStatement, COSIGN_SIGN_PREDICATE, keyHint, openBundle, type SigstoreBundle, type Statement, statementFor } from "./bundle.js";
+export {
+  BUNDLE_MEDIA_TYPE,
+  bundleStatement,
+  COSIGN_SIGN_PREDICATE,
+  IN_TOTO_PAYLOAD_TYPE,
+  keyHint,
+  openBundle,
+  type SigstoreBundle,
+  type Statement,
+  statementFor,
+} from "./bundle.js";
 export {
   COSIGN_PEM,
   type CosignKeyFiles,

@@ -3,7 +3,7 @@
  * (cosign's `.sig` / `.att` tags and OCI 1.1 bundle referrers), checked offline against one public
  * key. Strict: each attached item must verify, and each required kind must be present.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
@@ -60,13 +60,46 @@ export interface VerifyOptions {
   apkKeysDir?: string;
   /** APK keys as a keyring (instead of a directory). */
   apkKeys?: ApkKeyring;
+  /**
+   * `rebuilt:N`: at least N matching rebuild verdicts over the image's digest, each from a
+   * different trusted key (the keys are counted, not the verdicts).
+   */
+  rebuilders?: number;
+}
+
+/** A rebuild verdict counts when it says the rebuild obtained exactly what was expected. */
+function rebuildMatched(st: Statement): boolean {
+  // biome-ignore lint/suspicious/noExplicitAny: a predicate is JSON, inspected field by field
+  const p = st.predicate as Record<string, any> | undefined;
+  return (
+    st.predicateType === PREDICATE_TYPES.rebuild && p?.match === true && typeof p.expected?.sha256 === "string" && p.obtained?.sha256 === p.expected.sha256
+  );
+}
+
+/** How many of `keys` each signed a matching rebuild verdict over `digest`. */
+async function countRebuilders(ep: Endpoint, digest: string, key: TrustedKeys): Promise<number> {
+  const keys = Array.isArray(key) ? (key as readonly KeyObject[]) : [key as KeyObject];
+  const seen = new Set<string>();
+  let count = 0;
+  for (const k of keys) {
+    const der = k.export({ format: "der", type: "spki" }).toString("base64");
+    if (seen.has(der)) continue;
+    seen.add(der);
+    const scratch: VerifyResult = { image: "", digest, ok: false, checks: [], requirements: {} };
+    const statements: Statement[] = [];
+    await checkBundles(ep, digest, k, scratch, statements);
+    await checkLegacyAttestations(ep, digest, k, scratch, statements);
+    if (statements.some(rebuildMatched)) count++;
+  }
+  return count;
 }
 
 export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const require = opts.require ?? ["signature"];
   for (const r of require) if (!REQUIREMENTS.includes(r)) throw new UndistroError("USAGE", `--require ${r}: use ${REQUIREMENTS.join(", ")}`);
   // Requiring nothing would pass any image whose bytes match its digest, signed or not.
-  if (require.length === 0) throw new UndistroError("USAGE", `--require names nothing: give one or more of ${REQUIREMENTS.join(", ")}`);
+  if (require.length === 0 && opts.rebuilders === undefined)
+    throw new UndistroError("USAGE", `--require names nothing: give one or more of ${REQUIREMENTS.join(", ")}`);
   const digest = await imageDigest(ep);
   const result: VerifyResult = { image: describeEndpoint(ep), digest, ok: false, checks: [], requirements: {} };
   await checkContent(ep, digest, result);
@@ -96,7 +129,21 @@ export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOp
       (platforms.length > 0 && platforms.every((p) => good.some((c) => isSbom(c) && c.platform === p.name))),
   };
   for (const r of require) result.requirements[r] = satisfied[r];
-  result.ok = result.checks.length > 0 && result.checks.every((c) => c.ok) && require.every((r) => satisfied[r]);
+  let rebuilt = true;
+  if (opts.rebuilders !== undefined) {
+    const n = await countRebuilders(ep, digest, key);
+    rebuilt = n >= opts.rebuilders;
+    result.requirements[`rebuilt:${opts.rebuilders}`] = rebuilt;
+    result.checks.push({
+      kind: "attestation",
+      form: "image",
+      layer: "rebuild verdicts",
+      predicateType: PREDICATE_TYPES.rebuild,
+      ok: rebuilt,
+      reason: `${n} trusted key${n === 1 ? "" : "s"} signed a matching rebuild verdict; ${opts.rebuilders} required`,
+    });
+  }
+  result.ok = result.checks.length > 0 && result.checks.every((c) => c.ok) && require.every((r) => satisfied[r]) && rebuilt;
   return result;
 }
 

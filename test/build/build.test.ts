@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ApkKeyring, extractPackage, generateApkKey, loadSigningKey, readIndexFile, readPackage, verifyIndex, verifyPackage } from "../../src/apk/index.js";
-import { buildRecipe } from "../../src/build/index.js";
+import { buildRecipe, parseBuildRecord } from "../../src/build/index.js";
 import { verifyDsse } from "../../src/sign/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
@@ -49,6 +49,25 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(verifyIndex(readIndexFile(join(dir, "out1/x86_64/APKINDEX.tar.gz")), ring).packages, 3);
 
     const hello = readPackage(first.packages[0]?.file as string);
+    // The build record in the control section: the recipe's own bytes, and what a rebuild needs besides.
+    assert.deepEqual(hello.controlFiles[".melange.yaml"], readFileSync(HELLO));
+    const record = parseBuildRecord(hello.controlFiles[".undistro-build.json"] ?? Buffer.alloc(0), "hello");
+    assert.equal(record.recipe.sha256, sha256(HELLO));
+    assert.deepEqual(record.sources, [
+      { uri: "https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz", sha256: "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b" },
+    ]);
+    assert.deepEqual(record.settings, { arch: "x86_64", buildArch: "x86_64", distro: "undistro", hermetic: false, sourceDateEpoch: 1700000000 });
+    assert.deepEqual(record.environment.hostProvided, ["busybox", "build-base"], "stage 0: the host stands in for the whole environment");
+    assert.ok(
+      record.host?.some((t) => t.name === "gcc-12"),
+      "the host's compiler, by Debian version",
+    );
+    assert.deepEqual(
+      record.steps.filter((s) => s.package === "hello").map((s) => s.kind),
+      ["fetch", "run", "run", "run", "run"],
+    );
+    assert.match(record.steps[1]?.script ?? "", /\.\/configure/, "steps as they ran, pipelines expanded");
+    assert.equal(record.steps.find((s) => s.kind === "fetch")?.with?.uri, "https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz");
     // Linked statically (the recipe says why): no so: dependencies, and the ELF reader agrees.
     assert.deepEqual(hello.info.depends, []);
     assert.deepEqual(hello.info.provides, ["cmd:hello=2.10-r0"]);
@@ -92,7 +111,9 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, "Hello, world!\n");
 
-    const second = await build("out2");
+    // Rebuilt by a caller with another umask: the directories the builder adds keep their modes.
+    const umask = process.umask(0o002);
+    const second = await build("out2").finally(() => process.umask(umask));
     for (const [i, p] of first.packages.entries()) {
       const q = second.packages[i];
       assert.ok(q);

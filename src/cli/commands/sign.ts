@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { ApkKeyring } from "../../apk/index.js";
+import { ApkKeyring, readPackage, verifyPackage } from "../../apk/index.js";
 import { endpoint } from "../../oci/index.js";
+import { countPackageVerdicts, parseRebuiltRequirement } from "../../reproduce/index.js";
 import { attestImage, Keyring, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
@@ -12,6 +13,56 @@ function target(spec: string) {
     ? { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" }
     : {};
   return endpoint(spec, creds);
+}
+
+interface VerifyFlags {
+  key?: string;
+  keyring: string[];
+  require: string;
+  repository?: string;
+  apkKeys?: string;
+  verdicts?: string;
+  json?: boolean;
+}
+
+/**
+ * `verify X.apk`: the package's APK signature (with the keyring's APK keys) and, with rebuilt:N,
+ * N matching rebuild verdicts beside the repository, each signed by a different trusted cosign key.
+ */
+function verifyPackageFile(io: Io, file: string, ring: Keyring, require: Requirement[], rebuilders: number | undefined, f: VerifyFlags): number | undefined {
+  const unsupported = require.filter((r) => r !== "signature");
+  if (unsupported.length) throw new UndistroError("USAGE", `--require ${unsupported.join(",")}: an .apk is checked for signature and rebuilt:N`);
+  const checks: { what: string; ok: boolean; reason: string }[] = [];
+  if (require.includes("signature")) {
+    try {
+      const r = verifyPackage(readPackage(file), ring.apkKeyring());
+      checks.push({ what: "signature", ok: true, reason: `signed by ${r.keyName}; datahash and ${r.filesChecked} file checksums hold` });
+    } catch (err) {
+      if (!(err instanceof UndistroError)) throw err;
+      checks.push({ what: "signature", ok: false, reason: err.message });
+    }
+  }
+  if (rebuilders !== undefined) {
+    const keys = ring.entries.filter((e) => e.use === "image");
+    const count = countPackageVerdicts(file, keys, ...(f.verdicts ? [f.verdicts] : []));
+    const n = count.matching.length;
+    const rejected = count.rejected.map((r) => `${r.file}: ${r.reason}`).join("; ");
+    checks.push({
+      what: `rebuilt:${rebuilders}`,
+      ok: n >= rebuilders,
+      reason: `${n} of ${keys.length} trusted key${keys.length === 1 ? "" : "s"} signed a matching rebuild verdict${rejected ? `; not counted: ${rejected}` : ""}`,
+    });
+  }
+  const ok = checks.length > 0 && checks.every((c) => c.ok);
+  if (f.json) printJson(io, { package: file, ok, checks });
+  else {
+    io.out(`${file}\n`);
+    for (const c of checks) io.out(`  ${c.ok ? "ok    " : "FAILED"} ${c.what}: ${c.reason}\n`);
+  }
+  if (ok) return undefined;
+  const failed = checks.filter((c) => !c.ok).map((c) => `${c.what}: ${c.reason}`);
+  if (!f.json) io.err(`error[VERIFY_FAILED]: ${file}: ${failed.join("; ") || "nothing checked"}\n`);
+  return EXIT.failed;
 }
 
 export function registerSign(program: Command, io: Io): void {
@@ -54,17 +105,29 @@ export function registerSign(program: Command, io: Io): void {
       }),
     );
   program
-    .command("verify <image>")
-    .description("verify an image's signatures offline with a public key; exits non-zero naming what failed")
+    .command("verify <target>")
+    .description("verify an image's (or an .apk's) signatures and attestations offline with public keys; exits non-zero naming what failed")
     .option("--key <file>", "public key (PEM) the signatures must verify with")
     .option("--keyring <path>", "trusted keys: files or directories holding cosign and APK public keys (repeatable)", collect, [])
-    .option("--require <kinds>", "what must be present and valid: signature, provenance, sbom (comma-separated)", "signature")
+    .option(
+      "--require <kinds>",
+      "what must be present and valid: signature, provenance, sbom, rebuilt:N (N matching rebuild verdicts from N different trusted keys); comma-separated",
+      "signature",
+    )
+    .option("--verdicts <dir>", "an .apk's rebuild verdicts (default: REPO/rebuilds/ARCH/ beside it)")
     .option("--repository <dir>", "APK repository: check every package the provenance names against the keyring's APK keys (or --apk-keys)")
     .option("--apk-keys <dir>", "APK public keys the packages must be signed with")
     .option("--json", "print the report as JSON")
     .action(
-      action(io, async (image: string, f: { key?: string; keyring: string[]; require: string; repository?: string; apkKeys?: string; json?: boolean }) => {
+      action(io, async (image: string, f: VerifyFlags) => {
         const ring = Keyring.load([...(f.key ? [f.key] : []), ...f.keyring]);
+        const wanted = f.require
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean);
+        const rebuilders = wanted.map(parseRebuiltRequirement).find((n) => n !== undefined);
+        const require = wanted.filter((w) => parseRebuiltRequirement(w) === undefined) as Requirement[];
+        if (image.endsWith(".apk") && existsSync(image)) return verifyPackageFile(io, image, ring, require, rebuilders, f);
         const imageKeys = ring.imageKeys();
         if (!imageKeys.length) {
           throw new UndistroError("USAGE", "no image key: give --key FILE.pub or --keyring with a cosign public key", {
@@ -73,11 +136,11 @@ export function registerSign(program: Command, io: Io): void {
         }
         const apkRing = f.apkKeys ? ApkKeyring.fromDirectory(f.apkKeys) : ring.apkKeyring();
         if (f.repository && apkRing.size === 0) throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
-        const require = f.require
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean) as Requirement[];
-        const r = await verifyImage(target(image), imageKeys, { require, ...(f.repository ? { repository: f.repository, apkKeys: apkRing } : {}) });
+        const r = await verifyImage(target(image), imageKeys, {
+          require,
+          ...(f.repository ? { repository: f.repository, apkKeys: apkRing } : {}),
+          ...(rebuilders !== undefined ? { rebuilders } : {}),
+        });
         if (f.json) printJson(io, r);
         else {
           io.out(`${r.image}@${r.digest}\n`);

@@ -1,0 +1,23 @@
+export {
+  type PackageStatus,
+  type PackageVerdict,
+  type RebuildCheckOptions,
+  type RebuildCheckResult,
+  rebuildCheck,
+  repositoryPackages,
+} from "./check.js";
+export { compareMembers, diffoscopeAvailable, diffoscopeReport, type EntryDifference } from "./compare.js";
+export { type ImageVerdict, layoutDirectory, readImageRecord, rebuildCheckImage } from "./image.js";
+export { type AppliedVariation, parseVariations, planVariations, VARIATION_NAMES, type VariationName } from "./variations.js";
+export {
+  countPackageVerdicts,
+  keyFingerprint,
+  packagePredicate,
+  parseRebuiltRequirement,
+  REBUILD_PREDICATE_TYPE,
+  type RebuildCount,
+  type RebuildPredicate,
+  verdictDirectory,
+  verdictMatches,
+  writePackageVerdict,
+} from "./verdict.js";
