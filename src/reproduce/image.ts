@@ -33,7 +33,7 @@ export interface ImageVerdict {
   notes: string[];
 }
 
-interface ImageRecord {
+export interface ImageRecord {
   configPath: string;
   configSha256: string;
   archs: string[];
@@ -45,24 +45,30 @@ interface ImageRecord {
   lock: ImageLock;
 }
 
-function bad(dir: string, field: string, why: string): UndistroError {
-  return new UndistroError("REPRO_BAD_RECORD", `${join(dir, "provenance.json")}: ${field} ${why}`, {
+function bad(where: string, field: string, why: string): UndistroError {
+  return new UndistroError("REPRO_BAD_RECORD", `${where}: ${field} ${why}`, {
     hint: "rebuild-check reads the provenance `undistro image build` writes beside the layout; rebuild the image with this undistro to get one",
   });
 }
 
-/** Reads what the image's provenance records, checking each field it uses. */
+/** Reads what a layout's provenance.json records. */
 export function readImageRecord(dir: string): ImageRecord {
   const file = join(dir, "provenance.json");
-  if (!existsSync(file)) throw bad(dir, "(file)", "is missing: not a layout written by `undistro image build`");
-  let p: Record<string, unknown>;
+  if (!existsSync(file)) throw bad(file, "(file)", "is missing: not a layout written by `undistro image build`");
+  let p: unknown;
   try {
-    p = JSON.parse(readFileSync(file, "utf8").slice(0, 64 << 20)) as Record<string, unknown>;
+    p = JSON.parse(readFileSync(file, "utf8").slice(0, 64 << 20));
   } catch (err) {
-    throw bad(dir, "(file)", `is not JSON (${(err as Error).message})`);
+    throw bad(file, "(file)", `is not JSON (${(err as Error).message})`);
   }
+  return imageRecord(p, file);
+}
+
+/** What an image's SLSA provenance predicate records for a rebuild, checking each field it uses. */
+export function imageRecord(predicate: unknown, where: string): ImageRecord {
+  const dir = where;
   // biome-ignore lint/suspicious/noExplicitAny: provenance is JSON, inspected field by field
-  const def = (p as any)?.buildDefinition;
+  const def = (predicate as any)?.buildDefinition;
   if (def?.buildType !== IMAGE_BUILD_TYPE) throw bad(dir, "buildDefinition.buildType", `is not ${IMAGE_BUILD_TYPE}`);
   const ext = def.externalParameters ?? {};
   const int = def.internalParameters ?? {};
@@ -109,13 +115,31 @@ function blobDifferences(a: string, b: string): { path: string; what: string }[]
   return out;
 }
 
-export async function rebuildCheckImage(
-  dir: string,
-  opts: { keyFiles: string[]; config?: string; variations: VariationName[]; reportDir?: string; onProgress?: (m: string) => void },
-): Promise<{ image: ImageVerdict; variations: AppliedVariation[] }> {
+export interface ImageCheckOptions {
+  keyFiles: string[];
+  config?: string;
+  variations: VariationName[];
+  reportDir?: string;
+  onProgress?: (m: string) => void;
+}
+
+/** rebuild-check of an image layout written by `undistro image build` (its provenance.json beside it). */
+export function rebuildCheckImage(dir: string, opts: ImageCheckOptions): Promise<{ image: ImageVerdict; variations: AppliedVariation[] }> {
   const record = readImageRecord(dir);
-  const layout = new OciLayout(dir);
-  const expected = taggedDigest(layout, record.tag, dir);
+  return rebuildImageFrom(record, taggedDigest(new OciLayout(dir), record.tag, dir), dir, opts);
+}
+
+/**
+ * Rebuilds an image from its record and compares index digests. `where` names the image in
+ * messages; when it is a layout directory, a difference is reported against its blobs.
+ */
+export async function rebuildImageFrom(
+  record: ImageRecord,
+  expected: string,
+  where: string,
+  opts: ImageCheckOptions,
+): Promise<{ image: ImageVerdict; variations: AppliedVariation[] }> {
+  const dir = where;
   const wanted = opts.variations.filter((v) => IMAGE_VARIATIONS.includes(v));
   const varied = planVariations(wanted, true);
   const skipped: AppliedVariation[] = opts.variations
@@ -177,11 +201,15 @@ export async function rebuildCheckImage(
     verdict.obtained = obtained;
     if (obtained !== expected) {
       verdict.status = "differs";
-      verdict.differences = blobDifferences(dir, out);
+      if (existsSync(join(dir, "oci-layout"))) verdict.differences = blobDifferences(dir, out);
       verdict.reason = `the rebuilt image is ${obtained}, the layout's ${expected}`;
       if (diffoscopeAvailable()) {
         const stem = join(opts.reportDir ?? mkdtempSync(join(tmpdir(), "undistro-rebuild-reports-")), "image");
-        spawnSync("diffoscope", ["--text", `${stem}.diffoscope.txt`, "--html", `${stem}.diffoscope.html`, dir, out], { stdio: "ignore", timeout: 30 * 60_000 });
+        if (existsSync(join(dir, "oci-layout")))
+          spawnSync("diffoscope", ["--text", `${stem}.diffoscope.txt`, "--html", `${stem}.diffoscope.html`, dir, out], {
+            stdio: "ignore",
+            timeout: 30 * 60_000,
+          });
         if (existsSync(`${stem}.diffoscope.txt`)) verdict.report = { text: `${stem}.diffoscope.txt`, html: `${stem}.diffoscope.html` };
       }
     }

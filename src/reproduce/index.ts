@@ -7,7 +7,16 @@ export {
   repositoryPackages,
 } from "./check.js";
 export { compareMembers, diffoscopeAvailable, diffoscopeReport, type EntryDifference } from "./compare.js";
-export { type ImageVerdict, layoutDirectory, readImageRecord, rebuildCheckImage } from "./image.js";
+export {
+  type ImageCheckOptions,
+  type ImageRecord,
+  type ImageVerdict,
+  imageRecord,
+  layoutDirectory,
+  readImageRecord,
+  rebuildCheckImage,
+  rebuildImageFrom,
+} from "./image.js";
 export { type AppliedVariation, parseVariations, planVariations, VARIATION_NAMES, type VariationName } from "./variations.js";
 export {
   countPackageVerdicts,

@@ -67,6 +67,20 @@ export interface VerifyOptions {
   rebuilders?: number;
 }
 
+/**
+ * The in-toto statements attached to an image (cosign `.att` and OCI 1.1 referrers) that verify
+ * with `key` and are about the image's own digest: what a reader of attested records (rebuild-check
+ * reading an image's provenance) may trust.
+ */
+export async function verifiedStatements(ep: Endpoint, key: TrustedKeys): Promise<{ digest: string; statements: Statement[] }> {
+  const digest = await imageDigest(ep);
+  const scratch: VerifyResult = { image: "", digest, ok: false, checks: [], requirements: {} };
+  const statements: Statement[] = [];
+  await checkBundles(ep, digest, key, scratch, statements);
+  await checkLegacyAttestations(ep, digest, key, scratch, statements);
+  return { digest, statements };
+}
+
 /** A rebuild verdict counts when it says the rebuild obtained exactly what was expected. */
 function rebuildMatched(st: Statement): boolean {
   // biome-ignore lint/suspicious/noExplicitAny: a predicate is JSON, inspected field by field

@@ -6,6 +6,8 @@ import { gzipSync } from "node:zlib";
 import { ApkKeyring, generateApkKey, loadSigningKey, splitGzipMembers } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
 import { buildImage } from "../../src/image/index.js";
+import { copyImage, endpoint } from "../../src/oci/index.js";
+import { RegistryServer } from "../../src/registry/index.js";
 import { diffoscopeAvailable, rebuildCheck, VARIATION_NAMES } from "../../src/reproduce/index.js";
 import { generateCosignKey } from "../../src/sign/index.js";
 import { runCli, tempDir } from "../helpers.js";
@@ -47,6 +49,8 @@ pipeline:
       echo "$TZ" > $d/tz
       echo "$LANG" > $d/lang
       date -u +%Y > $d/year
+      date +%s%N > $d/build-time
+      od -An -N8 -tx8 /dev/urandom > $d/random
       ls -f $d/many > $d/order
 `;
 
@@ -100,7 +104,8 @@ describe("rebuild-check", () => {
     assert.equal(v?.status, "differs");
     assert.notEqual(v.obtained, v.expected);
     const changed = new Map(v.differences?.map((d) => [d.path, d.what]));
-    for (const leak of ["hostname", "uid", "cpus", "tz", "lang", "year"]) assert.match(changed.get(`usr/share/leaky/${leak}`) ?? "", /content differs/, leak);
+    for (const leak of ["hostname", "uid", "cpus", "tz", "lang", "year", "build-time", "random"])
+      assert.match(changed.get(`usr/share/leaky/${leak}`) ?? "", /content differs/, leak);
     if (existsSync("/dev/fuse")) assert.ok(changed.has("usr/share/leaky/order"), "directory order shuffled");
     assert.ok(!changed.has("usr/share/leaky/many/f1"), "what does not depend on the build's conditions is the same");
     if (diffoscopeAvailable()) {
@@ -203,6 +208,36 @@ describe("rebuild-check", () => {
     const one = await verify(a?.publicKeyPath ?? "");
     assert.equal(one.code, 1, one.stdout);
     assert.match(one.stdout, /1 trusted key signed a matching rebuild verdict; 2 required/);
+
+    // The same image in a registry: its record is the provenance attestation a trusted key signed.
+    const reg = await new RegistryServer({ root: join(dir, "registry") }).listen();
+    try {
+      const ref = `${reg.url.replace("http://", "")}/undistro/steady:latest`;
+      await copyImage(endpoint(`oci:${layout}:latest`), endpoint(ref, { insecure: true }));
+      const untrusted = await runCli(["rebuild-check", ref, "--keyring", `${key}.pub`, "--keyring", b?.publicKeyPath ?? ""]);
+      assert.notEqual(untrusted.code, 0, "no provenance attached yet");
+      assert.match(untrusted.stderr, /REPRO_NO_RECORD/);
+      const attested = await runCli([
+        "attest",
+        "--key",
+        a?.privateKeyPath ?? "",
+        "--type",
+        "slsaprovenance1",
+        "--predicate",
+        join(layout, "provenance.json"),
+        ref,
+      ]);
+      assert.equal(attested.code, 0, attested.stderr);
+      // Provenance signed by a, trusted; the verdict signed by b, attached in the registry.
+      const r = await runCli(["rebuild-check", ref, "--keyring", `${key}.pub`, "--keyring", a?.publicKeyPath ?? "", "--attest-key", b?.privateKeyPath ?? ""]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /reproduced/);
+      // verify checks everything attached: the builder's provenance (a) and the rebuilder's verdict (b).
+      const v = await runCli(["verify", ref, "--require", "provenance,rebuilt:1", "--keyring", a?.publicKeyPath ?? "", "--keyring", b?.publicKeyPath ?? ""]);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+    } finally {
+      await reg.close();
+    }
 
     // The config must be the bytes the image was built from.
     writeFileSync(config, `${readFileSync(config, "utf8")}# edited\n`);

@@ -1,8 +1,12 @@
 import type { KeyObject } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
-import { endpoint } from "../../oci/index.js";
+import { type Endpoint, endpoint } from "../../oci/index.js";
 import {
+  type AppliedVariation,
+  type ImageCheckOptions,
+  type ImageVerdict,
+  imageRecord,
   keyFingerprint,
   layoutDirectory,
   type PackageVerdict,
@@ -11,14 +15,18 @@ import {
   type RebuildPredicate,
   rebuildCheck,
   rebuildCheckImage,
+  rebuildImageFrom,
   repositoryPackages,
   VARIATION_NAMES,
   writePackageVerdict,
 } from "../../reproduce/index.js";
-import { attestImage, Keyring, loadCosignPrivateKey, PREDICATE_TYPES } from "../../sign/index.js";
+import { attestImage, Keyring, loadCosignPrivateKey, PREDICATE_TYPES, verifiedStatements } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { VERSION } from "../version.js";
+
+const IMAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/image/v1";
+
 import { action, collect, keyPassword } from "./shared.js";
 
 interface RebuildCheckFlags {
@@ -85,14 +93,18 @@ export function registerRebuildCheck(program: Command, io: Io): void {
       action(io, async (targets: string[], f: RebuildCheckFlags) => {
         const ring = Keyring.load(f.keyring);
         const apkKeys = ring.entries.filter((e) => e.use === "apk");
-        const layout = targets.length === 1 ? layoutDirectory(targets[0] ?? "") : undefined;
-        if (layout)
-          return checkImage(
-            io,
-            layout,
-            apkKeys.map((e) => e.path),
-            f,
-          );
+        const one = targets.length === 1 ? (targets[0] ?? "") : undefined;
+        const layout = one === undefined ? undefined : layoutDirectory(one);
+        const options = imageOptions(
+          io,
+          apkKeys.map((e) => e.path),
+          f,
+        );
+        if (layout) return checkImage(io, endpoint(`oci:${layout}`), () => rebuildCheckImage(layout, options), f);
+        if (one !== undefined && !existsSync(one) && /^[^/\s]+[.:][^/\s]*\/[^\s]+$/.test(one)) {
+          const ep = endpoint(one, registryCredentials());
+          return checkImage(io, ep, () => registryImage(ep, one, ring, options), f);
+        }
         const files = targetsToFiles(targets);
         if (!apkKeys.length) io.err("warning: no --keyring: package signatures are NOT checked and the build environment cannot be installed\n");
         const result = await rebuildCheck(files, {
@@ -141,15 +153,53 @@ function signVerdicts(result: Awaited<ReturnType<typeof rebuildCheck>>, key: Key
     .map((p) => writePackageVerdict(p.file, p.sha256, packagePredicate(p, result.variations, id, p.inputs ?? {}), key, ...(f.verdicts ? [f.verdicts] : [])));
 }
 
-/** rebuild-check of an image layout; with --attest-key the verdict is attached to the image (.att and referrer). */
-async function checkImage(io: Io, dir: string, keyFiles: string[], f: RebuildCheckFlags): Promise<number | undefined> {
-  const { image, variations } = await rebuildCheckImage(dir, {
+function imageOptions(io: Io, keyFiles: string[], f: RebuildCheckFlags): ImageCheckOptions {
+  return {
     keyFiles,
     variations: variationsFrom(f.vary),
     ...(f.config ? { config: f.config } : {}),
     ...(f.reportDir ? { reportDir: f.reportDir } : {}),
     onProgress: (m) => io.err(`${m}\n`),
-  });
+  };
+}
+
+function registryCredentials() {
+  return process.env.UNDISTRO_REGISTRY_USER ? { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" } : {};
+}
+
+/**
+ * An image in a registry: its record is the SLSA provenance attached to it, read only when a
+ * trusted key signed it (the rebuild trusts nothing else it reads; the comparison needs no trust).
+ */
+async function registryImage(ep: Endpoint, ref: string, ring: Keyring, options: ImageCheckOptions) {
+  const keys = ring.imageKeys();
+  if (!keys.length) {
+    throw new UndistroError(
+      "USAGE",
+      `${ref}: the image's provenance is read from its attestations: give --keyring with the cosign public key that signed them`,
+    );
+  }
+  const { digest, statements } = await verifiedStatements(ep, keys);
+  const provenance = statements.find(
+    // biome-ignore lint/suspicious/noExplicitAny: a predicate is JSON, inspected field by field
+    (st) => st.predicateType === PREDICATE_TYPES.slsaprovenance1 && (st.predicate as any)?.buildDefinition?.buildType === IMAGE_BUILD_TYPE,
+  );
+  if (!provenance) {
+    throw new UndistroError("REPRO_NO_RECORD", `${ref}@${digest}: no SLSA provenance of an undistro image build, signed by a trusted key, is attached`, {
+      hint: "attest the image's provenance.json (undistro attest --type slsaprovenance1), or rebuild-check the layout it was built into",
+    });
+  }
+  return rebuildImageFrom(imageRecord(provenance.predicate, `${ref} provenance`), digest, ref, options);
+}
+
+/** rebuild-check of an image; with --attest-key the verdict is attached to the image (.att and referrer). */
+async function checkImage(
+  io: Io,
+  ep: Endpoint,
+  check: () => Promise<{ image: ImageVerdict; variations: AppliedVariation[] }>,
+  f: RebuildCheckFlags,
+): Promise<number | undefined> {
+  const { image, variations } = await check();
   let attestation: string | undefined;
   if (f.attestKey && image.status !== "rebuild-failed") {
     const key = loadCosignPrivateKey(f.attestKey, await keyPassword(io));
@@ -164,11 +214,13 @@ async function checkImage(io: Io, dir: string, keyFiles: string[], f: RebuildChe
       variations,
       ...(image.differences?.length ? { differences: image.differences } : {}),
     };
-    attestation = (await attestImage(endpoint(`oci:${dir}:${image.tag}`), key, PREDICATE_TYPES.rebuild as string, predicate)).attestationTag;
+    attestation = (await attestImage(ep, key, PREDICATE_TYPES.rebuild as string, predicate)).attestationTag;
   }
   if (f.json) printJson(io, { image, variations, ...(attestation ? { attestation } : {}) });
   else {
-    io.out(`${dir} (${image.tag}): ${image.status === "reproduced" ? "reproduced" : image.status.toUpperCase()}${image.reason ? `: ${image.reason}` : ""}\n`);
+    io.out(
+      `${image.layout} (${image.tag}): ${image.status === "reproduced" ? "reproduced" : image.status.toUpperCase()}${image.reason ? `: ${image.reason}` : ""}\n`,
+    );
     io.out(`  expected ${image.expected}\n  obtained ${image.obtained ?? "-"}\n`);
     for (const d of image.differences ?? []) io.out(`    ${d.path}: ${d.what}\n`);
     if (image.report) io.out(`  diffoscope: ${image.report.text}${image.report.html ? ` (HTML: ${image.report.html})` : ""}\n`);
