@@ -28,6 +28,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ commands: readonly string[]; load:
   { commands: ["advisory", "vex", "scan"], load: async () => (await import("./commands/advisory.js")).registerAdvisory },
   { commands: ["update"], load: async () => (await import("./commands/update.js")).registerUpdate },
   { commands: ["rebuild"], load: async () => (await import("./commands/rebuild.js")).registerRebuild },
+  { commands: ["catalog"], load: async () => (await import("./commands/catalog.js")).registerCatalog },
   { commands: ["rebuild-check"], load: async () => (await import("./commands/rebuild-check.js")).registerRebuildCheck },
 ];
 

@@ -1,0 +1,236 @@
+/**
+ * `undistro catalog build`: a static site from a repository (and its advisories): a search page
+ * over every package (name, cmd:, so:, file path, CVE id), one page per package, the advisories.
+ * Every page is plain HTML that reads without JavaScript; the search box is a small script over
+ * search.json. Output is deterministic: sorted, no timestamps.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Advisory, latestEvent, sortedEvents } from "../advisory/index.js";
+import { compareVersions, parseDependency } from "../apk/index.js";
+import { UndistroError } from "../util/index.js";
+import { CSS, h, href, page, type Raw, slug } from "./html.js";
+import { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
+import { SEARCH_JS } from "./search-script.js";
+
+export interface CatalogBuildReport {
+  out: string;
+  packages: number;
+  pages: number;
+  searchEntries: number;
+}
+
+/** One search entry: what a query is matched against, kept short (field names are one letter on purpose: the file is downloaded whole). */
+export interface SearchEntry {
+  /** name */
+  n: string;
+  /** newest version */
+  v: string;
+  /** description */
+  d: string;
+  /** provides (cmd:, so:, pc:, virtual names) */
+  p: string[];
+  /** file paths */
+  f: string[];
+  /** advisory and CVE ids */
+  c: string[];
+}
+
+function newest(list: CatalogPackage[]): CatalogPackage {
+  return [...list].sort((a, b) => compareVersions(b.entry.version, a.entry.version) || (a.arch < b.arch ? -1 : 1))[0] as CatalogPackage;
+}
+
+function advisoryIds(cat: Catalog, name: string): string[] {
+  const doc = cat.advisories.get(name);
+  return doc ? [...new Set(doc.advisories.flatMap((a) => [a.id, ...a.aliases]))].sort() : [];
+}
+
+export function searchEntries(cat: Catalog): SearchEntry[] {
+  return [...cat.packages.keys()].sort().map((name) => {
+    const list = cat.packages.get(name) ?? [];
+    const top = newest(list);
+    return {
+      n: name,
+      v: top.entry.version,
+      d: top.entry.description ?? "",
+      p: [...new Set(list.flatMap((p) => p.entry.provides.map((x) => parseDependency(x, name, false).name)))].sort(),
+      f: [...new Set(list.flatMap((p) => p.files))].sort(),
+      c: advisoryIds(cat, name),
+    };
+  });
+}
+
+function link(cat: Catalog, name: string, root: string): Raw {
+  return cat.packages.has(name) ? h`<a href="${root}packages/${href(slug(name))}.html">${name}</a>` : h`<span>${name}</span>`;
+}
+
+function indexPage(cat: Catalog): string {
+  const rows = [...cat.packages.keys()].sort().map((name) => {
+    const top = newest(cat.packages.get(name) ?? []);
+    return h`<tr><td>${link(cat, name, "")}</td><td>${top.entry.version}</td><td>${(cat.packages.get(name) ?? []).map((p) => p.arch).join(", ")}</td><td>${top.entry.description ?? ""}</td></tr>`;
+  });
+  return page(
+    "Packages",
+    "",
+    h`<h1>Packages</h1>
+<form role="search" onsubmit="return false">
+<label for="q">Search packages by name, command (cmd:sh), library (so:libc.musl-x86_64.so.1), file path or CVE id</label>
+<input type="search" id="q" name="q" autocomplete="off" aria-describedby="count" aria-controls="results">
+</form>
+<p id="count" class="muted" aria-live="polite"></p>
+<ul id="results" class="results"></ul>
+<h2>All packages (${cat.packages.size})</h2>
+<table><caption class="muted">From ${cat.archs.join(", ")}</caption><thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Architectures</th><th scope="col">Description</th></tr></thead>
+<tbody>${rows}</tbody></table>
+<script src="assets/search.js" defer></script>`,
+  );
+}
+
+function list(items: Raw[], empty: string): Raw {
+  return items.length ? h`<ul>${items.map((i) => h`<li>${i}</li>`)}</ul>` : h`<p class="muted">${empty}</p>`;
+}
+
+function advisorySection(cat: Catalog, name: string): Raw {
+  const doc = cat.advisories.get(name);
+  if (!doc) return h`<h2>Advisories</h2><p class="muted">No advisories name ${name}.</p>`;
+  return h`<h2>Advisories</h2>${doc.advisories.map((a) => advisoryBlock(a))}`;
+}
+
+function advisoryBlock(a: Advisory): Raw {
+  const latest = latestEvent(a);
+  return h`<h3 id="${a.id}">${a.id}${a.aliases.length ? h` <span class="muted">(${a.aliases.join(", ")})</span>` : ""}</h3>
+<p>Status: <strong>${latest?.type ?? "no events"}</strong>${typeof latest?.data?.["fixed-version"] === "string" ? h`, fixed in ${latest.data["fixed-version"] as string}` : ""}</p>
+<table><caption class="muted">Event timeline</caption><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Data</th></tr></thead><tbody>${sortedEvents(
+    a,
+  ).map((e) => h`<tr><td>${e.timestamp}</td><td>${e.type}</td><td><code>${e.data ? JSON.stringify(e.data) : ""}</code></td></tr>`)}</tbody></table>`;
+}
+
+function sbomSummary(p: CatalogPackage, file: string): Raw {
+  if (!p.sbom) return h`<p class="muted">The package carries no SBOM.</p>`;
+  let doc: { packages?: { name?: string; versionInfo?: string; licenseConcluded?: string; externalRefs?: { referenceLocator?: string }[] }[] } = {};
+  try {
+    doc = JSON.parse(p.sbom);
+  } catch {
+    return h`<p class="bad">The SBOM in the package is not JSON.</p>`;
+  }
+  return h`<p><a href="../sboms/${href(file)}" download>Download the SPDX SBOM</a> (${p.arch})</p>
+<table><caption class="muted">SPDX packages</caption><thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">License</th><th scope="col">purl</th></tr></thead><tbody>${(
+    doc.packages ?? []
+  ).map(
+    (x) =>
+      h`<tr><td>${x.name ?? ""}</td><td>${x.versionInfo ?? ""}</td><td>${x.licenseConcluded ?? ""}</td><td><code>${x.externalRefs?.find((r) => r.referenceLocator?.startsWith("pkg:"))?.referenceLocator ?? ""}</code></td></tr>`,
+  )}</tbody></table>`;
+}
+
+function buildSection(p: CatalogPackage): Raw {
+  const r = p.record;
+  const verdicts = p.verdicts.length
+    ? list(
+        p.verdicts.map(
+          (v) =>
+            h`<span class="${v.match ? "good" : "bad"}">${v.match ? "reproduced" : "did not reproduce"}</span> by <code>${v.rebuilder}</code> <span class="muted">(${v.file}; signature not checked on this page: use undistro verify)</span>`,
+        ),
+        "",
+      )
+    : h`<p class="muted">No rebuild verdicts yet (undistro rebuild-check --attest-key).</p>`;
+  if (!r) return h`<h2>Build</h2><p class="muted">No build record in the package.</p><h3>Reproducibility</h3>${verdicts}`;
+  return h`<h2>Build</h2>
+<dl class="facts"><dt>Recipe</dt><dd><code>${r.recipe.path}</code> <span class="muted">sha256 ${r.recipe.sha256}</span></dd>
+<dt>Builder</dt><dd>${r.builder.name} ${r.builder.version}, ${r.settings.hermetic ? "hermetic (a root of undistro packages only)" : "with the host's toolchain (stage 0/1)"}</dd>
+<dt>SOURCE_DATE_EPOCH</dt><dd>${r.settings.sourceDateEpoch}</dd></dl>
+<h3>Sources</h3>${list(
+    r.sources.map((s) => h`<code>${s.uri}</code> <span class="muted">sha256 ${s.sha256}</span>`),
+    "No sources fetched.",
+  )}
+<h3>Build environment</h3>${list(
+    r.environment.packages.map((e) => h`${e.name} ${e.version} <span class="muted">${e.arch}</span>`),
+    "No packages from the repository.",
+  )}${r.host?.length ? h`<p class="muted">Host toolchain: ${r.host.map((t) => `${t.name} ${t.version}`).join(", ")}</p>` : ""}
+${p.provenance ? h`<p><a href="../provenance/${href(p.provenance.file)}">SLSA provenance</a></p>` : ""}
+<h3>Reproducibility</h3>${verdicts}`;
+}
+
+function packagePage(cat: Catalog, name: string): string {
+  const all = cat.packages.get(name) ?? [];
+  const top = newest(all);
+  const e = top.entry;
+  const deps = e.depends.map((d) => {
+    const target = dependencyTarget(cat, d, name);
+    return target ? h`<code>${d}</code> → ${link(cat, target, "../")}` : h`<code>${d}</code> <span class="muted">(not in this repository)</span>`;
+  });
+  const rdeps = dependents(cat, name).map((n) => link(cat, n, "../"));
+  return page(
+    name,
+    "../",
+    h`<h1>${name}</h1>
+<p>${e.description ?? ""}</p>
+<dl class="facts"><dt>Version</dt><dd>${e.version}</dd><dt>License</dt><dd>${e.license || "unknown"}</dd>
+${e.url ? h`<dt>Upstream</dt><dd><a href="${/^https?:\/\//.test(e.url) ? e.url : "#"}" rel="noopener">${e.url}</a></dd>` : ""}
+<dt>Origin</dt><dd>${link(cat, e.origin ?? name, "../")}</dd>
+<dt>Architectures</dt><dd>${all.map((p) => `${p.arch} (${p.entry.version}, ${p.entry.fileSize} bytes)`).join(", ")}</dd></dl>
+<h2>Depends on</h2>${list(deps, "Nothing.")}
+<h2>Needed by</h2>${list(rdeps, "No package in this repository depends on it.")}
+<h2>Provides</h2>${list(
+      e.provides.map((p) => h`<code>${p}</code>`),
+      "Only its name.",
+    )}
+${advisorySection(cat, name)}
+<h2>SBOM</h2>${sbomSummary(top, sbomFile(top))}
+${buildSection(top)}
+<h2>Files (${top.files.length})</h2>${list(
+      top.files.map((f) => h`<code>/${f}</code>`),
+      "No files (or the .apk is not in the repository).",
+    )}`,
+  );
+}
+
+function sbomFile(p: CatalogPackage): string {
+  return `${slug(p.name)}-${slug(p.entry.version)}.${p.arch}.spdx.json`;
+}
+
+function advisoriesPage(cat: Catalog): string {
+  const rows = [...cat.advisories.values()]
+    .sort((a, b) => (a.package < b.package ? -1 : 1))
+    .flatMap((doc) =>
+      doc.advisories.map((a) => {
+        const latest = latestEvent(a);
+        return h`<tr><td>${link(cat, doc.package, "")}</td><td><a href="packages/${href(slug(doc.package))}.html#${a.id}">${a.id}</a></td><td>${a.aliases.join(", ")}</td><td>${latest?.type ?? ""}</td><td>${latest?.timestamp ?? ""}</td></tr>`;
+      }),
+    );
+  return page(
+    "Advisories",
+    "",
+    h`<h1>Advisories</h1>${
+      rows.length
+        ? h`<table><thead><tr><th scope="col">Package</th><th scope="col">Advisory</th><th scope="col">Aliases</th><th scope="col">Latest event</th><th scope="col">When</th></tr></thead><tbody>${rows}</tbody></table>`
+        : h`<p class="muted">No advisories.</p>`
+    }`,
+  );
+}
+
+/** Writes the site into `out` (replacing what a previous build left there). */
+export function buildCatalog(opts: { repository: string; advisories?: string; out: string }): CatalogBuildReport {
+  const cat = loadCatalog(opts.repository, opts.advisories);
+  if (opts.out === "/" || opts.out === "") throw new UndistroError("USAGE", "refusing to write the catalogue over /");
+  for (const d of ["packages", "assets", "sboms"]) rmSync(join(opts.out, d), { recursive: true, force: true });
+  for (const d of ["packages", "assets", "sboms", "provenance"]) mkdirSync(join(opts.out, d), { recursive: true });
+  writeFileSync(join(opts.out, "assets/catalog.css"), CSS);
+  writeFileSync(join(opts.out, "assets/search.js"), SEARCH_JS);
+  const entries = searchEntries(cat);
+  writeFileSync(join(opts.out, "search.json"), JSON.stringify(entries));
+  writeFileSync(join(opts.out, "index.html"), indexPage(cat));
+  writeFileSync(join(opts.out, "advisories.html"), advisoriesPage(cat));
+  let pages = 2;
+  for (const name of [...cat.packages.keys()].sort()) {
+    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name));
+    pages++;
+    for (const p of cat.packages.get(name) ?? []) {
+      if (p.sbom) writeFileSync(join(opts.out, "sboms", sbomFile(p)), p.sbom);
+      if (p.provenance) {
+        mkdirSync(join(opts.out, "provenance", p.arch), { recursive: true });
+        writeFileSync(join(opts.out, "provenance", p.provenance.file), p.provenance.text);
+      }
+    }
+  }
+  return { out: opts.out, packages: cat.packages.size, pages, searchEntries: entries.length };
+}

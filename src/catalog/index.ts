@@ -1,0 +1,3 @@
+export { buildCatalog, type CatalogBuildReport, type SearchEntry, searchEntries } from "./build.js";
+export { esc, h, Raw, slug } from "./html.js";
+export { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
