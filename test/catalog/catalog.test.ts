@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { loadSigningKey } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
 import { buildCatalog } from "../../src/catalog/index.js";
