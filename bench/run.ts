@@ -22,6 +22,7 @@ import {
 } from "../src/apk/index.js";
 import { benchAdvisory } from "./advisory.js";
 import { benchBuild } from "./build.js";
+import { benchCatalog } from "./catalog.js";
 import { benchDistro } from "./distro.js";
 import { benchImage } from "./image.js";
 import { benchInstall } from "./install.js";
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
     if (!which || which === "build") await benchBuild();
     if (which === "distro") await benchDistro(REPO_ROOT);
     if (!which || which === "image") await benchImage();
+    if (!which || which === "catalog") benchCatalog();
     if (!which || which === "registry") await benchRegistry();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);

@@ -1,3 +1,4 @@
 export { buildCatalog, type CatalogBuildReport, type SearchEntry, searchEntries } from "./build.js";
 export { esc, h, Raw, slug } from "./html.js";
 export { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
+export { SEARCH_JS, SEARCH_MATCH_JS } from "./search-script.js";
