@@ -123,6 +123,9 @@ $U rebuild-check "oci:$OUT/images/hello" --keyring "$OUT/trusted" --attest-key "
 $U verify "$(ls "$OUT/repo/$ARCH"/hello-2*.apk)" --keyring "$OUT/trusted" --require signature,rebuilt:1
 $U verify "oci:$OUT/images/hello" --keyring "$OUT/trusted" --require rebuilt:1
 
+echo "== the catalogue: a static site of the repository (packages, SBOMs, build records, verdicts, advisories)"
+$U catalog build --repository "$OUT/repo" --advisories distro/advisories --out "$OUT/catalog"
+
 if skipping runc; then
   SKIPPED+=("running the images with runc (UNDISTRO_MAIN_JOB_SKIP)")
 else
