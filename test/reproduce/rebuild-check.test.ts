@@ -14,14 +14,10 @@ import { runCli, tempDir } from "../helpers.js";
 
 // Two compiler-free recipes built with the host's shell (stage 0): one whose output depends on
 // nothing but its inputs, one that writes what each variation changes into its package.
-const STEADY = `package:
-  name: steady
-  version: "1.0"
-  epoch: 0
-  copyright:
-    - license: MIT
-pipeline:
-  - runs: |
+/** A recipe's package block (version 1.0, MIT) before its pipeline. */
+const header = (name: string) => `package:\n  name: ${name}\n  version: "1.0"\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n`;
+
+const STEADY = `${header("steady")}  - runs: |
       mkdir -p \${{targets.destdir}}/usr/share/steady
       for i in 1 2 3 4 5 6 7 8; do echo "file $i" > \${{targets.destdir}}/usr/share/steady/f$i; done
       # A listing in a fixed order, whatever order the file system returns.
@@ -32,14 +28,7 @@ subpackages:
       - runs: mkdir -p \${{targets.subpkgdir}}/usr/share/doc/steady && echo docs > \${{targets.subpkgdir}}/usr/share/doc/steady/README
 `;
 
-const LEAKY = `package:
-  name: leaky
-  version: "1.0"
-  epoch: 0
-  copyright:
-    - license: MIT
-pipeline:
-  - runs: |
+const LEAKY = `${header("leaky")}  - runs: |
       d=\${{targets.destdir}}/usr/share/leaky
       mkdir -p $d/many
       for i in $(seq 1 40); do : > $d/many/f$i; done
