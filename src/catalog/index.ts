@@ -2,3 +2,4 @@ export { buildCatalog, type CatalogBuildReport, type SearchEntry, searchEntries 
 export { esc, h, Raw, slug } from "./html.js";
 export { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
 export { SEARCH_JS, SEARCH_MATCH_JS } from "./search-script.js";
+export { type RunningCatalog, serveCatalog } from "./serve.js";

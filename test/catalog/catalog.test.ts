@@ -6,7 +6,7 @@ import { extname, join, normalize } from "node:path";
 import { before, describe, it } from "node:test";
 import { loadSigningKey } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
-import { buildCatalog } from "../../src/catalog/index.js";
+import { buildCatalog, serveCatalog } from "../../src/catalog/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
 
 const recipe = (name: string, body: string) => `package:
@@ -184,6 +184,29 @@ describe("the catalogue", () => {
     } finally {
       await browser.close();
       server.close();
+    }
+  });
+
+  it("serves the same pages live, rebuilt when the repository's index changes; nothing outside the site", async () => {
+    const running = await serveCatalog({ repository: join(dir, "repo"), advisories: join(dir, "advisories"), host: "127.0.0.1", port: 0 });
+    try {
+      const index = await fetch(`${running.url}index.html`);
+      assert.equal(index.status, 200);
+      assert.match(await index.text(), /libfoo/);
+      assert.equal((await fetch(`${running.url}%2e%2e/%2e%2e/etc/passwd`)).status, 404);
+      assert.equal((await fetch(`${running.url}index.html`, { method: "POST" })).status, 405);
+      assert.equal((await fetch(`${running.url}packages/bar.html`)).status, 404);
+      writeFileSync(join(dir, "bar.yaml"), recipe("bar", "pipeline:\n  - runs: mkdir -p ${{targets.destdir}}/usr/share/bar\n"));
+      await buildRecipe(join(dir, "bar.yaml"), {
+        outDir: join(dir, "repo"),
+        signingKey: loadSigningKey(join(REFERENCE, "apko/internal/cli/testdata/melange.rsa")),
+        sourceDateEpoch: 1700000000,
+      });
+      const bar = await fetch(`${running.url}packages/bar.html`);
+      assert.equal(bar.status, 200, "a new package shows once the index changed");
+      assert.equal(bar.headers.get("content-type"), "text/html; charset=utf-8");
+    } finally {
+      await running.close();
     }
   });
 });
