@@ -261,7 +261,7 @@ function judge(g: Examined, rebuilt: { name: string; file: string }[], reportDir
   if (v.obtained === v.expected) return;
   v.status = "differs";
   v.differences = compareMembers(g.pkg, mine);
-  const stem = join(reportDir, `${v.name}-${v.version}`);
+  const stem = join(reportDir, `${v.name}-${v.version}.${basename(dirname(v.file))}`);
   mkdirSync(dirname(stem), { recursive: true });
   v.report = diffoscopeReport(g.pkg.controlAndData, mine.controlAndData, basename(v.file), stem);
   v.reason = `differs from its rebuild in ${v.differences.map((d) => d.path).join(", ") || "the compressed bytes only"}`;
