@@ -1,6 +1,7 @@
 export {
   buildImage,
   formatImageLock,
+  IMAGE_BUILD_TYPE,
   IMAGE_TOOL_VERSION,
   type ImageArchResult,
   type ImageBuildOptions,

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { type ApkKeyring, type ApkPackage, parsePackage, readPackage, verifyFileChecksums, verifyPackage } from "../apk/index.js";
+import { type ApkKeyring, type ApkPackage, parsePackage, verifyFileChecksums, verifyPackage } from "../apk/index.js";
 import {
   BUILD_RECORD_FILE,
   type BuildRecord,
@@ -23,7 +23,7 @@ import {
   RECIPE_RECORD_FILE,
   recipeDigest,
 } from "../build/index.js";
-import { UndistroError } from "../util/index.js";
+import { fsError, UndistroError } from "../util/index.js";
 import { compareMembers, diffoscopeReport, type EntryDifference } from "./compare.js";
 import { type AppliedVariation, planVariations, type VariationName } from "./variations.js";
 
@@ -105,11 +105,13 @@ interface Examined {
 function examine(file: string, opts: RebuildCheckOptions): Examined {
   const base = { file, name: basename(file, ".apk"), version: "", origin: "", sha256: "", expected: "", notes: [] as string[] };
   let pkg: ApkPackage;
+  let bytes: Buffer;
   try {
-    pkg = readPackage(file);
+    bytes = readFileSync(file);
+    pkg = parsePackage(bytes, file);
   } catch (err) {
-    if (!(err instanceof UndistroError)) throw err;
-    return { verdict: { ...base, status: "not-self-consistent", reason: `does not match its own records: ${err.message}` } };
+    const e = err instanceof UndistroError ? err : fsError(err, "read package", file);
+    return { verdict: { ...base, status: "not-self-consistent", reason: `does not match its own records: ${e.message}` } };
   }
   const verdict: PackageVerdict = {
     ...base,
@@ -117,7 +119,7 @@ function examine(file: string, opts: RebuildCheckOptions): Examined {
     version: pkg.info.version,
     origin: pkg.info.origin ?? pkg.info.name,
     status: "reproduced",
-    sha256: sha256(readFileSync(file)),
+    sha256: sha256(bytes),
     expected: sha256(pkg.controlAndData),
   };
   try {

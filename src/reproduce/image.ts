@@ -9,13 +9,12 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildImage, formatImageLock, IMAGE_TOOL_VERSION, type ImageLock } from "../image/index.js";
+import { buildImage, formatImageLock, IMAGE_BUILD_TYPE, IMAGE_TOOL_VERSION, type ImageLock } from "../image/index.js";
 import { OciLayout } from "../oci/index.js";
 import { UndistroError } from "../util/index.js";
 import { diffoscopeAvailable } from "./compare.js";
 import { type AppliedVariation, planVariations, type VariationName } from "./variations.js";
 
-const IMAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/image/v1";
 /** An image build runs no steps: the variations inside a build sandbox do not apply to it. */
 const IMAGE_VARIATIONS: readonly VariationName[] = ["build-path", "umask", "timezone", "locale"];
 

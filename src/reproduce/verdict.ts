@@ -10,7 +10,16 @@ import { createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { BUILDER_VERSION } from "../build/index.js";
-import { checkStatementEnvelope, type DsseEnvelope, IN_TOTO_PAYLOAD_TYPE, type KeyringEntry, PREDICATE_TYPES, signDsse, statementFor } from "../sign/index.js";
+import {
+  checkStatementEnvelope,
+  type DsseEnvelope,
+  IN_TOTO_PAYLOAD_TYPE,
+  type KeyringEntry,
+  PREDICATE_TYPES,
+  rebuildVerdictMatches,
+  signDsse,
+  statementFor,
+} from "../sign/index.js";
 import { UndistroError, writeFileAtomic } from "../util/index.js";
 import type { PackageVerdict } from "./check.js";
 import type { AppliedVariation } from "./variations.js";
@@ -74,11 +83,8 @@ export interface RebuildCount {
   rejected: { file: string; reason: string }[];
 }
 
-/** A verdict counts when its predicate says the rebuild matched what was expected. */
-export function verdictMatches(predicate: unknown): boolean {
-  const p = predicate as Partial<RebuildPredicate> | undefined;
-  return p?.match === true && typeof p.expected?.sha256 === "string" && p.obtained?.sha256 === p.expected.sha256;
-}
+/** A verdict counts when its predicate says the rebuild matched what was expected (the rule `verify` applies to images). */
+export const verdictMatches = rebuildVerdictMatches;
 
 /** The package verdicts in `dir` that trusted keys signed over this exact .apk, by key. */
 export function countPackageVerdicts(apkFile: string, keys: KeyringEntry[], dir = verdictDirectory(apkFile)): RebuildCount {

@@ -36,4 +36,4 @@ export {
   verifyBytes,
   verifyDsse,
 } from "./payload.js";
-export { REQUIREMENTS, type Requirement, type VerifyCheck, type VerifyResult, verifiedStatements, verifyImage } from "./verify.js";
+export { REQUIREMENTS, type Requirement, rebuildVerdictMatches, type VerifyCheck, type VerifyResult, verifiedStatements, verifyImage } from "./verify.js";

@@ -82,12 +82,14 @@ export async function verifiedStatements(ep: Endpoint, key: TrustedKeys): Promis
 }
 
 /** A rebuild verdict counts when it says the rebuild obtained exactly what was expected. */
-function rebuildMatched(st: Statement): boolean {
+export function rebuildVerdictMatches(predicate: unknown): boolean {
   // biome-ignore lint/suspicious/noExplicitAny: a predicate is JSON, inspected field by field
-  const p = st.predicate as Record<string, any> | undefined;
-  return (
-    st.predicateType === PREDICATE_TYPES.rebuild && p?.match === true && typeof p.expected?.sha256 === "string" && p.obtained?.sha256 === p.expected.sha256
-  );
+  const p = predicate as Record<string, any> | undefined;
+  return p?.match === true && typeof p.expected?.sha256 === "string" && p.obtained?.sha256 === p.expected.sha256;
+}
+
+function rebuildMatched(st: Statement): boolean {
+  return st.predicateType === PREDICATE_TYPES.rebuild && rebuildVerdictMatches(st.predicate);
 }
 
 /** How many of `keys` each signed a matching rebuild verdict over `digest`. */

@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
+import { IMAGE_BUILD_TYPE } from "../../image/index.js";
 import { type Endpoint, endpoint } from "../../oci/index.js";
 import {
   type AppliedVariation,
@@ -25,9 +26,7 @@ import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
 import { VERSION } from "../version.js";
 
-const IMAGE_BUILD_TYPE = "https://undistro.dev/buildtypes/image/v1";
-
-import { action, collect, keyPassword } from "./shared.js";
+import { action, collect, keyPassword, registryCredentials } from "./shared.js";
 
 interface RebuildCheckFlags {
   keyring: string[];
@@ -161,10 +160,6 @@ function imageOptions(io: Io, keyFiles: string[], f: RebuildCheckFlags): ImageCh
     ...(f.reportDir ? { reportDir: f.reportDir } : {}),
     onProgress: (m) => io.err(`${m}\n`),
   };
-}
-
-function registryCredentials() {
-  return process.env.UNDISTRO_REGISTRY_USER ? { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" } : {};
 }
 
 /**

@@ -108,3 +108,9 @@ function readHidden(io: Io, prompt: string): Promise<string> {
     stdin.resume();
   });
 }
+
+/** Registry credentials from $UNDISTRO_REGISTRY_USER / $UNDISTRO_REGISTRY_PASSWORD (none when unset). */
+export function registryCredentials(): { username?: string; password?: string } {
+  const username = process.env.UNDISTRO_REGISTRY_USER;
+  return username ? { username, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" } : {};
+}

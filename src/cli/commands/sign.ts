@@ -6,13 +6,10 @@ import { countPackageVerdicts, parseRebuiltRequirement } from "../../reproduce/i
 import { attestImage, Keyring, loadCosignPrivateKey, PREDICATE_TYPES, type Requirement, signImage, verifyImage } from "../../sign/index.js";
 import { UndistroError } from "../../util/index.js";
 import { EXIT, type Io, printJson } from "../output.js";
-import { action, collect, keyPassword } from "./shared.js";
+import { action, collect, keyPassword, registryCredentials } from "./shared.js";
 
 function target(spec: string) {
-  const creds = process.env.UNDISTRO_REGISTRY_USER
-    ? { username: process.env.UNDISTRO_REGISTRY_USER, password: process.env.UNDISTRO_REGISTRY_PASSWORD ?? "" }
-    : {};
-  return endpoint(spec, creds);
+  return endpoint(spec, registryCredentials());
 }
 
 interface VerifyFlags {
