@@ -25,14 +25,14 @@ function siteFiles(dir: string): { path: string; size: number }[] {
   return out;
 }
 
-export function benchCatalog(): void {
+export async function benchCatalog(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "undistro-bench-catalog-"));
   try {
     const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
     mkdirSync(join(dir, "repo/x86_64"), { recursive: true });
     writeFileSync(join(dir, "repo/x86_64/APKINDEX.tar.gz"), encodeIndexArchive(syntheticIndex(), { signingKey: key, sourceDateEpoch: 0 }));
     let t = process.hrtime.bigint();
-    const r = buildCatalog({ repository: join(dir, "repo"), out: join(dir, "site") });
+    const r = await buildCatalog({ repository: join(dir, "repo"), out: join(dir, "site") });
     const buildMs = ms(t);
     // Floor: the same number of files with the same sizes, written by the same process.
     const files = siteFiles(join(dir, "site"));

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     if (!which || which === "build") await benchBuild();
     if (which === "distro") await benchDistro(REPO_ROOT);
     if (!which || which === "image") await benchImage();
-    if (!which || which === "catalog") benchCatalog();
+    if (!which || which === "catalog") await benchCatalog();
     if (!which || which === "registry") await benchRegistry();
     if (!which || which === "write") await benchWrite(dir, keyPath);
     if (!which || which === "index") await benchIndex(dir, keyPath);

@@ -16,7 +16,7 @@ PACKAGES=("$@")
 # built using it), while the current bookworm kernel is replaced at each update.
 BASE=(hello/bookworm busybox/bookworm ca-certificates/bookworm zlib/bookworm musl/bookworm linux=6.1.8-1)
 # `--bootstrap`: what distro/bootstrap and distro/toolchain build (undistro bootstrap).
-TOOLCHAIN=(gcc-14/trixie binutils/trixie gmp/trixie mpfr4/trixie mpclib3/trixie make-dfsg/trixie pkgconf/trixie m4/trixie)
+TOOLCHAIN=(gcc-14/trixie binutils/trixie gmp/trixie mpfr4/trixie mpclib3/trixie make-dfsg/trixie pkgconf/trixie m4/trixie bash=5.2.37-2 xz-utils=5.8.1-1+deb13u2 bzip2=1.0.8-6 gzip=1.13-1+deb13u1 bison=2:3.8.2+dfsg-1 flex=2.6.4-8.2)
 if ((${#PACKAGES[@]} == 0)); then PACKAGES=("${BASE[@]}"); fi
 if [[ ${PACKAGES[0]} == --bootstrap ]]; then PACKAGES=("${BASE[@]}" "${TOOLCHAIN[@]}"); fi
 

@@ -123,8 +123,13 @@ $U rebuild-check "oci:$OUT/images/hello" --keyring "$OUT/trusted" --attest-key "
 $U verify "$(ls "$OUT/repo/$ARCH"/hello-2*.apk)" --keyring "$OUT/trusted" --require signature,rebuilt:1
 $U verify "oci:$OUT/images/hello" --keyring "$OUT/trusted" --require rebuilt:1
 
-echo "== the catalogue: a static site of the repository (packages, SBOMs, build records, verdicts, advisories)"
-$U catalog build --repository "$OUT/repo" --advisories distro/advisories --out "$OUT/catalog"
+echo "== the catalogue: a static site of the repository and the images (packages, images, SBOMs, build records, verdicts, signatures, advisories)"
+CATALOG_IMAGES=()
+for config in distro/images/*.yaml; do
+  name=$(basename "$config" .yaml)
+  CATALOG_IMAGES+=(--image "$name=oci:$OUT/pulled/$name")
+done
+$U catalog build --repository "$OUT/repo" --advisories distro/advisories --keyring "$OUT/trusted" "${CATALOG_IMAGES[@]}" --out "$OUT/catalog"
 
 if skipping runc; then
   SKIPPED+=("running the images with runc (UNDISTRO_MAIN_JOB_SKIP)")

@@ -33,7 +33,19 @@ export {
   type Severity,
   severityOfScore,
 } from "./osv.js";
-export { type Finding, failsAt, type InstalledPackage, installedPackages, type Resolved, type ScanReport, scanPackages, scanSarif } from "./scan.js";
+export {
+  type Finding,
+  failsAt,
+  type ImagePlatformContents,
+  type InstalledPackage,
+  installedPackages,
+  platformPackages,
+  type Resolved,
+  readImagePlatforms,
+  type ScanReport,
+  scanPackages,
+  scanSarif,
+} from "./scan.js";
 export { buildSecdb, NOT_AFFECTED_VERSION, parseSecdb, type Secdb, type SecdbOptions } from "./secdb.js";
 export {
   ADVISORY_SUFFIX,

@@ -7,7 +7,18 @@
 import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { gunzipBounded, parseIndex, parseTar, readPackage } from "../apk/index.js";
-import { type Endpoint, endpoint, endpointRef, MEDIA, parseOciDocument, platformMatches, platformName, readBlob, readManifest } from "../oci/index.js";
+import {
+  type Descriptor,
+  type Endpoint,
+  endpoint,
+  endpointRef,
+  MEDIA,
+  parseOciDocument,
+  platformMatches,
+  platformName,
+  readBlob,
+  readManifest,
+} from "../oci/index.js";
 import { type DistroRelease, distroRelease } from "../sbom/index.js";
 import { UndistroError } from "../util/index.js";
 import { type AdvisoryDocument, type AdvisoryStatus, type FalsePositiveType, statusAt, VEX_JUSTIFICATION } from "./model.js";
@@ -152,7 +163,21 @@ function fromSbom(text: string, file: string): InstalledPackage[] {
   return out;
 }
 
-async function fromImage(ep: Endpoint, target: string, platform?: string): Promise<InstalledPackage[]> {
+/** One platform's image as read from its layers: what a scan, VEX and the catalogue need. */
+export interface ImagePlatformContents {
+  /** The platform manifest's digest. */
+  digest: string;
+  /** "linux/amd64", or "" for an image that is a single manifest. */
+  platform: string;
+  config: Descriptor;
+  layers: { descriptor: Descriptor; uncompressedSize: number }[];
+  /** The apk installed database's text, when the image has one. */
+  installedDb?: string;
+  release?: DistroRelease;
+}
+
+/** Reads every platform of an image (or the one `platform` names), layer by layer, bounded. */
+export async function readImagePlatforms(ep: Endpoint, target: string, platform?: string): Promise<ImagePlatformContents[]> {
   const top = await readManifest(ep, endpointRef(ep));
   if (!top) throw new UndistroError("SCAN_TARGET", `${target}: no such image`, { hint: "check the reference; for a layout, the tag named in its index.json" });
   const images: Array<{ digest: string; body: Buffer; platform: string }> = [];
@@ -166,26 +191,39 @@ async function fromImage(ep: Endpoint, target: string, platform?: string): Promi
     }
     if (!images.length) throw new UndistroError("SCAN_TARGET", `${target}: no image${platform ? ` for platform ${platform}` : ""} in the index`);
   } else images.push({ digest: top.digest, body: top.body, platform: "" });
-  const out: InstalledPackage[] = [];
+  const out: ImagePlatformContents[] = [];
   for (const img of images) {
     const manifest = parseOciDocument(img.body, `${target} manifest ${img.digest}`);
-    let db: string | undefined;
+    if (!manifest.config) throw new UndistroError("SCAN_TARGET", `${target}@${img.digest}: a manifest without a config`);
+    const contents: ImagePlatformContents = { digest: img.digest, platform: img.platform, config: manifest.config, layers: [] };
     // os-release as a regular file at either place (etc/os-release is usually a link to the other).
     const osRelease = new Map<string, string>();
     for (const layer of manifest.layers ?? []) {
       const blob = await readBlob(ep, layer.digest);
       const tar = layer.mediaType === MEDIA.layerGzip || blob[0] === 0x1f ? gunzipBounded(blob, `${target} layer ${layer.digest}`) : blob;
+      contents.layers.push({ descriptor: layer, uncompressedSize: tar.length });
       for (const e of parseTar(tar, (off) => `${target} layer ${layer.digest} offset ${off}`).entries) {
         const name = e.header.name.replace(/^\.?\//, "");
-        if (name === "usr/lib/apk/db/installed" || name === "lib/apk/db/installed") db = e.content.toString("utf8");
+        if (name === "usr/lib/apk/db/installed" || name === "lib/apk/db/installed") contents.installedDb = e.content.toString("utf8");
         if ((name === "etc/os-release" || name === "usr/lib/os-release") && e.content.length > 0) osRelease.set(name, e.content.toString("utf8"));
       }
     }
-    const where = `${target}@${img.digest}${img.platform ? ` (${img.platform})` : ""}`;
-    if (db === undefined) throw new UndistroError("SCAN_TARGET", `${where}: the image has no apk installed database (usr/lib/apk/db/installed)`);
-    out.push(...withRelease(fromInstalledDb(db, where, where), distroRelease(osRelease.get("etc/os-release") ?? osRelease.get("usr/lib/os-release"))));
+    const release = distroRelease(osRelease.get("etc/os-release") ?? osRelease.get("usr/lib/os-release"));
+    if (release) contents.release = release;
+    out.push(contents);
   }
   return out;
+}
+
+/** The packages an image's apk database lists, per platform. */
+export function platformPackages(target: string, p: ImagePlatformContents): InstalledPackage[] {
+  const where = `${target}@${p.digest}${p.platform ? ` (${p.platform})` : ""}`;
+  if (p.installedDb === undefined) throw new UndistroError("SCAN_TARGET", `${where}: the image has no apk installed database (usr/lib/apk/db/installed)`);
+  return withRelease(fromInstalledDb(p.installedDb, where, where), p.release);
+}
+
+async function fromImage(ep: Endpoint, target: string, platform?: string): Promise<InstalledPackage[]> {
+  return (await readImagePlatforms(ep, target, platform)).flatMap((p) => platformPackages(target, p));
 }
 
 /** Matches packages against the database and applies the advisories. */

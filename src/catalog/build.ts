@@ -1,23 +1,41 @@
 /**
- * `undistro catalog build`: a static site from a repository (and its advisories): a search page
- * over every package (name, cmd:, so:, file path, CVE id), one page per package, the advisories.
+ * `undistro catalog build`: a static site from a repository (and its advisories and images): a
+ * search page over every package and image (name, cmd:, so:, file path, CVE id), one page per
+ * package, one per image with a comparison of its versions, the advisories.
  * Every page is plain HTML that reads without JavaScript; the search box is a small script over
  * search.json. Output is deterministic: sorted, no timestamps.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { AdvisoryDocument, OsvDatabase } from "../advisory/index.js";
 import { type Advisory, latestEvent, sortedEvents } from "../advisory/index.js";
 import { compareVersions, parseDependency } from "../apk/index.js";
+import type { TrustedKeys } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
 import { CSS, h, href, page, type Raw, slug } from "./html.js";
+import { COMPARE_JS, comparePage, imagePage, imagesIndexPage } from "./image-pages.js";
+import { type CatalogImage, loadImage, readSbomFile } from "./images.js";
 import { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
 import { SEARCH_JS } from "./search-script.js";
 
 export interface CatalogBuildReport {
   out: string;
   packages: number;
+  images: number;
   pages: number;
   searchEntries: number;
+}
+
+export interface CatalogBuildOptions {
+  repository: string;
+  advisories?: string;
+  out: string;
+  /** OCI layouts (`oci:DIR`, `NAME=oci:DIR`): one image page each. */
+  images?: string[];
+  /** Image (cosign) keys the image pages verify signatures and attestations with. */
+  imageKeys?: TrustedKeys;
+  /** OSV records: the image pages' vulnerability summaries. */
+  osv?: OsvDatabase;
 }
 
 /** One search entry: what a query is matched against, kept short (field names are one letter on purpose: the file is downloaded whole). */
@@ -34,6 +52,8 @@ export interface SearchEntry {
   f: string[];
   /** advisory and CVE ids */
   c: string[];
+  /** "image" for an image (its page is under images/); absent for a package. */
+  k?: "image";
 }
 
 function newest(list: CatalogPackage[]): CatalogPackage {
@@ -60,6 +80,23 @@ export function searchEntries(cat: Catalog): SearchEntry[] {
   });
 }
 
+/** Images by name: the newest version's packages are searched as its provides, its open CVEs as its ids. */
+export function imageSearchEntries(images: CatalogImage[]): SearchEntry[] {
+  return images.map((img) => {
+    const v = img.versions[img.versions.length - 1];
+    const packages = new Set((v?.platforms ?? []).flatMap((p) => p.packages.map((x) => x.name)));
+    return {
+      n: img.name,
+      v: v?.tags.join(", ") ?? "",
+      d: `image with ${packages.size} packages`,
+      p: [],
+      f: [],
+      c: [...new Set((v?.vulnerabilities?.findings ?? []).flatMap((f) => [f.vulnerability, ...f.aliases]))].sort(),
+      k: "image",
+    };
+  });
+}
+
 function link(cat: Catalog, name: string, root: string): Raw {
   return cat.packages.has(name) ? h`<a href="${root}packages/${href(slug(name))}.html">${name}</a>` : h`<span>${name}</span>`;
 }
@@ -74,7 +111,7 @@ function indexPage(cat: Catalog): string {
     "",
     h`<h1>Packages</h1>
 <form role="search" onsubmit="return false">
-<label for="q">Search packages by name, command (cmd:sh), library (so:libc.musl-x86_64.so.1), file path or CVE id</label>
+<label for="q">Search packages and images by name, command (cmd:sh), library (so:libc.musl-x86_64.so.1), file path or CVE id</label>
 <input type="search" id="q" name="q" autocomplete="off" aria-describedby="count" aria-controls="results">
 </form>
 <p id="count" class="muted" aria-live="polite"></p>
@@ -150,7 +187,16 @@ ${p.provenance ? h`<p><a href="../provenance/${href(p.provenance.file)}">SLSA pr
 <h3>Reproducibility</h3>${verdicts}`;
 }
 
-function packagePage(cat: Catalog, name: string): string {
+/** Image name → the package names its newest version installs (any platform). */
+type ImageContents = Map<string, Set<string>>;
+
+function imageContents(images: CatalogImage[]): ImageContents {
+  return new Map(
+    images.map((img) => [img.name, new Set((img.versions[img.versions.length - 1]?.platforms ?? []).flatMap((p) => p.packages.map((x) => x.name)))]),
+  );
+}
+
+function packagePage(cat: Catalog, name: string, inImages: ImageContents): string {
   const all = cat.packages.get(name) ?? [];
   const top = newest(all);
   const e = top.entry;
@@ -170,6 +216,10 @@ ${e.url ? h`<dt>Upstream</dt><dd><a href="${/^https?:\/\//.test(e.url) ? e.url :
 <dt>Architectures</dt><dd>${all.map((p) => `${p.arch} (${p.entry.version}, ${p.entry.fileSize} bytes)`).join(", ")}</dd></dl>
 <h2>Depends on</h2>${list(deps, "Nothing.")}
 <h2>Needed by</h2>${list(rdeps, "No package in this repository depends on it.")}
+<h2>In images</h2>${list(
+      [...inImages].filter(([, names]) => names.has(name)).map(([image]) => h`<a href="../images/${href(slug(image))}.html">${image}</a>`),
+      "No image in the catalogue installs it.",
+    )}
 <h2>Provides</h2>${list(
       e.provides.map((p) => h`<code>${p}</code>`),
       "Only its name.",
@@ -208,21 +258,43 @@ function advisoriesPage(cat: Catalog): string {
   );
 }
 
+function writeImages(cat: Catalog, images: CatalogImage[], out: string): number {
+  const packageLink = (name: string, root: string) => link(cat, name, root);
+  writeFileSync(join(out, "images.html"), imagesIndexPage(images));
+  writeFileSync(join(out, "assets/compare.js"), COMPARE_JS);
+  for (const img of images) {
+    const dir = join(out, "images", slug(img.name));
+    mkdirSync(join(dir, "sboms"), { recursive: true });
+    writeFileSync(join(out, "images", `${slug(img.name)}.html`), imagePage(img, packageLink));
+    writeFileSync(join(dir, "compare.html"), comparePage(img, packageLink));
+    for (const f of img.versions.flatMap((v) => v.sbomFiles)) writeFileSync(join(dir, "sboms", f), readSbomFile(img, f));
+  }
+  return 1 + 2 * images.length;
+}
+
 /** Writes the site into `out` (replacing what a previous build left there). */
-export function buildCatalog(opts: { repository: string; advisories?: string; out: string }): CatalogBuildReport {
+export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBuildReport> {
   const cat = loadCatalog(opts.repository, opts.advisories);
   if (opts.out === "/" || opts.out === "") throw new UndistroError("USAGE", "refusing to write the catalogue over /");
-  for (const d of ["packages", "assets", "sboms"]) rmSync(join(opts.out, d), { recursive: true, force: true });
-  for (const d of ["packages", "assets", "sboms", "provenance"]) mkdirSync(join(opts.out, d), { recursive: true });
+  const advisories: AdvisoryDocument[] = [...cat.advisories.values()];
+  const images: CatalogImage[] = [];
+  for (const spec of opts.images ?? [])
+    images.push(await loadImage(spec, { ...(opts.imageKeys ? { keys: opts.imageKeys } : {}), ...(opts.osv ? { osv: opts.osv } : {}), advisories }));
+  const names = images.map((i) => i.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UndistroError("USAGE", `two images are named ${twice}`, { hint: "name them: --image NAME=oci:DIR" });
+  for (const d of ["packages", "assets", "sboms", "images"]) rmSync(join(opts.out, d), { recursive: true, force: true });
+  for (const d of ["packages", "assets", "sboms", "provenance", "images"]) mkdirSync(join(opts.out, d), { recursive: true });
   writeFileSync(join(opts.out, "assets/catalog.css"), CSS);
   writeFileSync(join(opts.out, "assets/search.js"), SEARCH_JS);
-  const entries = searchEntries(cat);
+  const entries = [...searchEntries(cat), ...imageSearchEntries(images)];
   writeFileSync(join(opts.out, "search.json"), JSON.stringify(entries));
   writeFileSync(join(opts.out, "index.html"), indexPage(cat));
   writeFileSync(join(opts.out, "advisories.html"), advisoriesPage(cat));
-  let pages = 2;
+  let pages = 2 + writeImages(cat, images, opts.out);
+  const inImages = imageContents(images);
   for (const name of [...cat.packages.keys()].sort()) {
-    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name));
+    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages));
     pages++;
     for (const p of cat.packages.get(name) ?? []) {
       if (p.sbom) writeFileSync(join(opts.out, "sboms", sbomFile(p)), p.sbom);
@@ -232,5 +304,5 @@ export function buildCatalog(opts: { repository: string; advisories?: string; ou
       }
     }
   }
-  return { out: opts.out, packages: cat.packages.size, pages, searchEntries: entries.length };
+  return { out: opts.out, packages: cat.packages.size, images: images.length, pages, searchEntries: entries.length };
 }

@@ -45,7 +45,7 @@ export function page(title: string, root: string, body: Raw): string {
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
-<header><nav aria-label="Site"><a href="${root}index.html" class="brand">undistro</a> <a href="${root}index.html">Packages</a> <a href="${root}advisories.html">Advisories</a></nav></header>
+<header><nav aria-label="Site"><a href="${root}index.html" class="brand">undistro</a> <a href="${root}index.html">Packages</a> <a href="${root}images.html">Images</a> <a href="${root}advisories.html">Advisories</a></nav></header>
 <main id="main">
 ${body}
 </main>
@@ -76,5 +76,6 @@ table{border-collapse:collapse;width:100%;margin:8px 0 16px}th,td{text-align:lef
 code{font-family:ui-monospace,monospace;font-size:.95em}td code{word-break:break-all}.muted{color:var(--muted)}.bad{color:var(--bad)}.good{color:var(--good)}
 label{font-weight:600;display:block;margin-bottom:4px}input[type=search]{width:100%;font-size:1.1em;padding:8px;border:2px solid #666;border-radius:4px}
 ul.results{list-style:none;padding:0}ul.results li{padding:6px 0;border-bottom:1px solid var(--line)}
+select{font-size:1em;padding:4px;margin:0 16px 8px 0}li.added{color:var(--good)}li.removed{color:var(--bad)}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}dt{font-weight:600}dd{margin:0}
 `;

@@ -58,13 +58,14 @@ export const SEARCH_JS = `"use strict";
         if (m) hits.push({ e: all[i], m: m });
       }
       hits.sort(function (a, b) { return a.m.rank - b.m.rank || (a.e.n < b.e.n ? -1 : 1); });
-      count.textContent = hits.length + (hits.length === 1 ? " package matches" : " packages match") + (hits.length > 50 ? "; the first 50:" : "");
+      count.textContent = hits.length + (hits.length === 1 ? " result matches" : " results match") + (hits.length > 50 ? "; the first 50:" : "");
       hits.slice(0, 50).forEach(function (h) {
         var li = document.createElement("li");
         var a = document.createElement("a");
-        a.href = "packages/" + slug(h.e.n) + ".html";
+        a.href = (h.e.k === "image" ? "images/" : "packages/") + slug(h.e.n) + ".html";
         a.textContent = h.e.n;
         li.appendChild(a);
+        if (h.e.k === "image") li.appendChild(document.createTextNode(" (image)"));
         li.appendChild(document.createTextNode(" " + h.e.v + (h.e.d ? " — " + h.e.d : "")));
         if (h.m.why) {
           var why = document.createElement("span");

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, sep } from "node:path";
-import { buildCatalog } from "./build.js";
+import { buildCatalog, type CatalogBuildOptions } from "./build.js";
 import { loadCatalog } from "./model.js";
 
 const TYPES: Record<string, string> = {
@@ -23,23 +23,36 @@ export interface RunningCatalog {
   close(): Promise<void>;
 }
 
-/** The newest mtime of the repository's indexes: what says the site is stale. */
-function indexStamp(repository: string, archs: string[]): number {
-  return Math.max(0, ...archs.map((a) => statSync(join(repository, a, "APKINDEX.tar.gz"), { throwIfNoEntry: false })?.mtimeMs ?? 0));
+/** The newest mtime of the repository's indexes and the images' index.json: what says the site is stale. */
+function sourceStamp(repository: string, archs: string[], images: string[]): number {
+  const files = [
+    ...archs.map((a) => join(repository, a, "APKINDEX.tar.gz")),
+    ...images.map((i) => join(i.replace(/^[^=/]*=/, "").replace(/^oci:/, ""), "index.json")),
+  ];
+  return Math.max(0, ...files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0));
 }
 
-export async function serveCatalog(opts: { repository: string; advisories?: string; host: string; port: number }): Promise<RunningCatalog> {
+export async function serveCatalog(opts: Omit<CatalogBuildOptions, "out"> & { host: string; port: number }): Promise<RunningCatalog> {
   const site = mkdtempSync(join(tmpdir(), "undistro-catalog-"));
   const archs = loadCatalog(opts.repository).archs;
+  const { host: _host, port: _port, ...build } = opts;
   let stamp = -1;
-  const refresh = () => {
-    const now = indexStamp(opts.repository, archs);
-    if (now === stamp) return;
-    buildCatalog({ repository: opts.repository, out: site, ...(opts.advisories ? { advisories: opts.advisories } : {}) });
-    stamp = now;
+  // One rebuild at a time: requests that arrive during it wait for the same one.
+  let pending: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    pending ??= (async () => {
+      const now = sourceStamp(opts.repository, archs, opts.images ?? []);
+      if (now !== stamp) {
+        await buildCatalog({ ...build, out: site });
+        stamp = now;
+      }
+    })().finally(() => {
+      pending = undefined;
+    });
+    return pending;
   };
-  refresh();
-  const server: Server = createServer((req, res) => {
+  await refresh();
+  const server: Server = createServer(async (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
       return;
@@ -57,7 +70,7 @@ export async function serveCatalog(opts: { repository: string; advisories?: stri
       return;
     }
     try {
-      refresh();
+      await refresh();
       const body = readFileSync(file);
       res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "x-content-type-options": "nosniff" });
       res.end(req.method === "HEAD" ? undefined : body);

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
 import { before, describe, it } from "node:test";
+import { loadOsvDatabase } from "../../src/advisory/index.js";
 import { loadSigningKey } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
-import { buildCatalog, serveCatalog } from "../../src/catalog/index.js";
+import { buildCatalog, diffVersions, type ImageVersion, serveCatalog } from "../../src/catalog/index.js";
+import { buildImage } from "../../src/image/index.js";
+import { copyImage, endpoint } from "../../src/oci/index.js";
+import { signImage } from "../../src/sign/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
 
 const recipe = (name: string, body: string) => `package:
@@ -61,6 +66,18 @@ advisories:
           fixed-version: 1.2-r0
 `;
 
+// An OSV record for foo-tools (open: no advisory) and one for libfoo (resolved by its advisory).
+const osvRecord = (id: string, pkg: string, fixed: string) =>
+  JSON.stringify({
+    schema_version: "1.6.0",
+    id: `UNDISTRO-${id}`,
+    modified: "2026-11-01T00:00:00Z",
+    upstream: [id],
+    summary: `${pkg} test vulnerability`,
+    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" }],
+    affected: [{ package: { ecosystem: "undistro", name: pkg }, ranges: [{ type: "ECOSYSTEM", events: [{ introduced: "0" }, { fixed }] }] }],
+  });
+
 const CHROMIUM = "/usr/bin/chromium";
 const MIME: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".json": "application/json", ".png": "image/png" };
 
@@ -80,6 +97,7 @@ function serve(root: string): Promise<{ server: Server; url: string }> {
 describe("the catalogue", () => {
   let dir: string;
   let site: string;
+  let imageKeys: KeyObject[] = [];
   before(async () => {
     dir = tempDir();
     // apko's test key: a fixed key gives fixed packages, so the screenshots stay the same run to run.
@@ -99,12 +117,45 @@ describe("the catalogue", () => {
     }
     mkdirSync(join(dir, "advisories"));
     writeFileSync(join(dir, "advisories/libfoo.advisories.yaml"), ADVISORY);
+    mkdirSync(join(dir, "osv"));
+    writeFileSync(join(dir, "osv/UNDISTRO-CVE-2026-22222.json"), osvRecord("CVE-2026-22222", "foo-tools", "1.3-r0"));
+    writeFileSync(join(dir, "osv/UNDISTRO-CVE-2026-12345.json"), osvRecord("CVE-2026-12345", "libfoo", "1.3-r0"));
+    // Two versions of one image in one layout, as a daily rebuild leaves them: libfoo alone, then
+    // with foo-tools; only the newer is signed.
+    for (const [version, packages] of [
+      ["v1", "[libfoo]"],
+      ["v2", "[libfoo, foo-tools]"],
+    ] as const) {
+      writeFileSync(
+        join(dir, `${version}.yaml`),
+        // build_repositories: the temporary repository is not written into the image, so its
+        // digests (and the screenshots) are the same run to run.
+        `contents:\n  keyring: [${key}.pub]\n  build_repositories: [${join(dir, "repo")}]\n  packages: ${packages}\narchs: [x86_64]\n`,
+      );
+      await buildImage(join(dir, `${version}.yaml`), { outDir: join(dir, "images", version), sourceDateEpoch: 1700000000 });
+      await copyImage(endpoint(`oci:${join(dir, "images", version)}:latest`), endpoint(`oci:${join(dir, "foo")}:2026-11-0${version === "v1" ? 1 : 2}`));
+    }
+    // The SBOMs image build wrote for the newer version, kept beside the layout.
+    cpSync(join(dir, "images/v2/sboms"), join(dir, "foo/sboms"), { recursive: true });
+    const cosign = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    await signImage(endpoint(`oci:${join(dir, "foo")}:2026-11-02`), cosign.privateKey);
+    writeFileSync(join(dir, "cosign.pub"), cosign.publicKey.export({ format: "pem", type: "spki" }));
+    imageKeys = [cosign.publicKey];
     site = join(dir, "site");
   });
 
-  it("builds static pages from the repository: packages, dependencies both ways, SBOM, build record, advisories, all escaped", () => {
-    const r = buildCatalog({ repository: join(dir, "repo"), advisories: join(dir, "advisories"), out: site });
-    assert.deepEqual([r.packages, r.pages, r.searchEntries], [2, 4, 2]);
+  const options = () => ({
+    repository: join(dir, "repo"),
+    advisories: join(dir, "advisories"),
+    out: site,
+    images: [`oci:${join(dir, "foo")}`],
+    imageKeys,
+    osv: loadOsvDatabase(join(dir, "osv")),
+  });
+
+  it("builds static pages from the repository: packages, dependencies both ways, SBOM, build record, advisories, all escaped", async () => {
+    const r = await buildCatalog(options());
+    assert.deepEqual([r.packages, r.images, r.pages, r.searchEntries], [2, 1, 7, 3]);
     const lib = readFileSync(join(site, "packages/libfoo.html"), "utf8");
     assert.ok(!lib.includes("<script>alert(1)"), "descriptions are escaped");
     assert.ok(lib.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -121,9 +172,90 @@ describe("the catalogue", () => {
     const search = JSON.parse(readFileSync(join(site, "search.json"), "utf8")) as { n: string; p: string[]; c: string[] }[];
     assert.deepEqual(search.find((e) => e.n === "libfoo")?.c, ["CVE-2026-12345", "UDA-2345-6789-cfgh"]);
     // Deterministic: a second build writes the same bytes.
-    const before = readFileSync(join(site, "index.html"));
-    buildCatalog({ repository: join(dir, "repo"), advisories: join(dir, "advisories"), out: site });
-    assert.deepEqual(readFileSync(join(site, "index.html")), before);
+    const before = [readFileSync(join(site, "index.html")), readFileSync(join(site, "images/foo.html"))];
+    await buildCatalog(options());
+    assert.deepEqual([readFileSync(join(site, "index.html")), readFileSync(join(site, "images/foo.html"))], before);
+  });
+
+  it("image pages: versions with sizes, layers and packages, verified signatures, vulnerabilities with advisories applied, changes", async () => {
+    // Without keys the pages say, loudly, that nothing was checked.
+    const { imageKeys: _keys, ...unverified } = options();
+    await buildCatalog(unverified);
+    assert.match(readFileSync(join(site, "images/foo.html"), "utf8"), /Signatures and attestations were NOT checked/);
+
+    await buildCatalog(options());
+    const foo = readFileSync(join(site, "images/foo.html"), "utf8");
+    // Newest first: 2026-11-02 is signed and verified with the key given, 2026-11-01 is not signed.
+    assert.match(foo, /<tr><td><a href="#v-[0-9a-f]{12}">2026-11-02<\/a><\/td>.*<span class="good">signed, verified<\/span>/);
+    assert.match(foo, /<tr><td><a href="#v-[0-9a-f]{12}">2026-11-01<\/a><\/td>.*<span class="bad">unsigned<\/span>/);
+    // foo-tools' CVE is open (no advisory); libfoo's is resolved by its advisory (fixed in 1.2-r0).
+    assert.match(foo, /0 critical, 1 high, 0 medium, 0 low, 0 unknown; 1 more resolved by the distro's advisories/);
+    assert.match(
+      foo,
+      /<h2>Newest version<\/h2>.*<h4>SBOMs<\/h4><ul><li><a href="foo\/sboms\/sbom-x86_64\.cdx\.json" download>/s,
+      "the SBOMs that name the newest version",
+    );
+    assert.ok(existsSync(join(site, "images/foo/sboms/sbom-x86_64.spdx.json")));
+    assert.match(foo, /UNDISTRO-CVE-2026-22222/);
+    assert.ok(!/<td>UNDISTRO-CVE-2026-12345/.test(foo), "a resolved finding is not listed as open");
+    assert.match(foo, /<li class="added">added <a href="\.\.\/packages\/foo-tools\.html">foo-tools<\/a> 1\.2-r0<\/li>/);
+    assert.match(foo, /Vulnerabilities gained: UNDISTRO-CVE-2026-22222; lost: none\./);
+    assert.match(foo, /<td><a href="\.\.\/packages\/libfoo\.html">libfoo<\/a><\/td><td>1\.2-r0<\/td>/, "the package list links to package pages");
+    assert.match(foo, /\d+(\.\d)? KiB compressed, \d+(\.\d)? KiB unpacked/);
+    assert.match(readFileSync(join(site, "packages/libfoo.html"), "utf8"), /In images<\/h2><ul><li><a href="\.\.\/images\/foo\.html">foo<\/a>/);
+    const search = JSON.parse(readFileSync(join(site, "search.json"), "utf8")) as { n: string; k?: string; c: string[] }[];
+    assert.deepEqual(
+      search.find((e) => e.k === "image"),
+      {
+        n: "foo",
+        v: "2026-11-02",
+        d: "image with 2 packages",
+        p: [],
+        f: [],
+        c: ["CVE-2026-22222", "UNDISTRO-CVE-2026-22222"],
+        k: "image",
+      },
+    );
+  });
+
+  it("compares two versions: added, removed, upgraded, CVEs gained and lost", () => {
+    const version = (digest: string, packages: Record<string, string>, cves: string[]): ImageVersion => ({
+      digest,
+      tags: [digest],
+      platforms: [
+        {
+          platform: "linux/amd64",
+          digest,
+          size: 0,
+          uncompressedSize: 0,
+          layers: [],
+          packages: Object.entries(packages).map(([name, v]) => ({ name, version: v, origin: name })),
+        },
+      ],
+      verification: { checked: false, signed: false, checks: [] },
+      sbomFiles: [],
+      vulnerabilities: {
+        counts: {},
+        resolved: 0,
+        findings: cves.map((c) => ({ package: "x", version: "1", location: "", vulnerability: c, aliases: [], severity: "high" as const })),
+      },
+    });
+    const d = diffVersions(
+      version("a", { busybox: "1.36.1-r0", zlib: "1.3-r0", old: "1-r0" }, ["CVE-1", "CVE-2"]),
+      version("b", { busybox: "1.37.0-r0", zlib: "1.3-r0", openssl: "3.5.0-r0" }, ["CVE-2", "CVE-3"]),
+    );
+    assert.deepEqual(d, {
+      platforms: [
+        {
+          platform: "linux/amd64",
+          added: [{ name: "openssl", version: "3.5.0-r0" }],
+          removed: [{ name: "old", version: "1-r0" }],
+          changed: [{ name: "busybox", from: "1.36.1-r0", to: "1.37.0-r0" }],
+        },
+      ],
+      cvesGained: ["CVE-3"],
+      cvesLost: ["CVE-1"],
+    });
   });
 
   it("in a real browser: search by name, cmd:, so:, path and CVE; package → dependency; SBOM download; no serious accessibility violations", async (t) => {
@@ -151,11 +283,12 @@ describe("the catalogue", () => {
       };
       await page.goto(`${url}index.html`);
       assert.equal(await page.title(), "Packages · undistro catalogue");
-      assert.deepEqual(await results("foo"), ["foo-tools", "libfoo"]);
+      assert.deepEqual(await results("foo"), ["foo", "foo-tools", "libfoo"], "the image first: its name is the query");
       assert.deepEqual(await results("cmd:foo"), ["libfoo"]);
       assert.deepEqual(await results("so:libfoo"), ["libfoo"]);
       assert.deepEqual(await results("/usr/share/foo-tools"), ["foo-tools"]);
       assert.deepEqual(await results("CVE-2026-12345"), ["libfoo"]);
+      assert.deepEqual(await results("CVE-2026-22222"), ["foo"], "an image by a CVE open in it");
       await results("foo-tools");
       mkdirSync(join(REPO_ROOT, "docs/catalogue"), { recursive: true });
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/search.png") });
@@ -169,7 +302,27 @@ describe("the catalogue", () => {
       const sbom = (await page.evaluate(`fetch(document.querySelector("a[download]").href).then((r) => r.json())`)) as { spdxVersion: string };
       assert.equal(sbom.spdxVersion, "SPDX-2.3");
 
-      for (const path of ["index.html", "packages/libfoo.html", "advisories.html"]) {
+      // package → image → comparison of two digests.
+      await page.getByRole("link", { name: "foo", exact: true }).click();
+      await page.waitForURL(/images\/foo\.html$/);
+      assert.equal(await page.textContent("h1"), "foo");
+      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/image.png"), fullPage: true });
+      const imageSbom = (await page.evaluate(`fetch(document.querySelector("a[download][href$='.spdx.json']").href).then((r) => r.json())`)) as {
+        spdxVersion: string;
+      };
+      assert.equal(imageSbom.spdxVersion, "SPDX-2.3", "the image's SPDX SBOM downloads");
+      await page.getByRole("link", { name: "Compare any two versions" }).click();
+      await page.waitForURL(/images\/foo\/compare\.html$/);
+      const diffText = () => page.evaluate(`document.getElementById("diff").textContent`) as Promise<string>;
+      assert.match(await diffText(), /added foo-tools 1\.2-r0.*Vulnerabilities gained: UNDISTRO-CVE-2026-22222; lost: none\./s);
+      // The other way round, chosen in the page: the script redoes the comparison.
+      const digests = (await page.evaluate(`[...document.querySelectorAll("#from option")].map((o) => o.value)`)) as string[];
+      await page.selectOption("#from", digests[0] as string);
+      await page.selectOption("#to", digests[1] as string);
+      assert.match(await diffText(), /removed foo-tools 1\.2-r0.*Vulnerabilities gained: none; lost: UNDISTRO-CVE-2026-22222\./s);
+      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/compare.png") });
+
+      for (const path of ["index.html", "packages/libfoo.html", "advisories.html", "images.html", "images/foo.html", "images/foo/compare.html"]) {
         await page.goto(`${url}${path}`);
         await page.addScriptTag({ content: axeSource });
         const violations = (await page.evaluate(`axe.run().then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact })))`)) as {
@@ -188,7 +341,8 @@ describe("the catalogue", () => {
   });
 
   it("serves the same pages live, rebuilt when the repository's index changes; nothing outside the site", async () => {
-    const running = await serveCatalog({ repository: join(dir, "repo"), advisories: join(dir, "advisories"), host: "127.0.0.1", port: 0 });
+    const { out: _out, ...sources } = options();
+    const running = await serveCatalog({ ...sources, host: "127.0.0.1", port: 0 });
     try {
       const index = await fetch(`${running.url}index.html`);
       assert.equal(index.status, 200);
@@ -205,6 +359,9 @@ describe("the catalogue", () => {
       const bar = await fetch(`${running.url}packages/bar.html`);
       assert.equal(bar.status, 200, "a new package shows once the index changed");
       assert.equal(bar.headers.get("content-type"), "text/html; charset=utf-8");
+      assert.doesNotMatch(await (await fetch(`${running.url}images/foo.html`)).text(), /2026-11-03/);
+      await copyImage(endpoint(`oci:${join(dir, "images/v1")}:latest`), endpoint(`oci:${join(dir, "foo")}:2026-11-03`));
+      assert.match(await (await fetch(`${running.url}images/foo.html`)).text(), /2026-11-03/, "a new tag in the layout shows");
     } finally {
       await running.close();
     }

@@ -17,6 +17,7 @@ interface BootstrapFlags {
   stepTimeout: string;
   list?: boolean;
   json?: boolean;
+  quiet?: boolean;
 }
 
 const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
@@ -61,7 +62,8 @@ export function registerBootstrap(program: Command, io: Io): void {
     .option("--log-dir <dir>", "build logs (and diffoscope reports); default: DIR/logs")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this", "6h")
     .option("--list", "print the stages and their recipes, build nothing")
-    .option("--json", "print the report as JSON")
+    .option("--json", "print the report as JSON on stdout (progress still goes to stderr)")
+    .option("--quiet", "no progress on stderr")
     .action(
       action(io, async (f: BootstrapFlags) => {
         const project = loadProjectConfig();
@@ -84,7 +86,8 @@ export function registerBootstrap(program: Command, io: Io): void {
           ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           logDir: f.logDir ?? join(out, "logs"),
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
-          ...(f.json ? {} : { onEvent: progress(io) }),
+          // Progress goes to stderr whatever stdout carries: a bootstrap runs for hours.
+          ...(f.quiet ? {} : { onEvent: progress(io) }),
         });
         const failure = notReproduced(report);
         if (f.json) {
