@@ -12,6 +12,7 @@ import { type Advisory, latestEvent, sortedEvents } from "../advisory/index.js";
 import { compareVersions, parseDependency } from "../apk/index.js";
 import type { TrustedKeys } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
+import { historyPage, readRebuildHistory } from "./history.js";
 import { CSS, h, href, page, type Raw, slug } from "./html.js";
 import { COMPARE_JS, comparePage, imagePage, imagesIndexPage } from "./image-pages.js";
 import { type CatalogImage, loadImage, readSbomFile } from "./images.js";
@@ -291,7 +292,11 @@ export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBu
   writeFileSync(join(opts.out, "search.json"), JSON.stringify(entries));
   writeFileSync(join(opts.out, "index.html"), indexPage(cat));
   writeFileSync(join(opts.out, "advisories.html"), advisoriesPage(cat));
-  let pages = 2 + writeImages(cat, images, opts.out);
+  writeFileSync(
+    join(opts.out, "rebuilds.html"),
+    historyPage(readRebuildHistory(opts.repository), (name, root) => link(cat, name, root), new Set(images.map((i) => i.name))),
+  );
+  let pages = 3 + writeImages(cat, images, opts.out);
   const inImages = imageContents(images);
   for (const name of [...cat.packages.keys()].sort()) {
     writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages));

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, sep } from "node:path";
+import { REBUILD_HISTORY_FILE } from "../rebuild/index.js";
 import { buildCatalog, type CatalogBuildOptions } from "./build.js";
 import { loadCatalog } from "./model.js";
 
@@ -23,7 +24,7 @@ export interface RunningCatalog {
   close(): Promise<void>;
 }
 
-/** The newest mtime of the repository's indexes and the images' index.json: what says the site is stale. */
+/** The newest mtime of the repository's indexes, its rebuild history and the images' index.json: what says the site is stale. */
 function sourceStamp(repository: string, archs: string[], images: string[]): number {
   const files = [
     ...archs.map((a) => join(repository, a, "APKINDEX.tar.gz")),

@@ -7,4 +7,12 @@ export {
   type RebuildInputs,
   type RebuildPlan,
 } from "./plan.js";
-export { type RebuildOptions, type RebuildResult, type RebuiltImage, runRebuild } from "./run.js";
+export {
+  historyEntry,
+  REBUILD_HISTORY_FILE,
+  type RebuildHistoryEntry,
+  type RebuildOptions,
+  type RebuildResult,
+  type RebuiltImage,
+  runRebuild,
+} from "./run.js";

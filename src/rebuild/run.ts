@@ -5,14 +5,15 @@
  * signature, SLSA provenance, SPDX per platform), and copies them to a registry when asked.
  */
 import type { KeyObject } from "node:crypto";
-import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { appendFileSync, existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, join, relative, resolve } from "node:path";
 import type { ApkSigningKey } from "../apk/index.js";
 import { type BuildEvent, type BuildReport, buildGraph } from "../build/index.js";
 import { buildImage, OCI_ARCH } from "../image/index.js";
 import { copyImage, endpoint, platformName } from "../oci/index.js";
-import { attestImage, PREDICATE_TYPES, signImage } from "../sign/index.js";
+import { attestImage, imageDigest, PREDICATE_TYPES, signImage } from "../sign/index.js";
 import { bumpEpoch } from "../update/index.js";
+import { sortedJson } from "../util/index.js";
 import { planRebuild, type RebuildInputs, type RebuildPlan } from "./plan.js";
 
 export interface RebuildOptions extends RebuildInputs {
@@ -38,6 +39,8 @@ export interface RebuiltImage {
   name: string;
   layout: string;
   digest: string;
+  /** The digest the layout held before (tag latest), when it held one. */
+  from?: string;
   signed: boolean;
   attestations: string[];
   pushed?: string;
@@ -94,10 +97,11 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
       keyring: opts.keyring.map((k) => resolve(k)),
       ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     });
+    const from = existsSync(join(layout, "index.json")) ? await imageDigest(endpoint(`oci:${layout}`)).catch(() => undefined) : undefined;
     // Replace the old layout whole: its signatures name the old digest.
     rmSync(layout, { recursive: true, force: true });
     renameSync(fresh, layout);
-    const result: RebuiltImage = { name: img.name, layout, digest: report.index.digest, signed: false, attestations: [] };
+    const result: RebuiltImage = { name: img.name, layout, digest: report.index.digest, ...(from ? { from } : {}), signed: false, attestations: [] };
     if (opts.cosignKey) {
       const ep = endpoint(`oci:${layout}`);
       await signImage(ep, opts.cosignKey, { reference: img.name });
@@ -125,11 +129,48 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
     }
     images.push(result);
   }
-  return {
+  const result: RebuildResult = {
     plan,
     epochBumps,
     built: built.map((b) => ({ package: b.packages[0]?.name ?? b.recipe, files: b.packages.map((p) => p.file) })),
     skipped,
     images,
   };
+  appendHistory(opts.repository, result, new Date());
+  return result;
+}
+
+/** Where the daily job keeps what each run did (one JSON object a line, oldest first). */
+export const REBUILD_HISTORY_FILE = "rebuild-history.jsonl";
+
+/** One run of the daily job as the history keeps it: what changed, what was built, what images it made. */
+export interface RebuildHistoryEntry {
+  /** When the run ended (wall time: the history is a log, not a build output). */
+  at: string;
+  arch: string;
+  changed: Array<{ package: string; from?: string; to: string; reason: string }>;
+  dependents: Array<{ package: string; from: string; to: string; because: string[] }>;
+  built: Array<{ package: string; files: string[] }>;
+  images: Array<{ name: string; from?: string; digest: string; signed: boolean; pushed?: string }>;
+}
+
+export function historyEntry(r: RebuildResult, at: Date): RebuildHistoryEntry {
+  return {
+    at: at.toISOString(),
+    arch: r.plan.arch,
+    changed: r.plan.changed.map((c) => ({ package: c.package, ...(c.from ? { from: c.from } : {}), to: c.to, reason: c.reason })),
+    dependents: r.plan.dependents.map((d) => ({ package: d.package, from: d.from, to: d.to, because: d.because })),
+    built: r.built.map((b) => ({ package: b.package, files: b.files.map((f) => basename(f)) })),
+    images: r.images.map((i) => ({
+      name: i.name,
+      ...(i.from ? { from: i.from } : {}),
+      digest: i.digest,
+      signed: i.signed,
+      ...(i.pushed ? { pushed: i.pushed } : {}),
+    })),
+  };
+}
+
+function appendHistory(repository: string, r: RebuildResult, at: Date): void {
+  appendFileSync(join(repository, REBUILD_HISTORY_FILE), `${sortedJson(historyEntry(r, at), 0)}\n`);
 }

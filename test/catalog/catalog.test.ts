@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { extname, join, normalize } from "node:path";
@@ -155,7 +155,7 @@ describe("the catalogue", () => {
 
   it("builds static pages from the repository: packages, dependencies both ways, SBOM, build record, advisories, all escaped", async () => {
     const r = await buildCatalog(options());
-    assert.deepEqual([r.packages, r.images, r.pages, r.searchEntries], [2, 1, 7, 3]);
+    assert.deepEqual([r.packages, r.images, r.pages, r.searchEntries], [2, 1, 8, 3]);
     const lib = readFileSync(join(site, "packages/libfoo.html"), "utf8");
     assert.ok(!lib.includes("<script>alert(1)"), "descriptions are escaped");
     assert.ok(lib.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -216,6 +216,33 @@ describe("the catalogue", () => {
         k: "image",
       },
     );
+  });
+
+  it("the daily job's history, newest first; a damaged line is reported and left out", async () => {
+    const run = (at: string, images: unknown[]) =>
+      JSON.stringify({
+        at,
+        arch: "x86_64",
+        changed: [{ package: "libfoo", from: "1.1-r0", to: "1.2-r0", reason: "upstream released 1.2" }],
+        dependents: [{ package: "foo-tools", from: "1.2-r0", to: "1.2-r1", because: ["libfoo"] }],
+        built: [{ package: "libfoo", files: ["libfoo-1.2-r0.apk"] }],
+        images,
+      });
+    writeFileSync(
+      join(dir, "repo/rebuild-history.jsonl"),
+      `${run("2026-11-01T04:00:00.000Z", [])}\nnot json\n${run("2026-11-02T04:00:00.000Z", [{ name: "foo", from: `sha256:${"a".repeat(64)}`, digest: `sha256:${"b".repeat(64)}`, signed: true }])}\n`,
+    );
+    try {
+      await buildCatalog(options());
+      const html = readFileSync(join(site, "rebuilds.html"), "utf8");
+      assert.ok(html.indexOf("2026-11-02T04:00:00.000Z") < html.indexOf("2026-11-01T04:00:00.000Z"), "newest first");
+      assert.match(html, /<a href="packages\/libfoo\.html">libfoo<\/a> 1\.1-r0 → 1\.2-r0/);
+      assert.match(html, /rebuilt for libfoo/);
+      assert.match(html, /<td><a href="images\/foo\.html">foo<\/a><\/td><td><code>aaaaaaaaaaaa<\/code><\/td><td><code>bbbbbbbbbbbb<\/code><\/td>/);
+      assert.match(html, /1 line\(s\) of rebuild-history\.jsonl are not run records/);
+    } finally {
+      rmSync(join(dir, "repo/rebuild-history.jsonl"));
+    }
   });
 
   it("compares two versions: added, removed, upgraded, CVEs gained and lost", () => {
@@ -322,7 +349,15 @@ describe("the catalogue", () => {
       assert.match(await diffText(), /removed foo-tools 1\.2-r0.*Vulnerabilities gained: none; lost: UNDISTRO-CVE-2026-22222\./s);
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/compare.png") });
 
-      for (const path of ["index.html", "packages/libfoo.html", "advisories.html", "images.html", "images/foo.html", "images/foo/compare.html"]) {
+      for (const path of [
+        "index.html",
+        "packages/libfoo.html",
+        "advisories.html",
+        "images.html",
+        "images/foo.html",
+        "images/foo/compare.html",
+        "rebuilds.html",
+      ]) {
         await page.goto(`${url}${path}`);
         await page.addScriptTag({ content: axeSource });
         const violations = (await page.evaluate(`axe.run().then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact })))`)) as {

@@ -226,9 +226,25 @@ describe("daily rebuild: an upstream zlib release rebuilds zlib, its dependents 
     assert.equal(verified.ok, true, JSON.stringify(verified.checks.filter((c) => !c.ok)));
     assert.ok(verified.checks.some((c) => c.kind === "package" && /zlib-1\.3\.2-r0/.test(`${c.layer} ${c.reason}`)));
 
+    assert.equal(png.from, pngDigestBefore, "the digest the layout held before");
+
     // Run again: nothing changed, nothing is rebuilt.
     const idle = await runRebuild(common());
     assert.deepEqual([idle.built, idle.images, idle.epochBumps], [[], [], []]);
+    // Both runs are in the history beside the repository, the catalogue's rebuild page reads.
+    // (The first line is the set-up's initial build.)
+    const history = readFileSync(join(repository, "rebuild-history.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .slice(-2);
+    assert.equal(history.length, 2);
+    assert.deepEqual(
+      history[0].built.map((b: { package: string }) => b.package),
+      ["zlib", "libpng", "pngtool"],
+    );
+    assert.deepEqual(history[0].images, [{ name: "png", from: pngDigestBefore, digest: png.digest, signed: true, pushed: `${host}/undistro/png:latest` }]);
+    assert.deepEqual([history[1].built, history[1].images], [[], []]);
   });
 
   it("--since: a recipe edited without a new version gets a new epoch; an unchanged tree plans nothing", () => {
