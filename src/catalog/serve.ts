@@ -27,6 +27,7 @@ export interface RunningCatalog {
 /** The newest mtime of the repository's indexes, its rebuild history and the images' index.json: what says the site is stale. */
 function sourceStamp(repository: string, archs: string[], images: string[]): number {
   const files = [
+    join(repository, REBUILD_HISTORY_FILE),
     ...archs.map((a) => join(repository, a, "APKINDEX.tar.gz")),
     ...images.map((i) => join(i.replace(/^[^=/]*=/, "").replace(/^oci:/, ""), "index.json")),
   ];
