@@ -12,6 +12,7 @@ import { type Advisory, latestEvent, sortedEvents } from "../advisory/index.js";
 import { compareVersions, parseDependency } from "../apk/index.js";
 import type { TrustedKeys } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
+import { type BuildGraph, buildClosure, buildGraphOf, GRAPH_CSS, graphSvg, MAX_GRAPH_NODES } from "./graph.js";
 import { historyPage, readRebuildHistory } from "./history.js";
 import { CSS, h, href, page, type Raw, slug } from "./html.js";
 import { COMPARE_JS, comparePage, imagePage, imagesIndexPage } from "./image-pages.js";
@@ -164,10 +165,16 @@ function buildSection(p: CatalogPackage): Raw {
   const r = p.record;
   const verdicts = p.verdicts.length
     ? list(
-        p.verdicts.map(
-          (v) =>
-            h`<span class="${v.match ? "good" : "bad"}">${v.match ? "reproduced" : "did not reproduce"}</span> by <code>${v.rebuilder}</code> <span class="muted">(${v.file}; signature not checked on this page: use undistro verify)</span>`,
-        ),
+        p.verdicts.map((v) => {
+          const signature =
+            v.signature === "verified"
+              ? h`<span class="good">signature verified with a trusted key</span>`
+              : v.signature === "unchecked"
+                ? h`<span class="bad">signature NOT checked (the catalogue was built without --keyring)</span>`
+                : h`<span class="bad">signature invalid: ${v.reason ?? ""}</span>`;
+          const outcome = v.signature === "invalid" ? "unverified claim" : v.match ? "reproduced" : "did not reproduce";
+          return h`<span class="${v.match && v.signature === "verified" ? "good" : "bad"}">${outcome}</span> by <code>${v.rebuilder}</code>; ${signature} <span class="muted">(${v.file})</span>`;
+        }),
         "",
       )
     : h`<p class="muted">No rebuild verdicts yet (undistro rebuild-check --attest-key).</p>`;
@@ -197,7 +204,28 @@ function imageContents(images: CatalogImage[]): ImageContents {
   );
 }
 
-function packagePage(cat: Catalog, name: string, inImages: ImageContents): string {
+function graphSection(graph: BuildGraph, origin: string): Raw {
+  const closure = buildClosure(graph, origin);
+  if (closure.size < 2)
+    return h`<h2>Build graph</h2><p class="muted">No package of this repository was in its build environment (its build record names none, or it has none).</p>`;
+  return h`<h2>Build graph</h2><p>What built ${origin}, transitively (${closure.size - 1} source packages); its path is drawn in blue. <a href="../graph.html#n-${href(slug(origin))}">In the whole graph</a>.</p>
+<div class="graph-wrap">${graphSvg(graph, { nodes: closure, highlight: origin, root: "../", title: `What built ${origin}` })}</div>`;
+}
+
+function graphPage(graph: BuildGraph): string {
+  const edges = [...graph.values()].reduce((n, s) => n + s.size, 0);
+  return page(
+    "Build graph",
+    "",
+    h`<h1>Build graph</h1><p>Which source packages built which, from the build record every package carries: an arrow from A to B means A's packages were in B's build environment. ${graph.size} source packages, ${edges} edges.</p>${
+      graph.size <= MAX_GRAPH_NODES
+        ? h`<div class="graph-wrap">${graphSvg(graph, { root: "", title: "The build graph" })}</div>`
+        : h`<p class="muted">Too many packages (${graph.size}) to draw readably at once: each package's page draws what built it.</p>`
+    }`,
+  );
+}
+
+function packagePage(cat: Catalog, name: string, inImages: ImageContents, graph: BuildGraph): string {
   const all = cat.packages.get(name) ?? [];
   const top = newest(all);
   const e = top.entry;
@@ -226,6 +254,7 @@ ${e.url ? h`<dt>Upstream</dt><dd><a href="${/^https?:\/\//.test(e.url) ? e.url :
       "Only its name.",
     )}
 ${advisorySection(cat, name)}
+${graphSection(graph, e.origin ?? name)}
 <h2>SBOM</h2>${sbomSummary(top, sbomFile(top))}
 ${buildSection(top)}
 <h2>Files (${top.files.length})</h2>${list(
@@ -275,7 +304,7 @@ function writeImages(cat: Catalog, images: CatalogImage[], out: string): number 
 
 /** Writes the site into `out` (replacing what a previous build left there). */
 export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBuildReport> {
-  const cat = loadCatalog(opts.repository, opts.advisories);
+  const cat = loadCatalog(opts.repository, opts.advisories, opts.imageKeys);
   if (opts.out === "/" || opts.out === "") throw new UndistroError("USAGE", "refusing to write the catalogue over /");
   const advisories: AdvisoryDocument[] = [...cat.advisories.values()];
   const images: CatalogImage[] = [];
@@ -286,7 +315,7 @@ export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBu
   if (twice) throw new UndistroError("USAGE", `two images are named ${twice}`, { hint: "name them: --image NAME=oci:DIR" });
   for (const d of ["packages", "assets", "sboms", "images"]) rmSync(join(opts.out, d), { recursive: true, force: true });
   for (const d of ["packages", "assets", "sboms", "provenance", "images"]) mkdirSync(join(opts.out, d), { recursive: true });
-  writeFileSync(join(opts.out, "assets/catalog.css"), CSS);
+  writeFileSync(join(opts.out, "assets/catalog.css"), CSS + GRAPH_CSS);
   writeFileSync(join(opts.out, "assets/search.js"), SEARCH_JS);
   const entries = [...searchEntries(cat), ...imageSearchEntries(images)];
   writeFileSync(join(opts.out, "search.json"), JSON.stringify(entries));
@@ -296,10 +325,12 @@ export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBu
     join(opts.out, "rebuilds.html"),
     historyPage(readRebuildHistory(opts.repository), (name, root) => link(cat, name, root), new Set(images.map((i) => i.name))),
   );
-  let pages = 3 + writeImages(cat, images, opts.out);
+  const graph = buildGraphOf(cat);
+  writeFileSync(join(opts.out, "graph.html"), graphPage(graph));
+  let pages = 4 + writeImages(cat, images, opts.out);
   const inImages = imageContents(images);
   for (const name of [...cat.packages.keys()].sort()) {
-    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages));
+    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages, graph));
     pages++;
     for (const p of cat.packages.get(name) ?? []) {
       if (p.sbom) writeFileSync(join(opts.out, "sboms", sbomFile(p)), p.sbom);

@@ -45,7 +45,7 @@ export function page(title: string, root: string, body: Raw): string {
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
-<header><nav aria-label="Site"><a href="${root}index.html" class="brand">undistro</a> <a href="${root}index.html">Packages</a> <a href="${root}images.html">Images</a> <a href="${root}advisories.html">Advisories</a> <a href="${root}rebuilds.html">Rebuilds</a></nav></header>
+<header><nav aria-label="Site"><a href="${root}index.html" class="brand">undistro</a> <a href="${root}index.html">Packages</a> <a href="${root}images.html">Images</a> <a href="${root}advisories.html">Advisories</a> <a href="${root}graph.html">Build graph</a> <a href="${root}rebuilds.html">Rebuilds</a></nav></header>
 <main id="main">
 ${body}
 </main>

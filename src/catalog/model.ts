@@ -4,12 +4,17 @@
  * records; provenance and rebuild verdicts from beside the repository; advisories from their
  * directory. Nothing is fetched from the network.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AdvisoryDocument, loadAdvisoryDirectory } from "../advisory/index.js";
 import { type IndexEntry, parseDependency, readIndexFile, readPackage } from "../apk/index.js";
 import { BUILD_RECORD_FILE, type BuildRecord, parseBuildRecord } from "../build/index.js";
+import { checkStatementEnvelope, type DsseEnvelope, rebuildVerdictMatches, type TrustedKeys } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
+
+/** A verdict is a small DSSE envelope; anything larger is not one. */
+const MAX_VERDICT_BYTES = 1 << 20;
 
 export interface CatalogPackage {
   name: string;
@@ -22,8 +27,17 @@ export interface CatalogPackage {
   record?: BuildRecord;
   /** The provenance beside the repository, as text (a DSSE envelope or a statement). */
   provenance?: { file: string; text: string };
-  /** Rebuild verdicts beside the repository (signatures not checked here). */
-  verdicts: { file: string; match: boolean; rebuilder: string }[];
+  /** Rebuild verdicts beside the repository, their signatures checked when trusted keys were given. */
+  verdicts: Verdict[];
+}
+
+export interface Verdict {
+  file: string;
+  match: boolean;
+  rebuilder: string;
+  /** "verified": a trusted key signed it over this package's digest; "unchecked": no key was given. */
+  signature: "verified" | "unchecked" | "invalid";
+  reason?: string;
 }
 
 export interface Catalog {
@@ -44,21 +58,33 @@ function add<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   m.set(k, s);
 }
 
-function readVerdicts(repository: string, arch: string, apk: string): CatalogPackage["verdicts"] {
+function readVerdicts(repository: string, arch: string, apk: string, keys: TrustedKeys | undefined): Verdict[] {
   const dir = join(repository, "rebuilds", arch);
   if (!existsSync(dir)) return [];
-  const out: CatalogPackage["verdicts"] = [];
-  for (const f of readdirSync(dir).sort()) {
-    if (!f.startsWith(`${apk}.`) || !f.endsWith(".intoto.jsonl")) continue;
-    try {
-      const env = JSON.parse(readFileSync(join(dir, f), "utf8")) as { payload?: string };
-      const st = JSON.parse(Buffer.from(env.payload ?? "", "base64").toString("utf8")) as { predicate?: { match?: unknown; rebuilder?: { id?: unknown } } };
-      out.push({ file: f, match: st.predicate?.match === true, rebuilder: String(st.predicate?.rebuilder?.id ?? "unknown") });
-    } catch {
-      out.push({ file: f, match: false, rebuilder: "unreadable verdict" });
-    }
+  const names = readdirSync(dir)
+    .sort()
+    .filter((f) => f.startsWith(`${apk}.`) && f.endsWith(".intoto.jsonl"));
+  if (!names.length) return [];
+  const apkFile = join(repository, arch, apk);
+  const digest = existsSync(apkFile) ? `sha256:${createHash("sha256").update(readFileSync(apkFile)).digest("hex")}` : "";
+  return names.map((f) => readVerdict(join(dir, f), f, digest, keys));
+}
+
+/** One verdict file: what it claims, and whether a trusted key signed that claim over the package's digest. */
+function readVerdict(path: string, file: string, digest: string, keys: TrustedKeys | undefined): Verdict {
+  let env: DsseEnvelope;
+  let claimed: { predicate?: { match?: unknown; rebuilder?: { id?: unknown } } };
+  try {
+    env = JSON.parse(readFileSync(path, "utf8").slice(0, MAX_VERDICT_BYTES)) as DsseEnvelope;
+    claimed = JSON.parse(Buffer.from(env.payload ?? "", "base64").toString("utf8"));
+  } catch {
+    return { file, match: false, rebuilder: "unreadable verdict", signature: "invalid", reason: "not a JSON DSSE envelope" };
   }
-  return out;
+  const rebuilder = String(claimed.predicate?.rebuilder?.id ?? "unknown");
+  if (!keys || (Array.isArray(keys) && !keys.length)) return { file, match: claimed.predicate?.match === true, rebuilder, signature: "unchecked" };
+  const checked = checkStatementEnvelope(env, keys, digest);
+  if (!checked.statement) return { file, match: false, rebuilder, signature: "invalid", reason: checked.error ?? "no trusted key signed it" };
+  return { file, match: rebuildVerdictMatches(checked.statement.predicate), rebuilder, signature: "verified" };
 }
 
 function readProvenance(repository: string, arch: string, apk: string): CatalogPackage["provenance"] {
@@ -70,10 +96,10 @@ function readProvenance(repository: string, arch: string, apk: string): CatalogP
 }
 
 /** One package of the index, with what its .apk and the files beside the repository say. */
-function catalogPackage(repository: string, arch: string, entry: IndexEntry): CatalogPackage {
+function catalogPackage(repository: string, arch: string, entry: IndexEntry, keys: TrustedKeys | undefined): CatalogPackage {
   const apk = `${entry.name}-${entry.version}.apk`;
   const file = join(repository, arch, apk);
-  const p: CatalogPackage = { name: entry.name, arch, entry, files: [], verdicts: readVerdicts(repository, arch, apk) };
+  const p: CatalogPackage = { name: entry.name, arch, entry, files: [], verdicts: readVerdicts(repository, arch, apk, keys) };
   const provenance = readProvenance(repository, arch, apk);
   if (provenance) p.provenance = provenance;
   if (!existsSync(file)) return p;
@@ -92,7 +118,8 @@ function catalogPackage(repository: string, arch: string, entry: IndexEntry): Ca
   return p;
 }
 
-export function loadCatalog(repository: string, advisoriesDir?: string): Catalog {
+/** `keys`: trusted cosign keys; with them, rebuild verdicts are verified, not just read. */
+export function loadCatalog(repository: string, advisoriesDir?: string, keys?: TrustedKeys): Catalog {
   if (!existsSync(repository)) throw new UndistroError("USAGE", `${repository}: no such repository directory`);
   const archs = readdirSync(repository)
     .filter((a) => existsSync(join(repository, a, "APKINDEX.tar.gz")))
@@ -104,7 +131,7 @@ export function loadCatalog(repository: string, advisoriesDir?: string): Catalog
     const index = readIndexFile(join(repository, arch, "APKINDEX.tar.gz"));
     for (const e of index.entries) {
       const list = cat.packages.get(e.name) ?? [];
-      list.push(catalogPackage(repository, arch, e));
+      list.push(catalogPackage(repository, arch, e, keys));
       cat.packages.set(e.name, list);
       for (const d of e.depends) add(cat.reverse, parseDependency(d, e.name, false).name, e.name);
       for (const pr of e.provides) add(cat.providers, parseDependency(pr, e.name, false).name, e.name);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -11,6 +11,7 @@ import { buildRecipe } from "../../src/build/index.js";
 import { buildCatalog, diffVersions, type ImageVersion, serveCatalog } from "../../src/catalog/index.js";
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint } from "../../src/oci/index.js";
+import { writePackageVerdict } from "../../src/reproduce/index.js";
 import { signImage } from "../../src/sign/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
 
@@ -37,11 +38,16 @@ pipeline:
       echo tool > \${{targets.destdir}}/usr/bin/foo
 `,
 );
+// foo-tools is built with libfoo in its build environment: an edge of the build graph.
 const TOOLS = recipe(
   "foo-tools",
   `  dependencies:
     runtime:
       - so:libfoo.so.1
+environment:
+  contents:
+    packages:
+      - libfoo
 pipeline:
   - runs: mkdir -p \${{targets.destdir}}/usr/share/foo-tools && echo x > \${{targets.destdir}}/usr/share/foo-tools/README
 `,
@@ -98,6 +104,7 @@ describe("the catalogue", () => {
   let dir: string;
   let site: string;
   let imageKeys: KeyObject[] = [];
+  let cosignKey: KeyObject;
   before(async () => {
     dir = tempDir();
     // apko's test key: a fixed key gives fixed packages, so the screenshots stay the same run to run.
@@ -141,6 +148,7 @@ describe("the catalogue", () => {
     await signImage(endpoint(`oci:${join(dir, "foo")}:2026-11-02`), cosign.privateKey);
     writeFileSync(join(dir, "cosign.pub"), cosign.publicKey.export({ format: "pem", type: "spki" }));
     imageKeys = [cosign.publicKey];
+    cosignKey = cosign.privateKey;
     site = join(dir, "site");
   });
 
@@ -155,7 +163,7 @@ describe("the catalogue", () => {
 
   it("builds static pages from the repository: packages, dependencies both ways, SBOM, build record, advisories, all escaped", async () => {
     const r = await buildCatalog(options());
-    assert.deepEqual([r.packages, r.images, r.pages, r.searchEntries], [2, 1, 8, 3]);
+    assert.deepEqual([r.packages, r.images, r.pages, r.searchEntries], [2, 1, 9, 3]);
     const lib = readFileSync(join(site, "packages/libfoo.html"), "utf8");
     assert.ok(!lib.includes("<script>alert(1)"), "descriptions are escaped");
     assert.ok(lib.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -167,6 +175,14 @@ describe("the catalogue", () => {
     assert.match(lib, /with the host&#39;s toolchain \(stage 0\/1\)/, "the build record");
     const tools = readFileSync(join(site, "packages/foo-tools.html"), "utf8");
     assert.match(tools, /<code>so:libfoo\.so\.1<\/code> → <a href="\.\.\/packages\/libfoo\.html">libfoo<\/a>/);
+    // The build graph: libfoo was in foo-tools' build environment; foo-tools' page draws its path.
+    const graph = readFileSync(join(site, "graph.html"), "utf8");
+    assert.match(graph, /2 source packages, 1 edges/);
+    assert.match(graph, /<a href="packages\/libfoo\.html" id="n-libfoo"><g class="node">/);
+    assert.match(tools, /<h2>Build graph<\/h2><p>What built foo-tools, transitively \(1 source packages\)/);
+    assert.match(tools, /<path class="edge hot" d="M[^"]+"/);
+    assert.match(tools, /<g class="node target"><title>foo-tools<\/title>/);
+    assert.match(lib, /No package of this repository was in its build environment/);
     const sbom = JSON.parse(readFileSync(join(site, "sboms/libfoo-1.2-r0.x86_64.spdx.json"), "utf8"));
     assert.equal(sbom.spdxVersion, "SPDX-2.3");
     const search = JSON.parse(readFileSync(join(site, "search.json"), "utf8")) as { n: string; p: string[]; c: string[] }[];
@@ -322,7 +338,8 @@ describe("the catalogue", () => {
 
       await page.click("#results li a >> text=foo-tools");
       await page.waitForURL(/packages\/foo-tools\.html$/);
-      await page.getByRole("link", { name: "libfoo", exact: true }).click();
+      // The dependency link (the build graph links it too).
+      await page.getByRole("link", { name: "libfoo", exact: true }).first().click();
       await page.waitForURL(/packages\/libfoo\.html$/);
       assert.equal(await page.textContent("h1"), "libfoo");
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/package.png"), fullPage: true });
@@ -357,6 +374,8 @@ describe("the catalogue", () => {
         "images/foo.html",
         "images/foo/compare.html",
         "rebuilds.html",
+        "graph.html",
+        "packages/foo-tools.html",
       ]) {
         await page.goto(`${url}${path}`);
         await page.addScriptTag({ content: axeSource });
@@ -369,9 +388,43 @@ describe("the catalogue", () => {
       }
       await page.goto(`${url}advisories.html`);
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/advisories.png") });
+      await page.goto(`${url}graph.html`);
+      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/graph.png") });
     } finally {
       await browser.close();
       server.close();
+    }
+  });
+
+  it("rebuild verdicts on package pages: verified with the trusted keys, an untrusted signer shown as invalid, unchecked said loudly", async () => {
+    const apk = join(dir, "repo/x86_64/libfoo-1.2-r0.apk");
+    const sha = createHash("sha256").update(readFileSync(apk)).digest("hex");
+    const predicate = (match: boolean) => ({
+      rebuilder: { id: "rebuilder.example", builder: "undistro 0.1.0" },
+      artifact: { kind: "apk" as const, name: "libfoo", version: "1.2-r0" },
+      inputs: {},
+      comparison: "control and data members",
+      expected: { sha256: sha },
+      obtained: { sha256: match ? sha : "0".repeat(64) },
+      match,
+      variations: [],
+    });
+    const trusted = writePackageVerdict(apk, sha, predicate(true), cosignKey);
+    const stranger = writePackageVerdict(apk, sha, predicate(true), generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+    try {
+      await buildCatalog(options());
+      const lib = readFileSync(join(site, "packages/libfoo.html"), "utf8");
+      assert.match(
+        lib,
+        /<span class="good">reproduced<\/span> by <code>rebuilder\.example<\/code>; <span class="good">signature verified with a trusted key<\/span>/,
+      );
+      assert.match(lib, /<span class="bad">unverified claim<\/span> by <code>rebuilder\.example<\/code>; <span class="bad">signature invalid: /);
+      const { imageKeys: _k, ...unchecked } = options();
+      await buildCatalog(unchecked);
+      assert.match(readFileSync(join(site, "packages/libfoo.html"), "utf8"), /signature NOT checked \(the catalogue was built without --keyring\)/);
+    } finally {
+      rmSync(trusted);
+      rmSync(stranger);
     }
   });
 
