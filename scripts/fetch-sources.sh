@@ -14,7 +14,7 @@ PACKAGES=("$@")
 # tarballs), the toolchain to trixie, the current stable suite (GCC 14.2, binutils 2.44, make 4.4.1).
 # linux is pinned to 6.1.8-1: Debian keeps that source in bookworm for good (other packages were
 # built using it), while the current bookworm kernel is replaced at each update.
-BASE=(hello/bookworm busybox/bookworm ca-certificates/bookworm zlib/bookworm musl/bookworm linux=6.1.8-1)
+BASE=(hello=2.12.3-1 busybox=1:1.37.0-6 zlib=1:1.3.dfsg+really1.3.1-1+deb13u1 musl=1.2.5-3.1~deb13u1 linux=6.12.8-1)
 # `--bootstrap`: what distro/bootstrap and distro/toolchain build (undistro bootstrap).
 TOOLCHAIN=(gcc-14/trixie binutils/trixie gmp/trixie mpfr4/trixie mpclib3/trixie make-dfsg/trixie pkgconf/trixie m4/trixie bash=5.2.37-2 xz-utils=5.8.1-1+deb13u2 bzip2=1.0.8-6 gzip=1.13-1+deb13u1 bison=2:3.8.2+dfsg-1 flex=2.6.4-8.2)
 if ((${#PACKAGES[@]} == 0)); then PACKAGES=("${BASE[@]}"); fi
@@ -58,6 +58,31 @@ for pkg in "${PACKAGES[@]}"; do
     exit 1
   }
 done
+# Files taken straight from the archive's pool, for sources apt-get source cannot fetch here (a
+# version the suites list but whose .dsc the archive no longer serves, as ca-certificates 20250419
+# of the current stable suite), each with the sha256 the suite's signed Sources index gives it
+# (`apt-cache showsrc`): a file fetched without apt is checked against that before it is used.
+POOL=(main/c/ca-certificates/ca-certificates_20250419.tar.xz=33b44ef78653ecd3f0f2f13e5bba6be466be2e7da72182f737912b81798ba5d2)
+for entry in "${POOL[@]}"; do
+  path=${entry%%=*}
+  sha=${entry#*=}
+  file="$DL/$(basename "$path")"
+  if [[ -s $file ]] && [[ $(sha256sum "$file" | cut -d' ' -f1) == "$sha" ]]; then continue; fi
+  echo "fetch-sources: $path from the archive's pool" >&2
+  python3 - "http://deb.debian.org/debian/pool/$path" "$file" <<'PY' || { echo "fetch-sources: cannot fetch pool/$path" >&2; exit 1; }
+import sys, urllib.request, os
+url, out = sys.argv[1], sys.argv[2]
+with urllib.request.urlopen(url, timeout=120) as r, open(out + ".part", "wb") as f:
+    f.write(r.read())
+os.replace(out + ".part", out)
+PY
+  if [[ $(sha256sum "$file" | cut -d' ' -f1) != "$sha" ]]; then
+    rm -f "$file"
+    echo "fetch-sources: pool/$path does not have the sha256 its Sources index gives ($sha)" >&2
+    exit 1
+  fi
+done
+
 shopt -s nullglob
 tarballs=()
 # Upstream releases (*.orig.tar.*), and the whole source of Debian-native packages (no .orig,

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
@@ -523,11 +523,37 @@ function buildTools(ctx: BuildContext, environment: BuildEnvironment, host: Buil
 }
 
 /** What the build record says: everything a rebuild needs besides the recipe's bytes. */
+/** The files under the recipe's companion directory (`<recipe dir>/<package name>/`), by path and sha256. */
+export function recipeCompanionFiles(recipePath: string, packageName: string): { path: string; sha256: string }[] {
+  const base = dirname(resolve(recipePath));
+  const out: { path: string; sha256: string }[] = [];
+  const walk = (rel: string) => {
+    const dir = join(base, rel);
+    if (!existsSync(dir) || !lstatSync(dir).isDirectory()) return;
+    for (const name of readdirSync(dir).sort()) {
+      const r = `${rel}/${name}`;
+      const st = lstatSync(join(base, r));
+      if (st.isDirectory()) walk(r);
+      else if (st.isFile())
+        out.push({
+          path: r,
+          sha256: createHash("sha256")
+            .update(readFileSync(join(base, r)))
+            .digest("hex"),
+        });
+    }
+  };
+  walk(packageName);
+  return out;
+}
+
 function buildRecord(ctx: BuildContext, environment: BuildEnvironment, recipeRef: { path: string; sha256: string }, host: BuildTool[]): BuildRecord {
+  const files = recipeCompanionFiles(ctx.recipePath, ctx.recipe.package.name);
   return {
     _type: BUILD_RECORD_TYPE,
     builder: { name: "undistro", version: BUILDER_VERSION },
     recipe: recipeRef,
+    ...(files.length ? { files } : {}),
     settings: { arch: ctx.arch.arch, buildArch: hostArch(), sourceDateEpoch: ctx.epoch, distro: ctx.distro, hermetic: environment.hermetic },
     sources: ctx.sources.map((s) => ({ uri: s.uri, sha256: s.sha256, ...(s.sha512 ? { sha512: s.sha512 } : {}) })),
     environment: {
@@ -696,7 +722,7 @@ async function packageOne(
  */
 export function sourceComment(s: { fileName: string; from: string; uri?: string }): string | undefined {
   const notes: string[] = [];
-  const repack = /[.+~](dfsg|ds)(\d*)(?=[.-]|$)/i.exec(s.fileName);
+  const repack = /[.+~](dfsg|ds)(\d*)(?=[.+~-]|$)/i.exec(s.fileName);
   if (repack) {
     notes.push(
       `repacked source: ${s.fileName} is Debian's ${repack[1]?.toLowerCase()} repack of the upstream release (files removed for Debian's free software guidelines), not upstream's tarball`,

@@ -45,6 +45,12 @@ export interface BuildRecord {
   builder: { name: string; version: string };
   /** The recipe: its path as given to the build and the sha256 of .melange.yaml (its bytes). */
   recipe: { path: string; sha256: string };
+  /**
+   * Files beside the recipe that the build may read (patches): everything under the directory
+   * named after the package next to the recipe, melange's source-directory convention. Paths are
+   * relative to the recipe's directory.
+   */
+  files?: { path: string; sha256: string }[];
   settings: {
     /** The architecture built for. */
     arch: string;
@@ -139,6 +145,19 @@ export function parseBuildRecord(bytes: Uint8Array, source: string): BuildRecord
     _type: BUILD_RECORD_TYPE,
     builder: { name: text(builder.name, source, "builder.name", 64), version: text(builder.version, source, "builder.version", 64) },
     recipe: { path: text(recipe.path, source, "recipe.path", 4096), sha256: sha },
+    ...(o.files === undefined
+      ? {}
+      : {
+          files: list(o.files, source, "files").map((f, i) => {
+            const fo = object(f, source, `files[${i}]`);
+            const path = text(fo.path, source, `files[${i}].path`, 4096);
+            // A recorded path is joined to a recipe directory by rebuild-check: never outside it.
+            if (path.startsWith("/") || path.split("/").includes("..")) throw bad(source, `files[${i}].path`, "leaves the recipe's directory");
+            const digest = text(fo.sha256, source, `files[${i}].sha256`, 64);
+            if (!/^[0-9a-f]{64}$/.test(digest)) throw bad(source, `files[${i}].sha256`, "is not a sha256");
+            return { path, sha256: digest };
+          }),
+        }),
     settings: {
       arch: text(settings.arch, source, "settings.arch", 64),
       buildArch: text(settings.buildArch, source, "settings.buildArch", 64),

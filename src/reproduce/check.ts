@@ -8,7 +8,7 @@
  * member, which holds the data's digest, so equal members mean the signed content is equal).
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { type ApkKeyring, type ApkPackage, parsePackage, verifyFileChecksums, verifyPackage } from "../apk/index.js";
@@ -176,16 +176,38 @@ function examine(file: string, opts: RebuildCheckOptions): Examined {
   return { verdict, pkg, record, recipe };
 }
 
-/** Where the recipe is rebuilt from: the recipe directory when it holds the same bytes, else a copy of the record's. */
-function recipeFileFor(record: BuildRecord, recipe: Buffer, scratch: string, recipeDir: string | undefined): string {
+/** Whether `path` is a file with `sha256` as its digest. */
+function fileWithDigest(path: string, sha256: string): boolean {
+  return existsSync(path) && recipeDigest(readFileSync(path)) === sha256;
+}
+
+/**
+ * Where the recipe is rebuilt from: the recipe directory when it holds the same recipe and the same
+ * companion files (patches), else a copy of the record's recipe with each companion file found by
+ * its digest, beside the recipe or in a source mirror (`undistro source add` keeps files by sha256).
+ * A file found nowhere fails the rebuild naming it: rebuilding without a patch would not be this build.
+ */
+function recipeFileFor(record: BuildRecord, recipe: Buffer, scratch: string, recipeDir: string | undefined, mirrors: readonly string[]): string {
   const name = basename(record.recipe.path) || "recipe.yaml";
+  const files = record.files ?? [];
   if (recipeDir) {
     const candidate = join(recipeDir, name);
-    if (existsSync(candidate) && recipeDigest(readFileSync(candidate)) === record.recipe.sha256) return candidate;
+    if (fileWithDigest(candidate, record.recipe.sha256) && files.every((f) => fileWithDigest(join(recipeDir, f.path), f.sha256))) return candidate;
   }
   const dir = join(scratch, "recipe");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, name), recipe);
+  for (const f of files) {
+    const found = [...(recipeDir ? [join(recipeDir, f.path)] : []), ...mirrors.map((m) => join(m, "sha256", f.sha256))].find((c) =>
+      fileWithDigest(c, f.sha256),
+    );
+    if (!found)
+      throw new UndistroError("REPRO_MISSING_FILE", `the build read ${f.path} (sha256 ${f.sha256}) beside its recipe, and no copy with those bytes was found`, {
+        hint: "give --recipe-dir with the recipe's directory as it was built, or add the file to a source mirror (undistro source add FILE --mirror DIR)",
+      });
+    mkdirSync(dirname(join(dir, f.path)), { recursive: true });
+    copyFileSync(found, join(dir, f.path));
+  }
   return join(dir, name);
 }
 
@@ -216,7 +238,13 @@ async function rebuildGroup(group: Examined[], opts: RebuildCheckOptions, report
     for (const v of verdicts) v.notes.push(`the host's toolchain differs from the build's (stage 0/1 builds use it): ${toolchain.join(", ")}`);
   const scratch = mkdtempSync(join(tmpdir(), "undistro-rebuild-check-"));
   try {
-    const recipeFile = recipeFileFor(record, first.recipe, scratch, opts.recipeDir);
+    let recipeFile: string;
+    try {
+      recipeFile = recipeFileFor(record, first.recipe, scratch, opts.recipeDir, opts.sourceMirrors ?? []);
+    } catch (err) {
+      if (!(err instanceof UndistroError)) throw err;
+      return fail(`${err.message} (${err.hint ?? ""})`);
+    }
     const repositories = opts.repositories ?? [resolve(dirname(dirname(first.verdict.file)))];
     const varied = planVariations(opts.variations, record.settings.hermetic);
     opts.onProgress?.(`rebuilding ${first.verdict.origin} (${verdicts.map((v) => v.name).join(", ")})`);

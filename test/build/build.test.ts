@@ -54,7 +54,7 @@ describe("building GNU hello from its upstream tarball", () => {
     const record = parseBuildRecord(hello.controlFiles[".undistro-build.json"] ?? Buffer.alloc(0), "hello");
     assert.equal(record.recipe.sha256, sha256(HELLO));
     assert.deepEqual(record.sources, [
-      { uri: "https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz", sha256: "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b" },
+      { uri: "https://ftp.gnu.org/gnu/hello/hello-2.12.3.tar.gz", sha256: "0d5f60154382fee10b114a1c34e785d8b1f492073ae2d3a6f7b147687b366aa0" },
     ]);
     assert.deepEqual(record.settings, { arch: "x86_64", buildArch: "x86_64", distro: "undistro", hermetic: false, sourceDateEpoch: 1700000000 });
     assert.deepEqual(record.environment.hostProvided, ["busybox", "build-base"], "stage 0: the host stands in for the whole environment");
@@ -67,38 +67,38 @@ describe("building GNU hello from its upstream tarball", () => {
       ["fetch", "run", "run", "run", "run"],
     );
     assert.match(record.steps[1]?.script ?? "", /\.\/configure/, "steps as they ran, pipelines expanded");
-    assert.equal(record.steps.find((s) => s.kind === "fetch")?.with?.uri, "https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz");
+    assert.equal(record.steps.find((s) => s.kind === "fetch")?.with?.uri, "https://ftp.gnu.org/gnu/hello/hello-2.12.3.tar.gz");
     // Linked statically (the recipe says why): no so: dependencies, and the ELF reader agrees.
     assert.deepEqual(hello.info.depends, []);
-    assert.deepEqual(hello.info.provides, ["cmd:hello=2.10-r0"]);
+    assert.deepEqual(hello.info.provides, ["cmd:hello=2.12.3-r0"]);
     assert.ok(readPackage(first.packages[1]?.file as string).files.some((f) => f.path.startsWith("usr/share/man/man1/hello.1")));
     assert.ok(readPackage(first.packages[2]?.file as string).files.some((f) => f.path.endsWith("LC_MESSAGES/hello.mo")));
 
     // The SBOM inside the package, against the official SPDX 2.3 schema in ../shared.
-    const sbomEntry = hello.dataEntries.find((e) => e.header.name === "var/lib/db/sbom/hello-2.10-r0.spdx.json");
-    assert.ok(sbomEntry, "SBOM at var/lib/db/sbom/hello-2.10-r0.spdx.json");
+    const sbomEntry = hello.dataEntries.find((e) => e.header.name === "var/lib/db/sbom/hello-2.12.3-r0.spdx.json");
+    assert.ok(sbomEntry, "SBOM at var/lib/db/sbom/hello-2.12.3-r0.spdx.json");
     const sbom = JSON.parse(sbomEntry.content.toString("utf8"));
     const schema = JSON.parse(readFileSync(join(REFERENCE, "sigstore/schemas/spdx-2.3-schema.json"), "utf8"));
     const validate = new Ajv2019.default({ strict: false, allErrors: true }).compile(schema);
     assert.ok(validate(sbom), JSON.stringify(validate.errors));
     const text = JSON.stringify(sbom);
-    assert.ok(text.includes("pkg:apk/undistro/hello@2.10-r0?arch=x86_64"));
-    assert.ok(text.includes("https://ftp.gnu.org/gnu/hello/hello-2.10.tar.gz"));
-    assert.ok(text.includes("31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b"));
+    assert.ok(text.includes("pkg:apk/undistro/hello@2.12.3-r0?arch=x86_64"));
+    assert.ok(text.includes("https://ftp.gnu.org/gnu/hello/hello-2.12.3.tar.gz"));
+    assert.ok(text.includes("0d5f60154382fee10b114a1c34e785d8b1f492073ae2d3a6f7b147687b366aa0"));
     assert.ok(text.includes("GPL-3.0-or-later"));
     assert.match(text, /stage 0/);
 
     // SLSA provenance per package, signed (DSSE) when a key is given, never inside the repository directory.
     const envPath = first.packages[0]?.provenance as string;
-    assert.equal(envPath, join(dir, "out1/provenance/x86_64/hello-2.10-r0.apk.intoto.jsonl"));
+    assert.equal(envPath, join(dir, "out1/provenance/x86_64/hello-2.12.3-r0.apk.intoto.jsonl"));
     const env = JSON.parse(readFileSync(envPath, "utf8"));
     assert.ok(verifyDsse(env, attestKey.publicKey));
     const statement = JSON.parse(Buffer.from(env.payload, "base64").toString("utf8"));
-    assert.deepEqual(statement.subject, [{ name: "hello-2.10-r0.apk", digest: { sha256: sha256(first.packages[0]?.file as string) } }]);
+    assert.deepEqual(statement.subject, [{ name: "hello-2.12.3-r0.apk", digest: { sha256: sha256(first.packages[0]?.file as string) } }]);
     assert.equal(statement.predicate.buildDefinition.buildType, "https://undistro.dev/buildtypes/package/v1");
     assert.ok(
       statement.predicate.buildDefinition.resolvedDependencies.some(
-        (d: { digest?: { sha256?: string } }) => d.digest?.sha256 === "31e066137a962676e89f69d1b65382de95a7ef7d914b8cb956f41ea72e0f516b",
+        (d: { digest?: { sha256?: string } }) => d.digest?.sha256 === "0d5f60154382fee10b114a1c34e785d8b1f492073ae2d3a6f7b147687b366aa0",
       ),
       "the source tarball, by digest",
     );

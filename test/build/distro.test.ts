@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readPackage } from "../../src/apk/index.js";
@@ -34,23 +34,25 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     const recipes = join(dir, "packages");
     mkdirSync(recipes);
     for (const r of ["musl.yaml", "zlib.yaml"]) copyFileSync(join(REPO_ROOT, "distro/packages", r), join(recipes, r));
+    // musl's patches live beside its recipe, in the directory named after the package.
+    cpSync(join(REPO_ROOT, "distro/packages/musl"), join(recipes, "musl"), { recursive: true });
     repo = join(dir, "repo");
     const result = await build(repo, "x86_64");
     assert.deepEqual(result.plan.order, ["musl", "zlib"], "zlib needs musl-dev: musl first");
   });
 
   it("packages depend on musl's soname, never on the host's C library; the SBOM says how", () => {
-    const zlib = readPackage(join(repo, "x86_64/zlib-1.2.13-r0.apk"));
+    const zlib = readPackage(join(repo, "x86_64/zlib-1.3.1-r0.apk"));
     assert.deepEqual(zlib.info.depends, ["so:libc.musl-x86_64.so.1"]);
-    const musl = readPackage(join(repo, "x86_64/musl-1.2.3-r0.apk"));
+    const musl = readPackage(join(repo, "x86_64/musl-1.2.5-r0.apk"));
     assert.ok(musl.info.provides.includes("so:libc.musl-x86_64.so.1=1"));
     const sbom = JSON.parse(
-      spawnSync("tar", ["-xzOf", join(repo, "x86_64/zlib-1.2.13-r0.apk"), "var/lib/db/sbom/zlib-1.2.13-r0.spdx.json"], { encoding: "utf8" }).stdout,
+      spawnSync("tar", ["-xzOf", join(repo, "x86_64/zlib-1.3.1-r0.apk"), "var/lib/db/sbom/zlib-1.3.1-r0.spdx.json"], { encoding: "utf8" }).stdout,
     ) as { packages: Array<{ name: string; comment?: string; primaryPackagePurpose?: string }> };
     const env = sbom.packages.find((p) => p.primaryPackagePurpose === "OTHER" && /stage 1/.test(p.comment ?? ""));
     assert.match(
       env?.comment ?? "",
-      /stage 1: the host's toolchain mounted read-only \(build-base from the host\), and from the repository at \/sysroot: musl-1\.2\.3-r0, musl-dev-1\.2\.3-r0/,
+      /stage 1: the host's toolchain mounted read-only \(build-base from the host\), and from the repository at \/sysroot: musl-1\.2\.5-r0, musl-dev-1\.2\.5-r0/,
     );
     assert.ok(sbom.packages.some((p) => p.name === "musl-dev" && /build environment package from the repository/.test(p.comment ?? "")));
     const source = sbom.packages.find((p) => p.primaryPackagePurpose === "SOURCE");
@@ -80,7 +82,7 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     copyFileSync(join(dir, "z"), join(root, "opt/z"));
     const run = spawnSync("bwrap", ["--die-with-parent", "--unshare-all", "--bind", root, "/", "--clearenv", "--", "/opt/z"], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /^zlib 1\.2\.13: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
+    assert.match(run.stdout, /^zlib 1\.3\.1: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
     assert.ok(readFileSync(join(root, "usr/lib/apk/db/installed"), "utf8").includes("P:musl\n"));
   });
 
@@ -106,7 +108,7 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
       result.built.map((b) => b.arch),
       ["aarch64", "aarch64"],
     );
-    const zlib = readPackage(join(repo, "aarch64/zlib-1.2.13-r0.apk"));
+    const zlib = readPackage(join(repo, "aarch64/zlib-1.3.1-r0.apk"));
     assert.equal(zlib.info.arch, "aarch64");
     assert.deepEqual(zlib.info.depends, ["so:libc.musl-aarch64.so.1"]);
     const devroot = join(dir, "devroot-aarch64");
@@ -119,6 +121,6 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     assert.match(spawnSync("readelf", ["-h", join(devroot, "z")], { encoding: "utf8" }).stdout, /Machine:\s+AArch64/);
     const run = spawnSync("qemu-aarch64-static", ["-L", devroot, join(devroot, "z")], { encoding: "utf8" });
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /^zlib 1\.2\.13: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
+    assert.match(run.stdout, /^zlib 1\.3\.1: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
   });
 });

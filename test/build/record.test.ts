@@ -25,6 +25,8 @@ describe("build records", () => {
   it("round-trips a record", () => {
     const r = parseBuildRecord(Buffer.from(formatBuildRecord(good as Parameters<typeof formatBuildRecord>[0])), "x.apk");
     assert.deepEqual(r, good);
+    const withFiles = { ...good, files: [{ path: "x/fix.patch", sha256: "b".repeat(64) }] };
+    assert.deepEqual(parseBuildRecord(Buffer.from(formatBuildRecord(withFiles as Parameters<typeof formatBuildRecord>[0])), "x.apk"), withFiles);
   });
 
   it("refuses bad input naming the field", () => {
@@ -37,5 +39,9 @@ describe("build records", () => {
     refused({ ...good, environment: { packages: [{ name: 1 }], hostProvided: [] } }, /environment\.packages\[0\]\.name/);
     refused({ ...good, steps: [{ ...good.steps[0], env: { A: 1 } }] }, /steps\[0\]\.env\.A/);
     refused(" ".repeat((4 << 20) + 1), /more than/);
+    // Companion files are joined to a recipe directory by rebuild-check: never outside it.
+    refused({ ...good, files: [{ path: "../../etc/passwd", sha256: "a".repeat(64) }] }, /files\[0\]\.path leaves the recipe's directory/);
+    refused({ ...good, files: [{ path: "/etc/passwd", sha256: "a".repeat(64) }] }, /files\[0\]\.path leaves/);
+    refused({ ...good, files: [{ path: "x/fix.patch", sha256: "nope" }] }, /files\[0\]\.sha256 is not a sha256/);
   });
 });

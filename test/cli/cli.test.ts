@@ -118,17 +118,17 @@ describe("README main job", () => {
     assert.match(r.stdout, /^Hello, world!$/m);
     const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
     const repo = readdirSync(join(out, "repo", arch)).sort();
-    for (const f of ["APKINDEX.tar.gz", "hello-2.10-r0.apk", "undistro-baselayout-0.1-r0.apk", "linux-headers-6.1.8-r0.apk"])
+    for (const f of ["APKINDEX.tar.gz", "hello-2.12.3-r0.apk", "undistro-baselayout-0.1-r0.apk", "linux-headers-6.12.8-r0.apk"])
       assert.ok(repo.includes(f), `${f} in ${repo.join(", ")}`);
     // The Linux UAPI headers come from the kernel release built here, and busybox is built against them.
     const member = (apk: string, path: string) => spawnSync("tar", ["-xzOf", join(out, "repo", arch, apk), path], { encoding: "utf8" }).stdout;
-    assert.match(member("linux-headers-6.1.8-r0.apk", "usr/include/linux/version.h"), /LINUX_VERSION_SUBLEVEL 8$/m);
-    const busyboxSbom = JSON.parse(member("busybox-1.35.0-r0.apk", "var/lib/db/sbom/busybox-1.35.0-r0.spdx.json")) as {
+    assert.match(member("linux-headers-6.12.8-r0.apk", "usr/include/linux/version.h"), /LINUX_VERSION_SUBLEVEL 8$/m);
+    const busyboxSbom = JSON.parse(member("busybox-1.37.0-r0.apk", "var/lib/db/sbom/busybox-1.37.0-r0.spdx.json")) as {
       packages: { name: string; comment?: string }[];
     };
     assert.match(busyboxSbom.packages.find((p) => p.name === "linux-headers")?.comment ?? "", /build environment package from the repository/);
     assert.ok(readdirSync(join(out, "images/hello")).includes("index.json"));
-    assert.ok(readdirSync(join(out, "repo/provenance", arch)).includes("hello-2.10-r0.apk.intoto.jsonl"), "signed package provenance");
+    assert.ok(readdirSync(join(out, "repo/provenance", arch)).includes("hello-2.12.3-r0.apk.intoto.jsonl"), "signed package provenance");
     // The images went through the embedded registry and came back with the same digest.
     const latest = (file: string) =>
       (JSON.parse(readFileSync(file, "utf8")).manifests as { digest: string; annotations?: Record<string, string> }[]).find(

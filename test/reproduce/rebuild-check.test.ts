@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { ApkKeyring, generateApkKey, loadSigningKey, splitGzipMembers } from "../../src/apk/index.js";
+import { ApkKeyring, generateApkKey, loadSigningKey, readPackage, splitGzipMembers } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint } from "../../src/oci/index.js";
@@ -78,6 +79,58 @@ describe("rebuild-check", () => {
       if (v.name === "file-order" && !fuse) console.log("NOTE: /dev/fuse is missing here: the file-order variation is not tested");
       else assert.ok(v.applied, `${v.name} applied (${v.reason ?? ""})`);
     }
+  });
+
+  it("a recipe that reads a patch beside it: the record pins the patch; rebuilt from the recipe directory or a mirror, refused without it", async () => {
+    const src = join(dir, "patched-src");
+    mkdirSync(join(src, "patched"), { recursive: true });
+    // The patch turns "before" into "after" in the workspace's file.
+    writeFileSync(join(src, "patched/fix.patch"), "--- a/msg\n+++ b/msg\n@@ -1 +1 @@\n-before\n+after\n");
+    writeFileSync(
+      join(src, "patched.yaml"),
+      `${header("patched")}  - runs: echo before > msg
+  - uses: patch
+    with:
+      patches: patched/fix.patch
+  - runs: mkdir -p \${{targets.destdir}}/usr/share && cp msg \${{targets.destdir}}/usr/share/patched.msg
+`,
+    );
+    const out = join(dir, "patched-repo");
+    await buildRecipe(join(src, "patched.yaml"), { outDir: out, signingKey: loadSigningKey(key), sourceDateEpoch: 1700000000 });
+    const apk = join(out, "x86_64/patched-1.0-r0.apk");
+    const record = JSON.parse(readPackage(apk).controlFiles[".undistro-build.json"]?.toString("utf8") ?? "{}");
+    const sha = createHash("sha256")
+      .update(readFileSync(join(src, "patched/fix.patch")))
+      .digest("hex");
+    assert.deepEqual(record.files, [{ path: "patched/fix.patch", sha256: sha }]);
+    const common = { keyring: ApkKeyring.fromFiles([`${key}.pub`]), keyFiles: [`${key}.pub`], variations: [] };
+
+    const fromDir = await rebuildCheck([apk], { ...common, recipeDir: src });
+    assert.deepEqual(
+      fromDir.packages.map((p) => p.status),
+      ["reproduced"],
+    );
+
+    const without = await rebuildCheck([apk], common);
+    assert.equal(without.packages[0]?.status, "rebuild-failed");
+    assert.match(
+      without.packages[0]?.reason ?? "",
+      /the build read patched\/fix\.patch \(sha256 [0-9a-f]{64}\) beside its recipe, and no copy with those bytes was found/,
+    );
+
+    // A changed patch beside the recipe is not taken for the one the build read.
+    const changed = join(dir, "patched-changed");
+    cpSync(src, changed, { recursive: true });
+    writeFileSync(join(changed, "patched/fix.patch"), "--- a/msg\n+++ b/msg\n@@ -1 +1 @@\n-before\n+other\n");
+    assert.equal((await rebuildCheck([apk], { ...common, recipeDir: changed })).packages[0]?.status, "rebuild-failed");
+
+    const mirror = join(dir, "patched-mirror");
+    mkdirSync(join(mirror, "sha256"), { recursive: true });
+    cpSync(join(src, "patched/fix.patch"), join(mirror, "sha256", sha));
+    assert.deepEqual(
+      (await rebuildCheck([apk], { ...common, sourceMirrors: [mirror] })).packages.map((p) => p.status),
+      ["reproduced"],
+    );
   });
 
   it("catches a package that records its build conditions: every variation shows, diffoscope names the files", async () => {
