@@ -3,16 +3,19 @@
  * `git` (tags of the recipe's git-checkout repository), `github` (tags of
  * github.com/<identifier>), `release-monitor` (release-monitoring.org's versions API), and, for a
  * recipe with a `fetch` step and no provider, the HTTP directory listing that holds the tarball
- * (how GNU and zlib publish releases). Base URLs can be pointed elsewhere (a mirror, a test
- * server) with $UNDISTRO_GITHUB_URL and $UNDISTRO_RELEASE_MONITOR_URL.
+ * (how GNU and zlib publish releases); and undistro's own `debian` (the newest upstream release a
+ * Debian suite packages, from the archive's signed Sources indexes: debian.ts). Base URLs can be
+ * pointed elsewhere (a mirror, a test server) with $UNDISTRO_GITHUB_URL,
+ * $UNDISTRO_RELEASE_MONITOR_URL and $UNDISTRO_DEBIAN_URL.
  */
 import { spawnSync } from "node:child_process";
 import { compareVersions, isValidVersion } from "../apk/index.js";
 import { archInfo, hostArch, recipeVars, substitute } from "../build/index.js";
 import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
 import { parseJsonInput, UndistroError } from "../util/index.js";
+import { DEFAULT_SUITES, debianVersions } from "./debian.js";
 
-export type ProviderKind = "git" | "github" | "release-monitor" | "http";
+export type ProviderKind = "git" | "github" | "release-monitor" | "debian" | "http";
 
 export interface UpdateCheck {
   package: string;
@@ -24,6 +27,8 @@ export interface UpdateCheck {
   provider?: ProviderKind;
   /** What was asked: a repository, URL or project id. */
   source?: string;
+  /** debian: where the newest release is, as the signed Sources index gives it. */
+  tarball?: { suite: string; debianVersion: string; name: string; sha256: string; uri: string };
   /** Why the package was not checked (disabled, manual, no provider) or what failed. */
   skipped?: string;
   error?: string;
@@ -159,7 +164,24 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
     const gh = obj(update.github);
     const git = obj(update.git);
     const rm = obj(update["release-monitor"]);
-    if (gh) {
+    const deb = obj(update.debian);
+    let tarball: UpdateCheck["tarball"];
+    if (deb) {
+      provider = "debian";
+      const pkg = str(deb.source) ?? recipe.package.name;
+      const suites = Array.isArray(deb.suites) ? deb.suites.map((x) => String(x)) : DEFAULT_SUITES;
+      source = `debian:${pkg} (${suites.join(", ")})`;
+      const found = await debianVersions(pkg, suites);
+      versions = candidateVersions(
+        found.map((f) => f.upstream),
+        update,
+        {},
+      );
+      const newest = versions[versions.length - 1];
+      const where = found.find((f) => f.upstream === newest && f.tarball);
+      if (where?.tarball)
+        tarball = { suite: where.suite, debianVersion: where.debianVersion, name: where.tarball.name, sha256: where.tarball.sha256, uri: where.tarball.uri };
+    } else if (gh) {
       provider = "github";
       const base = (process.env.UNDISTRO_GITHUB_URL ?? "https://github.com").replace(/\/$/, "");
       source = `${base}/${str(gh.identifier)}`;
@@ -216,6 +238,7 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
       provider,
       source,
       ...(latest ? { latest } : {}),
+      ...(tarball ? { tarball } : {}),
       newer: latest !== undefined && isValidVersion(recipe.package.version) && compareVersions(latest, recipe.package.version) > 0,
     };
   } catch (err) {
