@@ -19,6 +19,7 @@ import { COMPARE_JS, comparePage, imagePage, imagesIndexPage } from "./image-pag
 import { type CatalogImage, loadImage, readSbomFile } from "./images.js";
 import { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
 import { SEARCH_JS } from "./search-script.js";
+import type { UpstreamState } from "./updates.js";
 
 export interface CatalogBuildReport {
   out: string;
@@ -38,6 +39,8 @@ export interface CatalogBuildOptions {
   imageKeys?: TrustedKeys;
   /** OSV records: the image pages' vulnerability summaries. */
   osv?: OsvDatabase;
+  /** What `undistro update check --json` found, by package: the newest upstream release known. */
+  updates?: Map<string, UpstreamState>;
 }
 
 /** One search entry: what a query is matched against, kept short (field names are one letter on purpose: the file is downloaded whole). */
@@ -103,10 +106,18 @@ function link(cat: Catalog, name: string, root: string): Raw {
   return cat.packages.has(name) ? h`<a href="${root}packages/${href(slug(name))}.html">${name}</a>` : h`<span>${name}</span>`;
 }
 
-function indexPage(cat: Catalog): string {
+/** The newest upstream release known for a package's origin, in a few words. */
+function upstreamBadge(state: UpstreamState | undefined): Raw {
+  if (!state) return h`<span class="muted">not checked</span>`;
+  if (state.newer) return h`<span class="bad">${state.latest ?? ""} released</span>`;
+  if (state.latest) return h`<span class="good">current</span>`;
+  return h`<span class="muted">${state.note ?? "not tracked"}</span>`;
+}
+
+function indexPage(cat: Catalog, updates: Map<string, UpstreamState>): string {
   const rows = [...cat.packages.keys()].sort().map((name) => {
     const top = newest(cat.packages.get(name) ?? []);
-    return h`<tr><td>${link(cat, name, "")}</td><td>${top.entry.version}</td><td>${(cat.packages.get(name) ?? []).map((p) => p.arch).join(", ")}</td><td>${top.entry.description ?? ""}</td></tr>`;
+    return h`<tr><td>${link(cat, name, "")}</td><td>${top.entry.version}</td><td>${upstreamBadge(updates.get(top.entry.origin ?? name))}</td><td>${(cat.packages.get(name) ?? []).map((p) => p.arch).join(", ")}</td><td>${top.entry.description ?? ""}</td></tr>`;
   });
   return page(
     "Packages",
@@ -119,7 +130,7 @@ function indexPage(cat: Catalog): string {
 <p id="count" class="muted" aria-live="polite"></p>
 <ul id="results" class="results"></ul>
 <h2>All packages (${cat.packages.size})</h2>
-<table><caption class="muted">From ${cat.archs.join(", ")}</caption><thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Architectures</th><th scope="col">Description</th></tr></thead>
+<table><caption class="muted">From ${cat.archs.join(", ")}</caption><thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Upstream</th><th scope="col">Architectures</th><th scope="col">Description</th></tr></thead>
 <tbody>${rows}</tbody></table>
 <script src="assets/search.js" defer></script>`,
   );
@@ -225,7 +236,15 @@ function graphPage(graph: BuildGraph): string {
   );
 }
 
-function packagePage(cat: Catalog, name: string, inImages: ImageContents, graph: BuildGraph): string {
+function upstreamFact(state: UpstreamState | undefined): Raw {
+  if (!state) return h`<dt>Newest upstream</dt><dd class="muted">not checked (catalog build --updates FILE from undistro update check --json)</dd>`;
+  const where = state.provider ? h` <span class="muted">(${state.provider}${state.source ? `: ${state.source}` : ""})</span>` : "";
+  if (state.newer) return h`<dt>Newest upstream</dt><dd><span class="bad">${state.latest ?? ""}, newer than ${state.current}</span>${where}</dd>`;
+  if (state.latest) return h`<dt>Newest upstream</dt><dd><span class="good">${state.latest}: up to date</span>${where}</dd>`;
+  return h`<dt>Newest upstream</dt><dd class="muted">${state.note ?? "not tracked"}</dd>`;
+}
+
+function packagePage(cat: Catalog, name: string, inImages: ImageContents, graph: BuildGraph, updates: Map<string, UpstreamState>): string {
   const all = cat.packages.get(name) ?? [];
   const top = newest(all);
   const e = top.entry;
@@ -242,6 +261,7 @@ function packagePage(cat: Catalog, name: string, inImages: ImageContents, graph:
 <dl class="facts"><dt>Version</dt><dd>${e.version}</dd><dt>License</dt><dd>${e.license || "unknown"}</dd>
 ${e.url ? h`<dt>Upstream</dt><dd><a href="${/^https?:\/\//.test(e.url) ? e.url : "#"}" rel="noopener">${e.url}</a></dd>` : ""}
 <dt>Origin</dt><dd>${link(cat, e.origin ?? name, "../")}</dd>
+${upstreamFact(updates.get(e.origin ?? name))}
 <dt>Architectures</dt><dd>${all.map((p) => `${p.arch} (${p.entry.version}, ${p.entry.fileSize} bytes)`).join(", ")}</dd></dl>
 <h2>Depends on</h2>${list(deps, "Nothing.")}
 <h2>Needed by</h2>${list(rdeps, "No package in this repository depends on it.")}
@@ -319,7 +339,8 @@ export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBu
   writeFileSync(join(opts.out, "assets/search.js"), SEARCH_JS);
   const entries = [...searchEntries(cat), ...imageSearchEntries(images)];
   writeFileSync(join(opts.out, "search.json"), JSON.stringify(entries));
-  writeFileSync(join(opts.out, "index.html"), indexPage(cat));
+  const updates = opts.updates ?? new Map<string, UpstreamState>();
+  writeFileSync(join(opts.out, "index.html"), indexPage(cat, updates));
   writeFileSync(join(opts.out, "advisories.html"), advisoriesPage(cat));
   writeFileSync(
     join(opts.out, "rebuilds.html"),
@@ -330,7 +351,7 @@ export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBu
   let pages = 4 + writeImages(cat, images, opts.out);
   const inImages = imageContents(images);
   for (const name of [...cat.packages.keys()].sort()) {
-    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages, graph));
+    writeFileSync(join(opts.out, "packages", `${slug(name)}.html`), packagePage(cat, name, inImages, graph, updates));
     pages++;
     for (const p of cat.packages.get(name) ?? []) {
       if (p.sbom) writeFileSync(join(opts.out, "sboms", sbomFile(p)), p.sbom);

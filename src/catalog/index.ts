@@ -5,3 +5,4 @@ export { type CatalogImage, diffVersions, type ImageDiff, type ImageVersion, loa
 export { type Catalog, type CatalogPackage, dependencyTarget, dependents, loadCatalog } from "./model.js";
 export { SEARCH_JS, SEARCH_MATCH_JS } from "./search-script.js";
 export { type RunningCatalog, serveCatalog } from "./serve.js";
+export { readUpdates, type UpstreamState } from "./updates.js";

@@ -8,7 +8,7 @@ import { before, describe, it } from "node:test";
 import { loadOsvDatabase } from "../../src/advisory/index.js";
 import { loadSigningKey } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
-import { buildCatalog, diffVersions, type ImageVersion, serveCatalog } from "../../src/catalog/index.js";
+import { buildCatalog, diffVersions, type ImageVersion, readUpdates, serveCatalog } from "../../src/catalog/index.js";
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint } from "../../src/oci/index.js";
 import { writePackageVerdict } from "../../src/reproduce/index.js";
@@ -149,6 +149,15 @@ describe("the catalogue", () => {
     writeFileSync(join(dir, "cosign.pub"), cosign.publicKey.export({ format: "pem", type: "spki" }));
     imageKeys = [cosign.publicKey];
     cosignKey = cosign.privateKey;
+    // What `undistro update check --json` would print: libfoo has a newer upstream release; a
+    // damaged record is left out.
+    writeFileSync(
+      join(dir, "updates.json"),
+      JSON.stringify([
+        { package: "libfoo", current: "1.2", latest: "1.3", newer: true, provider: "debian", source: "debian:libfoo (trixie)" },
+        { package: 7, current: ["x"] },
+      ]),
+    );
     site = join(dir, "site");
   });
 
@@ -159,6 +168,7 @@ describe("the catalogue", () => {
     images: [`oci:${join(dir, "foo")}`],
     imageKeys,
     osv: loadOsvDatabase(join(dir, "osv")),
+    updates: readUpdates(join(dir, "updates.json")),
   });
 
   it("builds static pages from the repository: packages, dependencies both ways, SBOM, build record, advisories, all escaped", async () => {
@@ -183,6 +193,14 @@ describe("the catalogue", () => {
     assert.match(tools, /<path class="edge hot" d="M[^"]+"/);
     assert.match(tools, /<g class="node target"><title>foo-tools<\/title>/);
     assert.match(lib, /No package of this repository was in its build environment/);
+    assert.match(
+      lib,
+      /<dt>Newest upstream<\/dt><dd><span class="bad">1\.3, newer than 1\.2<\/span> <span class="muted">\(debian: debian:libfoo \(trixie\)\)<\/span>/,
+    );
+    assert.match(tools, /<dt>Newest upstream<\/dt><dd class="muted">not checked/);
+    assert.match(readFileSync(join(site, "index.html"), "utf8"), /libfoo<\/a><\/td><td>1\.2-r0<\/td><td><span class="bad">1\.3 released<\/span>/);
+    writeFileSync(join(dir, "bad-updates.json"), "{not json");
+    assert.throws(() => readUpdates(join(dir, "bad-updates.json")), /--updates .*bad-updates\.json: not JSON/);
     const sbom = JSON.parse(readFileSync(join(site, "sboms/libfoo-1.2-r0.x86_64.spdx.json"), "utf8"));
     assert.equal(sbom.spdxVersion, "SPDX-2.3");
     const search = JSON.parse(readFileSync(join(site, "search.json"), "utf8")) as { n: string; p: string[]; c: string[] }[];

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { loadOsvDatabase } from "../../advisory/index.js";
-import { buildCatalog, type CatalogBuildOptions, serveCatalog } from "../../catalog/index.js";
+import { buildCatalog, type CatalogBuildOptions, readUpdates, serveCatalog } from "../../catalog/index.js";
 import { Keyring } from "../../sign/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
 import { type Io, printJson } from "../output.js";
@@ -12,6 +12,7 @@ interface SourceFlags {
   image: string[];
   keyring: string[];
   db?: string;
+  updates?: string;
 }
 
 /** What both subcommands read: the repository, the advisories, the images, their keys and the OSV records. */
@@ -27,6 +28,7 @@ function sources(f: SourceFlags, io: Io): Omit<CatalogBuildOptions, "out"> {
     images: f.image,
     ...(imageKeys.length ? { imageKeys } : {}),
     ...(f.db ? { osv: loadOsvDatabase(f.db) } : {}),
+    ...(f.updates ? { updates: readUpdates(f.updates) } : {}),
   };
 }
 
@@ -36,7 +38,8 @@ function sourceOptions(cmd: Command): Command {
     .option("--advisories <dir>", "advisories (default: undistro.yaml's advisories)")
     .option("--image <[name=]oci:dir>", "an image layout to show, every tagged version in it (repeatable)", collect, [])
     .option("--keyring <path>", "trusted cosign public keys the image pages verify signatures and attestations with (repeatable)", collect, [])
-    .option("--db <osv-dir>", "OSV records: the image pages' vulnerability summaries, with the advisories applied");
+    .option("--db <osv-dir>", "OSV records: the image pages' vulnerability summaries, with the advisories applied")
+    .option("--updates <file>", "what `undistro update check --json` printed: each package's newest upstream release beside its version");
 }
 
 export function registerCatalog(program: Command, io: Io): void {
