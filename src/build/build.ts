@@ -257,10 +257,12 @@ function environmentKeyring(opts: BuildOptions, workRoot: string): string[] | un
   return [pub];
 }
 
-function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): { runtime: string[]; provides: string[] } {
+function deps(declared: PackageDependencies, vars: ReadonlyMap<string, string>, where: string): OutputUnit["declared"] {
   return {
     runtime: declared.runtime.map((d, i) => substitute(d, vars, `${where}.dependencies.runtime[${i}]`)),
     provides: declared.provides.map((d, i) => substitute(d, vars, `${where}.dependencies.provides[${i}]`)),
+    replaces: declared.replaces.map((d, i) => substitute(d, vars, `${where}.dependencies.replaces[${i}]`)),
+    ...(declared.replacesPriority !== undefined ? { replacesPriority: declared.replacesPriority } : {}),
   };
 }
 
@@ -571,7 +573,8 @@ interface OutputUnit {
   description?: string;
   url?: string;
   commit?: string;
-  declared: { runtime: string[]; provides: string[] };
+  /** What the recipe declares; `replaces` lets the package overwrite the named packages' files (apk's r:). */
+  declared: { runtime: string[]; provides: string[]; replaces: string[]; replacesPriority?: number };
   options: Recipe["package"]["options"];
   priority?: number;
   scriptlets: Recipe["package"]["scriptlets"];
@@ -687,6 +690,8 @@ async function packageOne(
   if (u.commit) info.commit = u.commit;
   if (license) info.license = license;
   if (u.priority !== undefined) info.providerPriority = u.priority;
+  info.replaces = u.declared.replaces;
+  if (u.declared.replacesPriority !== undefined) info.replacesPriority = u.declared.replacesPriority;
   const scripts: Record<string, string> = {};
   for (const [k, v] of Object.entries(u.scriptlets ?? {})) if (k !== "trigger") scripts[`.${k}`] = v;
   const file = join(shared.archDir, `${u.name}-${fullVersion}.apk`);

@@ -142,6 +142,17 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(existsSync(join(dir, "out-fail/x86_64")), false, "nothing written for a failed build");
   });
 
+  it("writes the recipe's replaces (and its priority) into the package, where apk and undistro's installer read them", async () => {
+    const recipe = join(dir, "real-tool.yaml");
+    writeFileSync(
+      recipe,
+      `package:\n  name: real-tool\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\n  dependencies:\n    replaces:\n      - busybox\n    replaces-priority: 5\npipeline:\n  - runs: mkdir -p \${{targets.destdir}}/usr/bin && printf '#!/bin/sh\\n' > \${{targets.destdir}}/usr/bin/real-tool && chmod 755 \${{targets.destdir}}/usr/bin/real-tool\n`,
+    );
+    const r = await buildRecipe(recipe, { outDir: join(dir, "out-replaces"), signingKey: loadSigningKey(key) });
+    const info = readPackage(r.packages[0]?.file as string).info;
+    assert.deepEqual([info.replaces, info.replacesPriority], [["busybox"], 5]);
+  });
+
   it("refuses a source whose digest does not match, before any step runs", async () => {
     const src = join(dir, "src.tar.gz");
     spawnSync("tar", ["-czf", src, "-C", dir, "fails.yaml"]);
