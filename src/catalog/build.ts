@@ -317,7 +317,10 @@ function writeImages(cat: Catalog, images: CatalogImage[], out: string): number 
     mkdirSync(join(dir, "sboms"), { recursive: true });
     writeFileSync(join(out, "images", `${slug(img.name)}.html`), imagePage(img, packageLink));
     writeFileSync(join(dir, "compare.html"), comparePage(img, packageLink));
-    for (const f of img.versions.flatMap((v) => v.sbomFiles)) writeFileSync(join(dir, "sboms", f), readSbomFile(img, f));
+    for (const v of img.versions) {
+      for (const f of v.sbomFiles) writeFileSync(join(dir, "sboms", f), readSbomFile(img, f));
+      for (const [f, bytes] of v.attestedSboms) writeFileSync(join(dir, "sboms", f), bytes);
+    }
   }
   return 1 + 2 * images.length;
 }

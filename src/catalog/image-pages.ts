@@ -115,9 +115,13 @@ export function diffSection(from: ImageVersion, to: ImageVersion, link: PackageL
 function versionSection(img: CatalogImage, v: ImageVersion, link: PackageLink, open: boolean): Raw {
   const body = h`<h3 id="${versionId(v)}">${v.tags.join(", ")} <span class="muted">${v.digest}</span></h3>
 <h4>SBOMs</h4>${
-    v.sbomFiles.length
-      ? h`<ul>${v.sbomFiles.map((f) => h`<li><a href="${href(slug(img.name))}/sboms/${href(f)}" download>${f}</a></li>`)}</ul>`
-      : h`<p class="muted">No SBOM file beside the layout names this version (its SBOM attestations are listed below).</p>`
+    v.sbomFiles.length || v.attestedSboms.size
+      ? h`<ul>${v.sbomFiles.map((f) => h`<li><a href="${href(slug(img.name))}/sboms/${href(f)}" download>${f}</a> <span class="muted">(beside the layout)</span></li>`)}${[
+          ...v.attestedSboms.keys(),
+        ].map(
+          (f) => h`<li><a href="${href(slug(img.name))}/sboms/${href(f)}" download>${f}</a> <span class="good">(attested, signature verified)</span></li>`,
+        )}</ul>`
+      : h`<p class="muted">No SBOM file beside the layout names this version, and no verified SBOM attestation is attached.</p>`
   }
 <h4>Signature and attestations</h4>${checksSection(v)}
 <h4>Vulnerabilities</h4>${vulnerabilitySection(v, link)}

@@ -17,7 +17,7 @@ import {
 } from "../advisory/index.js";
 import { type Endpoint, endpoint, MEDIA, OciLayout } from "../oci/index.js";
 import type { TrustedKeys } from "../sign/index.js";
-import { verifyImage } from "../sign/index.js";
+import { PREDICATE_TYPES, verifiedStatements, verifyImage } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
 
 export interface ImageLayerInfo {
@@ -68,6 +68,11 @@ export interface ImageVersion {
   vulnerabilities?: ImageVulnerabilities;
   /** SBOM files beside the layout (sboms/, as `undistro image build` writes them) that name this version's manifests. */
   sbomFiles: string[];
+  /**
+   * SBOMs attested for a platform of this version and verified with the trusted keys (a pulled
+   * image carries its SBOMs only so): file name → the SBOM document's bytes.
+   */
+  attestedSboms: Map<string, Buffer>;
 }
 
 export interface CatalogImage {
@@ -137,9 +142,31 @@ function vulnerabilities(target: string, packages: InstalledPackage[], opts: Ima
   return { counts: r.counts, findings: r.findings, resolved: r.resolved.length };
 }
 
+const SBOM_KINDS: Record<string, string> = { [PREDICATE_TYPES.spdxjson as string]: "spdx", [PREDICATE_TYPES.cyclonedx as string]: "cdx" };
+
+/** The SBOM predicates attested for each platform manifest, verified with `keys` (none without keys: unverified SBOMs are not offered). */
+async function attestedSboms(
+  ep: Extract<Endpoint, { kind: "layout" }>,
+  platforms: ImagePlatformInfo[],
+  keys: TrustedKeys | undefined,
+): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  if (!keys || (Array.isArray(keys) && !keys.length)) return out;
+  for (const p of platforms) {
+    const { statements } = await verifiedStatements({ ...ep, tag: p.digest }, keys);
+    for (const st of statements) {
+      const kind = SBOM_KINDS[st.predicateType];
+      if (!kind) continue;
+      const name = `attested-${p.digest.replace(/^sha256:/, "").slice(0, 12)}-${p.platform.replace(/\//g, "-")}.${kind}.json`;
+      out.set(name, Buffer.from(`${JSON.stringify(st.predicate, null, 2)}\n`));
+    }
+  }
+  return out;
+}
+
 async function loadVersion(layout: string, digest: string, tags: string[], opts: ImageLoadOptions): Promise<ImageVersion> {
   const target = `oci:${layout}@${digest}`;
-  const ep: Endpoint = { ...(endpoint(`oci:${layout}`) as Extract<Endpoint, { kind: "layout" }>), tag: tags[0] as string };
+  const ep: Extract<Endpoint, { kind: "layout" }> = { ...(endpoint(`oci:${layout}`) as Extract<Endpoint, { kind: "layout" }>), tag: tags[0] as string };
   const platforms: ImagePlatformInfo[] = [];
   const installed: InstalledPackage[] = [];
   for (const p of await readImagePlatforms(ep, target)) {
@@ -162,7 +189,15 @@ async function loadVersion(layout: string, digest: string, tags: string[], opts:
     });
   }
   const vulns = vulnerabilities(target, installed, opts);
-  return { digest, tags, platforms, verification: await verification(ep, opts.keys), ...(vulns ? { vulnerabilities: vulns } : {}), sbomFiles: [] };
+  return {
+    digest,
+    tags,
+    platforms,
+    verification: await verification(ep, opts.keys),
+    ...(vulns ? { vulnerabilities: vulns } : {}),
+    sbomFiles: [],
+    attestedSboms: await attestedSboms(ep, platforms, opts.keys),
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import { buildCatalog, diffVersions, type ImageVersion, readUpdates, serveCatalo
 import { buildImage } from "../../src/image/index.js";
 import { copyImage, endpoint } from "../../src/oci/index.js";
 import { writePackageVerdict } from "../../src/reproduce/index.js";
-import { signImage } from "../../src/sign/index.js";
+import { attestImage, PREDICATE_TYPES, signImage } from "../../src/sign/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
 
 const recipe = (name: string, body: string) => `package:
@@ -146,6 +146,9 @@ describe("the catalogue", () => {
     cpSync(join(dir, "images/v2/sboms"), join(dir, "foo/sboms"), { recursive: true });
     const cosign = generateKeyPairSync("ec", { namedCurve: "P-256" });
     await signImage(endpoint(`oci:${join(dir, "foo")}:2026-11-02`), cosign.privateKey);
+    // Its SBOM attested for its platform, as the main job attests pulled images' SBOMs.
+    const spdx = JSON.parse(readFileSync(join(dir, "images/v2/sboms/sbom-x86_64.spdx.json"), "utf8"));
+    await attestImage(endpoint(`oci:${join(dir, "foo")}:2026-11-02`), cosign.privateKey, PREDICATE_TYPES.spdxjson as string, spdx, { platform: "linux/amd64" });
     writeFileSync(join(dir, "cosign.pub"), cosign.publicKey.export({ format: "pem", type: "spki" }));
     imageKeys = [cosign.publicKey];
     cosignKey = cosign.privateKey;
@@ -230,6 +233,12 @@ describe("the catalogue", () => {
       "the SBOMs that name the newest version",
     );
     assert.ok(existsSync(join(site, "images/foo/sboms/sbom-x86_64.spdx.json")));
+    const attested =
+      /<a href="foo\/sboms\/(attested-[0-9a-f]{12}-linux-amd64\.spdx\.json)" download>[^<]+<\/a> <span class="good">\(attested, signature verified\)<\/span>/.exec(
+        foo,
+      );
+    assert.ok(attested, "the verified SBOM attestation is offered for download");
+    assert.equal(JSON.parse(readFileSync(join(site, "images/foo/sboms", attested[1] as string), "utf8")).spdxVersion, "SPDX-2.3");
     assert.match(foo, /UNDISTRO-CVE-2026-22222/);
     assert.ok(!/<td>UNDISTRO-CVE-2026-12345/.test(foo), "a resolved finding is not listed as open");
     assert.match(foo, /<li class="added">added <a href="\.\.\/packages\/foo-tools\.html">foo-tools<\/a> 1\.2-r0<\/li>/);
@@ -295,6 +304,7 @@ describe("the catalogue", () => {
       ],
       verification: { checked: false, signed: false, checks: [] },
       sbomFiles: [],
+      attestedSboms: new Map(),
       vulnerabilities: {
         counts: {},
         resolved: 0,
