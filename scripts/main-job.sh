@@ -105,14 +105,16 @@ for config in distro/images/*.yaml; do
   done
 done
 rm -rf "$OUT/pulled"
-for name in hello base; do
+for config in distro/images/*.yaml; do
+  name=$(basename "$config" .yaml)
   $U pull "$REGISTRY/undistro/$name:latest" "$OUT/pulled/$name:latest"
 done
 
 echo "== verify signatures, provenance and SBOM attestations offline (pulled layouts, public key only)"
 cp "$OUT/keys/cosign.pub" "$OUT/trusted/"
 $U keys "$OUT/trusted"
-for name in hello base; do
+for config in distro/images/*.yaml; do
+  name=$(basename "$config" .yaml)
   $U verify --keyring "$OUT/trusted" --require signature,provenance,sbom --repository "$OUT/repo" "oci:$OUT/pulled/$name:latest"
 done
 $U registry gc --root "$OUT/registry"

@@ -140,7 +140,13 @@ describe("README main job", () => {
     assert.equal(pulled, built);
     assert.match(r.stdout, new RegExp(`/undistro/hello@${built}`));
     assert.match(r.stdout, /signature verified \(docker-reference 127\.0\.0\.1:\d+\/undistro\/hello\)/);
-    assert.equal((r.stdout.match(/^ {2}ok {5}required (signature|provenance|sbom)$/gm) ?? []).length, 6, "hello and base: signature, provenance, sbom");
+    assert.equal((r.stdout.match(/^ {2}ok {5}required (signature|provenance|sbom)$/gm) ?? []).length, 9, "hello, base and static: signature, provenance, sbom");
+    // The catalogue shows every image as pulled back, its signature verified with the trusted keys
+    // and its attested SBOMs downloadable.
+    const helloPage = readFileSync(join(out, "catalog/images/hello.html"), "utf8");
+    assert.match(helloPage, /<span class="good">signed, verified<\/span>/);
+    assert.match(helloPage, /\(attested, signature verified\)/);
+    assert.match(readFileSync(join(out, "catalog/images.html"), "utf8"), /images\/static\.html/);
     // The security feed is published beside the index, and the daily rebuild finds nothing to do.
     assert.equal(JSON.parse(readFileSync(join(out, "repo/security.json"), "utf8")).reponame, "undistro");
     assert.match(r.stdout, /^nothing changed: no package or image to rebuild$/m);
