@@ -161,6 +161,20 @@ describe("the catalogue", () => {
         { package: 7, current: ["x"] },
       ]),
     );
+    // Two runs of the daily job and a damaged line, as the history beside the repository keeps them.
+    const run = (at: string, images: unknown[]) =>
+      JSON.stringify({
+        at,
+        arch: "x86_64",
+        changed: [{ package: "libfoo", from: "1.1-r0", to: "1.2-r0", reason: "upstream released 1.2" }],
+        dependents: [{ package: "foo-tools", from: "1.2-r0", to: "1.2-r1", because: ["libfoo"] }],
+        built: [{ package: "libfoo", files: ["libfoo-1.2-r0.apk"] }],
+        images,
+      });
+    writeFileSync(
+      join(dir, "repo/rebuild-history.jsonl"),
+      `${run("2026-11-01T04:00:00.000Z", [])}\nnot json\n${run("2026-11-02T04:00:00.000Z", [{ name: "foo", from: `sha256:${"a".repeat(64)}`, digest: `sha256:${"b".repeat(64)}`, signed: true }])}\n`,
+    );
     site = join(dir, "site");
   });
 
@@ -262,30 +276,13 @@ describe("the catalogue", () => {
   });
 
   it("the daily job's history, newest first; a damaged line is reported and left out", async () => {
-    const run = (at: string, images: unknown[]) =>
-      JSON.stringify({
-        at,
-        arch: "x86_64",
-        changed: [{ package: "libfoo", from: "1.1-r0", to: "1.2-r0", reason: "upstream released 1.2" }],
-        dependents: [{ package: "foo-tools", from: "1.2-r0", to: "1.2-r1", because: ["libfoo"] }],
-        built: [{ package: "libfoo", files: ["libfoo-1.2-r0.apk"] }],
-        images,
-      });
-    writeFileSync(
-      join(dir, "repo/rebuild-history.jsonl"),
-      `${run("2026-11-01T04:00:00.000Z", [])}\nnot json\n${run("2026-11-02T04:00:00.000Z", [{ name: "foo", from: `sha256:${"a".repeat(64)}`, digest: `sha256:${"b".repeat(64)}`, signed: true }])}\n`,
-    );
-    try {
-      await buildCatalog(options());
-      const html = readFileSync(join(site, "rebuilds.html"), "utf8");
-      assert.ok(html.indexOf("2026-11-02T04:00:00.000Z") < html.indexOf("2026-11-01T04:00:00.000Z"), "newest first");
-      assert.match(html, /<a href="packages\/libfoo\.html">libfoo<\/a> 1\.1-r0 → 1\.2-r0/);
-      assert.match(html, /rebuilt for libfoo/);
-      assert.match(html, /<td><a href="images\/foo\.html">foo<\/a><\/td><td><code>aaaaaaaaaaaa<\/code><\/td><td><code>bbbbbbbbbbbb<\/code><\/td>/);
-      assert.match(html, /1 line\(s\) of rebuild-history\.jsonl are not run records/);
-    } finally {
-      rmSync(join(dir, "repo/rebuild-history.jsonl"));
-    }
+    await buildCatalog(options());
+    const html = readFileSync(join(site, "rebuilds.html"), "utf8");
+    assert.ok(html.indexOf("2026-11-02T04:00:00.000Z") < html.indexOf("2026-11-01T04:00:00.000Z"), "newest first");
+    assert.match(html, /<a href="packages\/libfoo\.html">libfoo<\/a> 1\.1-r0 → 1\.2-r0/);
+    assert.match(html, /rebuilt for libfoo/);
+    assert.match(html, /<td><a href="images\/foo\.html">foo<\/a><\/td><td><code>aaaaaaaaaaaa<\/code><\/td><td><code>bbbbbbbbbbbb<\/code><\/td>/);
+    assert.match(html, /1 line\(s\) of rebuild-history\.jsonl are not run records/);
   });
 
   it("compares two versions: added, removed, upgraded, CVEs gained and lost", () => {
@@ -418,6 +415,10 @@ describe("the catalogue", () => {
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/advisories.png") });
       await page.goto(`${url}graph.html`);
       await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/graph.png") });
+      await page.goto(`${url}images.html`);
+      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/images.png") });
+      await page.goto(`${url}rebuilds.html`);
+      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/rebuilds.png"), fullPage: true });
     } finally {
       await browser.close();
       server.close();
