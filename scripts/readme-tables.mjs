@@ -53,7 +53,8 @@ if (existsSync(updatesFile)) {
   lines.push("", "| package | version | newest upstream known | tracked through |", "|---|---|---|---|");
   for (const u of updates) {
     const newest = u.latest ? (u.newer ? `**${u.latest}** (newer)` : `${u.latest} (current)`) : (u.skipped ?? u.error ?? "");
-    lines.push(`| \`${u.package}\` | ${u.current} | ${newest} | ${u.provider ? `${u.provider}: ${u.source ?? ""}` : "—"} |`);
+    const through = u.provider ? (u.source?.startsWith(`${u.provider}:`) ? u.source : `${u.provider}: ${u.source ?? ""}`) : "—";
+    lines.push(`| \`${u.package}\` | ${u.current} | ${newest} | ${through} |`);
   }
 }
 lines.push("", END);

@@ -83,7 +83,7 @@ function checksSection(v: ImageVersion): Raw {
 
 function vulnerabilitySection(v: ImageVersion, link: PackageLink): Raw {
   const vs = v.vulnerabilities;
-  if (!vs) return h`<p class="muted">Not scanned: the catalogue was built without a vulnerability database (--osv DIR).</p>`;
+  if (!vs) return h`<p class="muted">Not scanned: the catalogue was built without a vulnerability database (--db OSV_DIR).</p>`;
   const counts = SEVERITY_ORDER.map((s) => `${vs.counts[s] ?? 0} ${s}`).join(", ");
   return h`<p>${counts}; ${vs.resolved} more resolved by the distro's advisories (fixed or not affected).</p>${
     vs.findings.length
