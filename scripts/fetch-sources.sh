@@ -39,7 +39,9 @@ SRC
 }
 UPDATE=0
 enable_suite bookworm
-[[ " ${PACKAGES[*]} " == */trixie* ]] && enable_suite trixie
+# The base set takes its current releases from stable (trixie) and, for hello, unstable (sid).
+enable_suite trixie
+enable_suite sid
 if ((UPDATE)); then $SUDO apt-get update -qq; fi
 
 mkdir -p "$DL" "$MIRROR"
