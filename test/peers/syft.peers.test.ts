@@ -59,7 +59,7 @@ advisories:
       - timestamp: 2026-11-23T00:00:00Z
         type: fixed
         data:
-          fixed-version: 20240101-r0
+          fixed-version: 99990101-r0
 `;
 
 describe("syft on undistro's images", () => {
