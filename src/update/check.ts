@@ -13,7 +13,7 @@ import { compareVersions, isValidVersion } from "../apk/index.js";
 import { archInfo, hostArch, recipeVars, substitute } from "../build/index.js";
 import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
 import { parseJsonInput, UndistroError } from "../util/index.js";
-import { DEFAULT_SUITES, debianVersions } from "./debian.js";
+import { DEFAULT_SUITES, type DebianSourceVersion, debianVersions, tarballServed } from "./debian.js";
 
 export type ProviderKind = "git" | "github" | "release-monitor" | "debian" | "http";
 
@@ -29,6 +29,11 @@ export interface UpdateCheck {
   source?: string;
   /** debian: where the newest release is, as the signed Sources index gives it. */
   tarball?: { suite: string; debianVersion: string; name: string; sha256: string; uri: string };
+  /**
+   * debian: newer versions the signed Sources indexes list but whose tarball the archive's pool
+   * does not serve (HTTP 404 or 410): they cannot be built, so `latest` is the newest served one.
+   */
+  unserved?: string[];
   /** Why the package was not checked (disabled, manual, no provider) or what failed. */
   skipped?: string;
   error?: string;
@@ -166,6 +171,7 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
     const rm = obj(update["release-monitor"]);
     const deb = obj(update.debian);
     let tarball: UpdateCheck["tarball"];
+    let unserved: string[] | undefined;
     if (deb) {
       provider = "debian";
       const pkg = str(deb.source) ?? recipe.package.name;
@@ -177,8 +183,10 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
         update,
         {},
       );
-      const newest = versions[versions.length - 1];
-      const where = found.find((f) => f.upstream === newest && f.tarball);
+      const picked = await newestServed(found, versions, recipe.package.version);
+      versions = picked.versions;
+      if (picked.unserved.length) unserved = picked.unserved;
+      const where = picked.where ?? found.find((f) => f.upstream === versions[versions.length - 1] && f.tarball);
       if (where?.tarball)
         tarball = { suite: where.suite, debianVersion: where.debianVersion, name: where.tarball.name, sha256: where.tarball.sha256, uri: where.tarball.uri };
     } else if (gh) {
@@ -239,12 +247,32 @@ export async function checkRecipe(file: string): Promise<UpdateCheck> {
       source,
       ...(latest ? { latest } : {}),
       ...(tarball ? { tarball } : {}),
+      ...(unserved ? { unserved } : {}),
       newer: latest !== undefined && isValidVersion(recipe.package.version) && compareVersions(latest, recipe.package.version) > 0,
     };
   } catch (err) {
     if (!(err instanceof UndistroError)) throw err;
     return { ...base, ...(provider ? { provider } : {}), ...(source ? { source } : {}), error: err.message };
   }
+}
+
+/**
+ * The newest of `versions` (ascending) newer than `current` whose tarball the pool serves, asked
+ * with one HEAD request each, newest first: the versions above it are dropped and named.
+ */
+async function newestServed(found: DebianSourceVersion[], versions: string[], current: string) {
+  const kept = [...versions];
+  const unserved: string[] = [];
+  while (kept.length) {
+    const newest = kept[kept.length - 1] as string;
+    if (!isValidVersion(current) || compareVersions(newest, current) <= 0) break;
+    const candidates = found.filter((f) => f.upstream === newest && f.tarball);
+    for (const f of candidates) if (f.tarball && (await tarballServed(f.tarball.uri))) return { versions: kept, unserved, where: f };
+    if (!candidates.length) break;
+    unserved.push(newest);
+    kept.pop();
+  }
+  return { versions: kept, unserved, where: undefined };
 }
 
 function opt<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

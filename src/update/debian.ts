@@ -165,6 +165,22 @@ async function suiteSources(archive: string, suite: string, keyring: string, wan
   return p;
 }
 
+/**
+ * Whether the archive serves a tarball: false on 404 or 410 (the Sources index may list a version
+ * whose files the pool or its mirror does not have), true on success; anything else is an error.
+ */
+export async function tarballServed(uri: string): Promise<boolean> {
+  let res: Response;
+  try {
+    res = await fetch(uri, { method: "HEAD", redirect: "follow" });
+  } catch (err) {
+    fail(`${uri}: ${(err as Error).message}`, "is the Debian archive reachable? (UNDISTRO_DEBIAN_URL)");
+  }
+  if (res.status === 404 || res.status === 410) return false;
+  if (!res.ok) fail(`${uri}: HTTP ${res.status}`);
+  return true;
+}
+
 /** Every version of `source` the suites carry, with its upstream version and tarball. */
 export async function debianVersions(source: string, suites: readonly string[]): Promise<DebianSourceVersion[]> {
   const archive = (process.env.UNDISTRO_DEBIAN_URL ?? DEFAULT_ARCHIVE).replace(/\/$/, "");

@@ -142,6 +142,19 @@ update:
     assert.equal(JSON.parse(cli.stdout)[0].newer, false, "bumped: nothing newer any more");
   });
 
+  it("skips a version the Sources index lists but whose tarball the pool does not serve, and names it", async () => {
+    publish("sid", [
+      paragraph("zlib", "1:1.3.dfsg+really1.3.2-4", "zlib_1.3.dfsg+really1.3.2.orig.tar.gz", orig132),
+      paragraph("zlib", "1:1.3.dfsg+really1.3.3-1", "zlib_1.3.dfsg+really1.3.3.orig.tar.gz", Buffer.from("never served")),
+    ]);
+    writeFileSync(join(dir, "zlib.yaml"), recipe("[sid]"));
+    const r = await checkRecipe(join(dir, "zlib.yaml"));
+    assert.deepEqual([r.latest, r.newer, r.unserved, r.tarball?.name], ["1.3.2", true, ["1.3.3"], "zlib_1.3.dfsg+really1.3.2.orig.tar.gz"]);
+    const cli = await runCli(["update", "check", join(dir, "zlib.yaml")]);
+    assert.match(cli.stdout, /zlib 1\.3\.1 → 1\.3\.2/);
+    assert.match(cli.stderr, /zlib: listed in Debian's Sources but not served by its pool \(skipped\): 1\.3\.3/);
+  });
+
   it("refuses what it cannot verify: a signature by another key, a Sources.gz the signed InRelease does not list", async () => {
     writeFileSync(join(dir, "zlib.yaml"), recipe("[broken]"));
     const r = await checkRecipe(join(dir, "zlib.yaml"));

@@ -23,6 +23,7 @@ export function registerUpdate(program: Command, io: Io): void {
             if (r.newer) io.out(`${r.package} ${r.current} → ${r.latest}  (${r.provider} ${r.source})\n`);
             else if (r.error) io.err(`${r.package}: ${r.error}\n`);
             else if (f.all) io.out(`${r.package} ${r.current}: ${r.skipped ?? `current (${r.provider} ${r.source})`}\n`);
+            if (r.unserved?.length) io.err(`${r.package}: listed in Debian's Sources but not served by its pool (skipped): ${r.unserved.join(", ")}\n`);
           }
           const newer = results.filter((r) => r.newer).length;
           const failed = results.filter((r) => r.error).length;
