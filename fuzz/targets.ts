@@ -17,11 +17,14 @@ const FIXTURES = join(REPO, "test/fixtures");
 
 /** The library as the worker loaded it (from the instrumented tree). */
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
-export type Lib = Record<"apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom" | "build", any>;
+export type Lib = Record<
+  "apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom" | "build" | "update" | "catalog",
+  any
+>;
 
 /** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
 export async function loadLibrary(tree: string): Promise<Lib> {
-  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap", "sbom", "build"] as const;
+  const names = ["apk", "oci", "util", "recipe", "image", "solver", "sign", "advisory", "registry", "bootstrap", "sbom", "build", "update", "catalog"] as const;
   const mods = await Promise.all(names.map((m) => import(join(tree, m, "index.js"))));
   return Object.fromEntries(names.map((n, i) => [n, mods[i]])) as Lib;
 }
@@ -451,6 +454,64 @@ export const TARGETS: FuzzTarget[] = [
     ],
     dictionary: ['"packages":', '"secfixes":', '"pkg":', '"name":', "CVE-"],
     run: (data, ctx) => ctx.lib.advisory.parseSecdb(text(data), "fuzz.json"),
+  },
+  {
+    name: "debian-sources",
+    description: "Debian Sources indexes (the debian update provider), and the upstream version of each entry",
+    seeds: () => [
+      Buffer.from(
+        "Package: zlib\nBinary: zlib1g, zlib1g-dev\nVersion: 1:1.3.dfsg+really1.3.1-1\nChecksums-Sha256:\n " +
+          `${"a".repeat(64)} 1234 zlib_1.3.dfsg+really1.3.1.orig.tar.gz\n ${"b".repeat(64)} 99 zlib_1.3.dfsg+really1.3.1-1.debian.tar.xz\n` +
+          "Directory: pool/main/z/zlib\n\nPackage: zlib\nVersion: 2:1.4~rc1+dfsg-0.1\nDirectory: pool/main/z/zlib\n",
+      ),
+    ],
+    dictionary: ["Package:", "Version:", "Checksums-Sha256:", "Directory:", "\n ", "\n\n", ":", "~", "+dfsg", "+really", "-"],
+    run: (data, ctx) => {
+      const entries: Map<string, Array<Record<string, string>>> = ctx.lib.update.sourcesEntries(text(data), new Set(["zlib"]));
+      for (const fields of entries.get("zlib") ?? []) if (fields.Version) ctx.lib.update.upstreamOf(fields.Version);
+      return entries;
+    },
+  },
+  {
+    name: "update-report",
+    json: true,
+    description: "the update-check report given to catalog build --updates",
+    seeds: () => [
+      Buffer.from(
+        JSON.stringify([
+          { package: "zlib", recipe: "zlib.yaml", current: "1.3.1", latest: "1.3.2", newer: true, provider: "debian", source: "debian:zlib (trixie)" },
+          { package: "hello", recipe: "hello.yaml", current: "2.12.3", newer: false, unserved: ["2.13"], skipped: "no update section" },
+        ]),
+      ),
+    ],
+    dictionary: ['"package":', '"current":', '"latest":', '"newer":', '"provider":', '"error":'],
+    run: (data, ctx) => {
+      const file = join(ctx.scratch, "updates.json");
+      writeFileSync(file, data);
+      return ctx.lib.catalog.readUpdates(file);
+    },
+  },
+  {
+    name: "rebuild-history",
+    description: "the daily rebuild's history (REPO/rebuild-history.jsonl), read by the catalogue",
+    seeds: () => [
+      Buffer.from(
+        `${JSON.stringify({
+          at: "2026-12-01T00:00:00Z",
+          arch: "x86_64",
+          changed: [{ package: "zlib", from: "1.3.1-r0", to: "1.3.2-r0" }],
+          dependents: [{ package: "busybox", to: "1.37.0-r1" }],
+          built: [{ package: "zlib" }],
+          images: [{ name: "base", from: "sha256:aa", digest: "sha256:bb" }],
+        })}\n{"damaged"\n`,
+      ),
+    ],
+    dictionary: ['"at":', '"changed":', '"dependents":', '"built":', '"images":', '"digest":', "\n"],
+    run: (data, ctx) => {
+      mkdirSync(join(ctx.scratch, "repo"), { recursive: true });
+      writeFileSync(join(ctx.scratch, "repo/rebuild-history.jsonl"), data);
+      return ctx.lib.catalog.readRebuildHistory(join(ctx.scratch, "repo"));
+    },
   },
   {
     name: "os-release",

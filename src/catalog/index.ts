@@ -1,4 +1,5 @@
 export { buildCatalog, type CatalogBuildOptions, type CatalogBuildReport, imageSearchEntries, type SearchEntry, searchEntries } from "./build.js";
+export { readRebuildHistory } from "./history.js";
 export { esc, h, Raw, slug } from "./html.js";
 export { bytes, COMPARE_JS, compareData } from "./image-pages.js";
 export { type CatalogImage, diffVersions, type ImageDiff, type ImageVersion, loadImage, parseImageSpec } from "./images.js";
