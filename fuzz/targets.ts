@@ -16,11 +16,23 @@ const REFERENCE = join(SHARED, "reference");
 const FIXTURES = join(REPO, "test/fixtures");
 
 /** The library as the worker loaded it (from the instrumented tree). */
+type LibName =
+  | "apk"
+  | "oci"
+  | "util"
+  | "recipe"
+  | "image"
+  | "solver"
+  | "sign"
+  | "advisory"
+  | "registry"
+  | "bootstrap"
+  | "sbom"
+  | "build"
+  | "update"
+  | "catalog";
 // biome-ignore lint/suspicious/noExplicitAny: each module's exports are used by name below
-export type Lib = Record<
-  "apk" | "oci" | "util" | "recipe" | "image" | "solver" | "sign" | "advisory" | "registry" | "bootstrap" | "sbom" | "build" | "update" | "catalog",
-  any
->;
+export type Lib = Record<LibName, any>;
 
 /** Loads undistro's modules from `tree` (dist/src, or the instrumented copy the fuzzer runs). */
 export async function loadLibrary(tree: string): Promise<Lib> {
