@@ -4,7 +4,20 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo, parseDependency, writePackage } from "../apk/index.js";
@@ -283,6 +296,8 @@ interface Placement {
   timeoutMs: number;
   root?: string;
   variation?: SandboxVariation;
+  /** Stage 1: files added to the host root's /lib (the environment's musl loader). */
+  libExtras?: Array<[string, string]>;
 }
 
 /** One line for logs and SBOMs: which stage, and what the steps saw. */
@@ -457,6 +472,19 @@ async function runPipelines(ctx: BuildContext, environment: BuildEnvironment): P
   for (const w of warnings) ctx.log.write(`warning: ${w}\n`);
 }
 
+/**
+ * Stage 1: the environment's musl dynamic loader at /lib, where the programs the step links against
+ * it look for it, so they run in the step (nginx's configure runs what it compiles; so do test
+ * suites). Their other libraries are not found there: only programs needing libc alone run.
+ */
+function stageOneLoader(environment: BuildEnvironment): { libExtras?: Array<[string, string]> } {
+  if (!environment.dir || environment.hermetic) return {};
+  const lib = join(environment.dir, "lib");
+  const loaders = existsSync(lib) ? readdirSync(lib).filter((n) => /^ld-musl-[a-z0-9_]+\.so\.1$/.test(n)) : [];
+  const files = loaders.map((n) => [realpathSync(join(lib, n)), n] as [string, string]).filter(([f]) => statSync(f).isFile());
+  return files.length ? { libExtras: files.sort(([, a], [, b]) => (a < b ? -1 : 1)) } : {};
+}
+
 /** Runs one package's steps in order; the first failure stops the build with an error saying why. */
 async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label: string, steps: PlannedStep[]): Promise<void> {
   const { recipe, opts, ws, log, logFile } = ctx;
@@ -466,6 +494,7 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
     timeoutMs: stepTimeout,
     ...(environment.hermetic && environment.dir ? { root: environment.dir } : {}),
     ...(opts.variation ? { variation: opts.variation } : {}),
+    ...stageOneLoader(environment),
   };
   const recipeDir = dirname(resolve(ctx.recipePath));
   const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];

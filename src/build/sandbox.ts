@@ -28,6 +28,12 @@ export interface SandboxRun {
    * host's /usr and /etc; it must hold the mount points (proc, dev, tmp, var/tmp, run, home/build).
    */
   root?: string;
+  /**
+   * Host root only: files to add to /lib as [host file, name] (stage 1's musl dynamic loader, so
+   * that programs linked against the repository's musl run in the step, as configure scripts that
+   * run what they compile need). /lib is then a directory of links into /usr/lib plus these.
+   */
+  libExtras?: Array<[string, string]>;
   script: string;
   /** Directory inside the sandbox to start in (created if missing). */
   workdir?: string;
@@ -129,8 +135,23 @@ export function unreadableByOthers(dir: string, limit = 100_000): Array<{ path: 
 
 let hiddenEtc: string[] | undefined;
 
+/**
+ * /lib as a directory: a link to each entry of the host's /usr/lib (what the usual /lib -> usr/lib
+ * link reaches) plus the extra files, bound read-only. Host entries keep their names.
+ */
+function libWithExtras(extras: Array<[string, string]>): string[] {
+  const args = ["--dir", "/lib"];
+  const taken = new Set<string>();
+  for (const name of readdirSync("/usr/lib").sort()) {
+    taken.add(name);
+    args.push("--symlink", `/usr/lib/${name}`, `/lib/${name}`);
+  }
+  for (const [file, name] of extras) if (!taken.has(name)) args.push("--ro-bind", file, `/lib/${name}`);
+  return args;
+}
+
 /** Stages 0 and 1: the host's /usr and /etc read-only (its secrets hidden), the usual symlinks. */
-function hostRoot(): string[] {
+function hostRoot(libExtras: Array<[string, string]> = []): string[] {
   const args = [
     "--ro-bind",
     "/usr",
@@ -144,9 +165,7 @@ function hostRoot(): string[] {
     "--symlink",
     "usr/sbin",
     "/sbin",
-    "--symlink",
-    "usr/lib",
-    "/lib",
+    ...(libExtras.length ? libWithExtras(libExtras) : ["--symlink", "usr/lib", "/lib"]),
   ];
   if (existsSync("/usr/lib64")) args.push("--symlink", "usr/lib64", "/lib64");
   args.push(...hideHostSecrets());
@@ -170,7 +189,7 @@ export function sandboxArgs(run: SandboxRun): string[] {
   const ids = ["--uid", String(v.uid ?? 0), "--gid", String(v.gid ?? 0)];
   const args = [...ISOLATION, ...ids, "--new-session", "--hostname", v.hostname ?? "undistro-build", "--clearenv"];
   if (run.root) args.push("--ro-bind", run.root, "/");
-  else args.push(...hostRoot());
+  else args.push(...hostRoot(run.libExtras));
   args.push(
     "--proc",
     "/proc",

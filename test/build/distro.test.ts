@@ -5,7 +5,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readPackage } from "../../src/apk/index.js";
-import { buildGraph } from "../../src/build/index.js";
+import { buildGraph, buildRecipe } from "../../src/build/index.js";
 import { installPackages } from "../../src/image/index.js";
 import { REPO_ROOT, tempDir } from "../helpers.js";
 
@@ -84,6 +84,39 @@ describe("the musl base: musl from upstream source, zlib built against it in a s
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^zlib 1\.3\.1: 35 -> \d+ -> undistro undistro undistro undistro\n$/);
     assert.ok(readFileSync(join(root, "usr/lib/apk/db/installed"), "utf8").includes("P:musl\n"));
+  });
+
+  it("stage 1: a program a step links against the environment's musl runs in that step (its loader is at /lib)", async () => {
+    // nginx's configure runs what it compiles; the host has no musl of its own.
+    const recipe = join(dir, "runs-what-it-links.yaml");
+    writeFileSync(
+      recipe,
+      `package:
+  name: runs-what-it-links
+  version: "1"
+  epoch: 0
+  copyright:
+    - license: MIT
+environment:
+  contents:
+    packages: [musl-dev]
+  environment:
+    CC: musl-gcc
+pipeline:
+  - runs: |
+      printf '#include <stdio.h>\\nint main(void) { puts("ran on musl"); return 0; }\\n' > t.c
+      $CC -o t t.c
+      ./t > said
+      mkdir -p "\${{targets.destdir}}/usr/share/t"
+      cp said "\${{targets.destdir}}/usr/share/t/said"
+      test ! -e /usr/lib/ld-musl-x86_64.so.1
+`,
+    );
+    const out = join(dir, "repo-runs");
+    cpSync(repo, out, { recursive: true });
+    await buildRecipe(recipe, { outDir: out, signingKey: loadSigningKey(key), logDir: join(dir, "logs-runs"), sourceDateEpoch: 0, arch: "x86_64" });
+    const said = spawnSync("tar", ["-xzOf", join(out, "x86_64/runs-what-it-links-1-r0.apk"), "usr/share/t/said"], { encoding: "utf8" });
+    assert.equal(said.stdout, "ran on musl\n");
   });
 
   it("a second build from the same inputs is bit-identical, package by package", async () => {
