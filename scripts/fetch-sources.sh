@@ -4,6 +4,7 @@
 # so recipes keep their upstream URI and expected-sha256 and build offline.
 #   scripts/fetch-sources.sh [DEBIAN-SOURCE-PACKAGE...]   (default: the packages the tests build)
 #   scripts/fetch-sources.sh --bootstrap                  (those and the toolchain's, for undistro bootstrap)
+#   scripts/fetch-sources.sh --extra                      (those and distro/extra's: OpenSSL, pcre2, nginx, tzdata)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,23 @@ PACKAGES=("$@")
 BASE=(hello=2.12.3-1 busybox=1:1.37.0-6 zlib=1:1.3.dfsg+really1.3.1-1+deb13u1 musl=1.2.5-3.1~deb13u1 linux=6.12.8-1)
 # `--bootstrap`: what distro/bootstrap and distro/toolchain build (undistro bootstrap).
 TOOLCHAIN=(gcc-14/trixie binutils/trixie gmp/trixie mpfr4/trixie mpclib3/trixie make-dfsg/trixie pkgconf/trixie m4/trixie bash=5.2.37-2 xz-utils=5.8.1-1+deb13u2 bzip2=1.0.8-6 gzip=1.13-1+deb13u1 bison=2:3.8.2+dfsg-1 flex=2.6.4-8.2)
+# `--extra`: what distro/extra builds (scripts/build-extra.sh). The archive's Sources indexes list
+# newer releases (OpenSSL 3.5.9, pcre2 10.49, nginx 1.30.6, tzdata 2026f) whose tarballs its pool
+# does not serve here (404); these are the newest ones it serves, fetched from the pool below.
+EXTRA_POOL=(
+  main/o/openssl/openssl_3.5.7.orig.tar.gz=a8c0d28a529ca480f9f36cf5792e2cd21984552a3c8e4aa11a24aa31aeac98e8
+  main/p/pcre2/pcre2_10.48.orig.tar.gz=ebcc25aadf2a51fa1fefa9b8bc9e7a79b3dae86870a0f1152a22e42befd46888
+  main/n/nginx/nginx_1.26.3.orig.tar.gz=69ee2b237744036e61d24b836668aad3040dda461fe6f570f1787eab570c75aa
+  main/t/tzdata/tzdata_2026c.orig.tar.gz=e4a178a4477f3d0ea77cc31828ff72aa38feff8d61aa13e7e99e142e9d902be4
+)
+# `--bootstrap` also takes Perl (built natively in the hermetic stages) from the pool: the newest
+# release the archive serves (5.42.3, unstable's).
+BOOTSTRAP_POOL=(main/p/perl/perl_5.42.3.orig.tar.xz=c9387e1473a1866935cb047ece7c2e0a80767a3acdecb79d4a375f8a95970ddc)
+WITH_EXTRA=0
+WITH_BOOTSTRAP=0
 if ((${#PACKAGES[@]} == 0)); then PACKAGES=("${BASE[@]}"); fi
-if [[ ${PACKAGES[0]} == --bootstrap ]]; then PACKAGES=("${BASE[@]}" "${TOOLCHAIN[@]}"); fi
+if [[ ${PACKAGES[0]} == --bootstrap ]]; then PACKAGES=("${BASE[@]}" "${TOOLCHAIN[@]}"); WITH_BOOTSTRAP=1; fi
+if [[ ${PACKAGES[0]} == --extra ]]; then PACKAGES=("${BASE[@]}"); WITH_EXTRA=1; fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -65,6 +81,8 @@ done
 # of the current stable suite), each with the sha256 the suite's signed Sources index gives it
 # (`apt-cache showsrc`): a file fetched without apt is checked against that before it is used.
 POOL=(main/c/ca-certificates/ca-certificates_20250419.tar.xz=33b44ef78653ecd3f0f2f13e5bba6be466be2e7da72182f737912b81798ba5d2)
+if ((WITH_EXTRA)); then POOL+=("${EXTRA_POOL[@]}"); fi
+if ((WITH_BOOTSTRAP)); then POOL+=("${BOOTSTRAP_POOL[@]}"); fi
 for entry in "${POOL[@]}"; do
   path=${entry%%=*}
   sha=${entry#*=}

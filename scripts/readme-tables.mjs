@@ -3,8 +3,9 @@
 // platform (compressed as stored, and unpacked) from the layouts the main job pulled back from its
 // registry, and each package's version beside the newest upstream release `undistro update check`
 // found. Rewrites the part of README.md between the `readme-tables` markers.
-//   node scripts/readme-tables.mjs [--images DIR] [--updates FILE] [--readme FILE]
-// (defaults: out/pulled, out/updates.json when present, README.md; run `npm run build` first).
+//   node scripts/readme-tables.mjs [--images DIR]... [--updates FILE]... [--readme FILE]
+// (defaults: out/pulled and, when scripts/build-extra.sh ran, out/extra-images; out/updates.json and
+// out/extra-updates.json when present; README.md. Run `npm run build` first).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -13,23 +14,24 @@ const { readImagePlatforms, platformPackages } = await import(join(root, "dist/s
 const { endpoint } = await import(join(root, "dist/src/oci/index.js"));
 const { bytes } = await import(join(root, "dist/src/catalog/index.js"));
 
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : fallback;
-};
-const imagesDir = arg("--images", join(root, "out/pulled"));
-const updatesFile = arg("--updates", join(root, "out/updates.json"));
+const args = (name) => process.argv.flatMap((a, i) => (a === name && process.argv[i + 1] ? [process.argv[i + 1]] : []));
+const arg = (name, fallback) => args(name)[0] ?? fallback;
+const given = (name, fallbacks) => (args(name).length ? args(name) : fallbacks.filter((f, i) => i === 0 || existsSync(f)));
+const imagesDirs = given("--images", [join(root, "out/pulled"), join(root, "out/extra-images")]);
+const updatesFiles = given("--updates", [join(root, "out/updates.json"), join(root, "out/extra-updates.json")]).filter((f) => existsSync(f));
 const readme = arg("--readme", join(root, "README.md"));
 const BEGIN = "<!-- readme-tables:begin (scripts/readme-tables.mjs writes this part) -->";
 const END = "<!-- readme-tables:end -->";
 
+const imagesDir = imagesDirs[0];
 if (!existsSync(imagesDir)) {
   console.error(`readme-tables: no image layouts at ${imagesDir}: run the main job first (npm run main-job)`);
   process.exit(1);
 }
+const layouts = imagesDirs.flatMap((d) => readdirSync(d).map((name) => ({ name, dir: join(d, name) })));
+layouts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 const rows = [];
-for (const name of readdirSync(imagesDir).sort()) {
-  const dir = join(imagesDir, name);
+for (const { name, dir } of layouts) {
   if (!existsSync(join(dir, "oci-layout"))) continue;
   for (const p of await readImagePlatforms(endpoint(`oci:${dir}:latest`), `oci:${dir}`)) {
     const compressed = p.config.size + p.layers.reduce((n, l) => n + l.descriptor.size, 0);
@@ -48,11 +50,13 @@ const lines = [
   "For comparison, the figures peers publish for their static images: Chainguard's `static` about 2.0 MB,",
   "Google's distroless `static` about 2.4 MB (compressed).",
 ];
-if (existsSync(updatesFile)) {
-  const updates = JSON.parse(readFileSync(updatesFile, "utf8"));
+if (updatesFiles.length) {
+  const updates = updatesFiles.flatMap((f) => JSON.parse(readFileSync(f, "utf8")));
+  updates.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : 0));
   lines.push("", "| package | version | newest upstream known | tracked through |", "|---|---|---|---|");
   for (const u of updates) {
-    const newest = u.latest ? (u.newer ? `**${u.latest}** (newer)` : `${u.latest} (current)`) : (u.skipped ?? u.error ?? "");
+    let newest = u.latest ? (u.newer ? `**${u.latest}** (newer)` : `${u.latest} (current)`) : (u.skipped ?? u.error ?? "");
+    if (u.unserved?.length) newest += `; listed but not served by the archive: ${u.unserved.join(", ")}`;
     const through = u.provider ? (u.source?.startsWith(`${u.provider}:`) ? u.source : `${u.provider}: ${u.source ?? ""}`) : "—";
     lines.push(`| \`${u.package}\` | ${u.current} | ${newest} | ${through} |`);
   }

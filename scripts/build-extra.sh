@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The extra set, too heavy for the main job: distro/extra's packages (OpenSSL 3.5, pcre2, nginx,
+# tzdata) built into the main job's repository beside the base set, then distro/extra's images
+# (nginx; gcc once `undistro bootstrap` has built its stage 2). About 20 minutes cold on 2 cores, most of it OpenSSL; packages whose inputs did not
+# change are kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=out
+MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+U=./bin/undistro
+
+bash scripts/fetch-sources.sh --extra
+mkdir -p "$OUT/keys" "$OUT/repo" "$OUT/extra-images" "$OUT/logs"
+[[ -f "$OUT/keys/undistro.rsa" ]] || $U keygen --apk "$OUT/keys/undistro"
+
+echo "== the base set (kept when the main job built it already), then distro/extra's packages"
+$U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+$U build distro/extra/packages --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+
+echo "== distro/extra's images"
+for config in distro/extra/images/*.yaml; do
+  name=$(basename "$config" .yaml)
+  if grep -q "out/bootstrap/" "$config" && [[ ! -d "$OUT/bootstrap/stage2" ]]; then
+    echo "build-extra: SKIPPED the $name image: its packages come from the bootstrap's stage 2 ($OUT/bootstrap/stage2): run undistro bootstrap first" >&2
+    continue
+  fi
+  $U image build "$config" --out "$OUT/extra-images/$name"
+done
+echo "== the extra set's upstream versions, for the README's freshness table (node scripts/readme-tables.mjs)"
+$U update check distro/extra/packages --json > "$OUT/extra-updates.json" ||
+  echo "build-extra: the update check failed (offline?): the README's freshness table will list the base set only" >&2
+echo "build-extra: done: $OUT/repo, $(ls distro/extra/images/*.yaml | wc -l) image(s) under $OUT/extra-images"
