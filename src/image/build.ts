@@ -448,11 +448,28 @@ function isoDate(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+type ArchLayer = ImageArchResult["layers"][number];
+type PackageFile = ReturnType<typeof readPackage>;
+
+/** What one build shares across its architectures. */
+interface BuildContext {
+  configPath: string;
+  cfg: ImageConfig;
+  opts: ImageBuildOptions;
+  epoch: number;
+  created: string;
+  distro: string;
+  ring: ApkKeyring;
+  keys: Array<{ name: string; pem: Buffer }>;
+  lock: ReturnType<typeof readImageLock> | undefined;
+  layout: OciLayout;
+  annotations: Record<string, string>;
+}
+
 export async function buildImage(configPath: string, opts: ImageBuildOptions): Promise<ImageBuildReport> {
   const cfg = withOverrides(loadImageConfig(configPath), opts);
   const epoch = opts.sourceDateEpoch ?? sourceDateEpoch();
   const created = isoDate(epoch);
-  const distro = opts.distro ?? "undistro";
   const { ring, keys } = keyringFor(cfg, opts.allowUntrusted);
   const lock = opts.lockFile ? readImageLock(opts.lockFile) : undefined;
   const archs = opts.archs?.length ? opts.archs : cfg.archs.length ? cfg.archs : lock ? Object.keys(lock.packages).sort() : [hostArch()];
@@ -463,142 +480,187 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
     "org.opencontainers.image.created": created,
     ...Object.fromEntries(Object.entries(cfg.annotations).sort(([a], [b]) => (a < b ? -1 : 1))),
   };
+  const ctx: BuildContext = { configPath, cfg, opts, epoch, created, distro: opts.distro ?? "undistro", ring, keys, lock, layout, annotations };
   const results: ImageArchResult[] = [];
-  for (const arch of archs) {
-    const timings: Record<string, number> = {};
-    let t = performance.now();
-    let resolved: ResolvedPackage[];
-    if (lock) {
-      const locked = lock.packages[arch];
-      if (!locked)
-        throw new UndistroError("LOCK_STALE", `${opts.lockFile}: no packages locked for ${arch}`, {
-          hint: "re-run undistro image lock with this architecture",
-        });
-      resolved = locked.map((p) => ({ ...p, provides: [] }));
-    } else resolved = resolveForArch(cfg, arch, ring);
-    await fetchPackages(resolved);
-    timings.resolve = performance.now() - t;
-    t = performance.now();
-    const pkgs = resolved.map((r) => {
-      const path = localPackagePath(r);
-      const pkg = readPackage(path);
-      if (pkg.checksum !== r.checksum) {
-        throw new UndistroError(
-          "IMAGE_PACKAGE_MISMATCH",
-          `${path}: control checksum ${pkg.checksum} is not the ${r.checksum} the ${lock ? "lock" : "index"} names`,
-          {
-            hint: lock ? "the repository changed since the lock was made: re-lock" : "the repository's index is stale: re-index it",
-          },
-        );
-      }
-      if (ring.size > 0) verifyPackage(pkg, ring);
-      return pkg;
-    });
-    timings.fetch = performance.now() - t;
-    t = performance.now();
-    const fs = new RootFs();
-    skeleton(fs);
-    for (const pkg of pkgs) {
-      const replaces = new Set(pkg.info.replaces.map((r) => r.split(/[<>=~]/)[0]));
-      fs.installPackage(pkg, (owner) => replaces.has(owner) || pkgs.find((p) => p.info.name === owner)?.info.origin === pkg.info.origin);
-    }
-    for (const k of keys) file(fs, `etc/apk/keys/${k.name}`, k.pem);
-    file(fs, "etc/apk/arch", `${arch}\n`);
-    file(fs, "etc/apk/repositories", [...cfg.contents.runtimeRepositories, ...cfg.contents.repositories].map((r) => `${r}\n`).join(""));
-    file(
-      fs,
-      "etc/apk/world",
-      [...new Set(cfg.contents.packages)]
-        .sort()
-        .map((w) => `${w}\n`)
-        .join(""),
-    );
-    applyAccounts(fs, cfg);
-    applyPaths(fs, cfg);
-    file(fs, "usr/lib/apk/db/installed", fs.installedDatabase());
-    file(fs, "usr/lib/apk/db/lock", "", 0o600);
-    file(fs, "usr/lib/apk/db/triggers", "");
-    file(fs, "usr/lib/apk/db/scripts.tar", END_OF_ARCHIVE);
-    timings.assemble = performance.now() - t;
-    t = performance.now();
-    const layers: ImageArchResult["layers"] = [];
-    const plans = planLayers(fs, cfg.layering, configPath);
-    for (const plan of plans) {
-      const tar = layerTar(fs, epoch, plans.length > 1 ? plan.paths : undefined);
-      const gz = await gzipLayer(tar, opts.compressionLevel ?? 6);
-      layers.push({ ...layout.writeBlob(gz, MEDIA.layerGzip), diffId: sha256Digest(tar), uncompressedSize: tar.length, comment: plan.comment });
-    }
-    timings.compress = performance.now() - t;
-    t = performance.now();
-    const layer = layers[layers.length - 1] as ImageArchResult["layer"];
-    const oci = OCI_ARCH[arch] ?? { architecture: arch };
-    const env = { PATH: DEFAULT_PATH, SSL_CERT_FILE: "/etc/ssl/certs/ca-certificates.crt", ...cfg.environment };
-    const imageConfig: Record<string, unknown> = {
-      architecture: oci.architecture,
-      ...(oci.variant ? { variant: oci.variant } : {}),
-      os: "linux",
-      created,
-      author: "undistro",
-      history:
-        layers.length === 1
-          ? [{ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}` }]
-          : layers.map((l) => ({ created, created_by: `undistro ${IMAGE_TOOL_VERSION}`, comment: `${basename(configPath)}: ${l.comment}` })),
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-      config: {
-        ...(cfg.entrypoint?.command ? { Entrypoint: shellSplit(cfg.entrypoint.command) } : {}),
-        ...(cfg.cmd ? { Cmd: shellSplit(cfg.cmd) } : {}),
-        Env: Object.entries(env)
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(([k, v]) => `${k}=${v}`),
-        ...(cfg.accounts.runAs ? { User: cfg.accounts.runAs } : {}),
-        ...(cfg.workDir ? { WorkingDir: cfg.workDir } : {}),
-        ...(cfg.stopSignal ? { StopSignal: cfg.stopSignal } : {}),
-        Labels: annotations,
+  for (const arch of archs) results.push(await buildArch(ctx, arch));
+  return finishLayout(ctx, archs, results);
+}
+
+/** One architecture's image: packages resolved and verified, the root assembled, layers, config, manifest and SBOMs written. */
+async function buildArch(ctx: BuildContext, arch: string): Promise<ImageArchResult> {
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+  const resolved = await resolvedPackages(ctx, arch);
+  timings.resolve = performance.now() - t;
+  t = performance.now();
+  const pkgs = resolved.map((r) => verifiedPackage(ctx, r));
+  timings.fetch = performance.now() - t;
+  t = performance.now();
+  const fs = assembleRoot(ctx, arch, pkgs);
+  timings.assemble = performance.now() - t;
+  t = performance.now();
+  const layers = await writeLayers(ctx, fs);
+  timings.compress = performance.now() - t;
+  t = performance.now();
+  const { manifest, config } = writeManifest(ctx, arch, layers);
+  timings.write = performance.now() - t;
+  const sboms = writeSboms(ctx, arch, fs, manifest, pkgs);
+  const layer = layers[layers.length - 1] as ImageArchResult["layer"];
+  return { arch, manifest, config, layer, layers, packages: resolved, sboms, timings };
+}
+
+/** The packages for `arch`: from the lock as locked, or resolved from the config's repositories; fetched when remote. */
+async function resolvedPackages(ctx: BuildContext, arch: string): Promise<ResolvedPackage[]> {
+  let resolved: ResolvedPackage[];
+  if (ctx.lock) {
+    const locked = ctx.lock.packages[arch];
+    if (!locked)
+      throw new UndistroError("LOCK_STALE", `${ctx.opts.lockFile}: no packages locked for ${arch}`, {
+        hint: "re-run undistro image lock with this architecture",
+      });
+    resolved = locked.map((p) => ({ ...p, provides: [] }));
+  } else resolved = resolveForArch(ctx.cfg, arch, ctx.ring);
+  await fetchPackages(resolved);
+  return resolved;
+}
+
+/** A package file, checked against the checksum the index or lock names and, with keys, its signature. */
+function verifiedPackage(ctx: BuildContext, r: ResolvedPackage): PackageFile {
+  const path = localPackagePath(r);
+  const pkg = readPackage(path);
+  if (pkg.checksum !== r.checksum) {
+    throw new UndistroError(
+      "IMAGE_PACKAGE_MISMATCH",
+      `${path}: control checksum ${pkg.checksum} is not the ${r.checksum} the ${ctx.lock ? "lock" : "index"} names`,
+      {
+        hint: ctx.lock ? "the repository changed since the lock was made: re-lock" : "the repository's index is stale: re-index it",
       },
-    };
-    const config = layout.writeBlob(Buffer.from(JSON.stringify(imageConfig)), MEDIA.config);
-    const manifestDoc = {
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      config,
-      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-      annotations,
-    };
-    const manifestBytes = Buffer.from(JSON.stringify(manifestDoc));
-    const manifest: Descriptor = {
-      ...layout.writeBlob(manifestBytes, MEDIA.manifest),
-      platform: { architecture: oci.architecture, os: "linux", ...(oci.variant ? { variant: oci.variant } : {}) },
-    };
-    timings.write = performance.now() - t;
-    const release = distroRelease((fs.readFile("etc/os-release") ?? fs.readFile("usr/lib/os-release"))?.toString("utf8"));
-    const sbomInput = {
-      distro,
-      ...(release ? { release } : {}),
-      imageName: basename(configPath).replace(/\.ya?ml$/, ""),
-      imageDigest: manifest.digest,
-      arch,
-      ociArch: oci.architecture,
-      packages: pkgs.map((p) => ({
-        name: p.info.name,
-        version: p.info.version,
-        arch: p.info.arch,
-        ...(p.info.license ? { license: p.info.license } : {}),
-        ...(p.info.description ? { description: p.info.description } : {}),
-        ...(p.info.origin ? { origin: p.info.origin } : {}),
-        ...(p.info.url ? { url: p.info.url } : {}),
-        checksum: p.checksum,
-        depends: p.info.depends,
-      })),
-      created: new Date(epoch * 1000),
-      toolVersion: IMAGE_TOOL_VERSION,
-    };
-    mkdirSync(join(opts.outDir, "sboms"), { recursive: true });
-    const spdxPath = join(opts.outDir, "sboms", `sbom-${arch}.spdx.json`);
-    const cdxPath = join(opts.outDir, "sboms", `sbom-${arch}.cdx.json`);
-    writeFileAtomic(spdxPath, Buffer.from(`${sortedJson(imageSpdx(sbomInput))}\n`));
-    writeFileAtomic(cdxPath, Buffer.from(`${sortedJson(imageCycloneDx(sbomInput))}\n`));
-    results.push({ arch, manifest, config, layer, layers, packages: resolved, sboms: { spdx: spdxPath, cyclonedx: cdxPath }, timings });
+    );
   }
+  if (ctx.ring.size > 0) verifyPackage(pkg, ctx.ring);
+  return pkg;
+}
+
+/** The image's root: the packages installed, apk's own files (keys, arch, repositories, world, database), accounts and paths. */
+function assembleRoot(ctx: BuildContext, arch: string, pkgs: PackageFile[]): RootFs {
+  const { cfg } = ctx;
+  const fs = new RootFs();
+  skeleton(fs);
+  for (const pkg of pkgs) {
+    const replaces = new Set(pkg.info.replaces.map((r) => r.split(/[<>=~]/)[0]));
+    fs.installPackage(pkg, (owner) => replaces.has(owner) || pkgs.find((p) => p.info.name === owner)?.info.origin === pkg.info.origin);
+  }
+  for (const k of ctx.keys) file(fs, `etc/apk/keys/${k.name}`, k.pem);
+  file(fs, "etc/apk/arch", `${arch}\n`);
+  file(fs, "etc/apk/repositories", [...cfg.contents.runtimeRepositories, ...cfg.contents.repositories].map((r) => `${r}\n`).join(""));
+  file(
+    fs,
+    "etc/apk/world",
+    [...new Set(cfg.contents.packages)]
+      .sort()
+      .map((w) => `${w}\n`)
+      .join(""),
+  );
+  applyAccounts(fs, cfg);
+  applyPaths(fs, cfg);
+  file(fs, "usr/lib/apk/db/installed", fs.installedDatabase());
+  file(fs, "usr/lib/apk/db/lock", "", 0o600);
+  file(fs, "usr/lib/apk/db/triggers", "");
+  file(fs, "usr/lib/apk/db/scripts.tar", END_OF_ARCHIVE);
+  return fs;
+}
+
+/** The root as one layer, or as the config's `layering` plans it; each compressed and written to the layout. */
+async function writeLayers(ctx: BuildContext, fs: RootFs): Promise<ArchLayer[]> {
+  const layers: ArchLayer[] = [];
+  const plans = planLayers(fs, ctx.cfg.layering, ctx.configPath);
+  for (const plan of plans) {
+    const tar = layerTar(fs, ctx.epoch, plans.length > 1 ? plan.paths : undefined);
+    const gz = await gzipLayer(tar, ctx.opts.compressionLevel ?? 6);
+    layers.push({ ...ctx.layout.writeBlob(gz, MEDIA.layerGzip), diffId: sha256Digest(tar), uncompressedSize: tar.length, comment: plan.comment });
+  }
+  return layers;
+}
+
+/** The image config and manifest of one architecture, written to the layout. */
+function writeManifest(ctx: BuildContext, arch: string, layers: ArchLayer[]): { manifest: Descriptor; config: Descriptor } {
+  const { cfg, created, annotations } = ctx;
+  const oci = OCI_ARCH[arch] ?? { architecture: arch };
+  const env = { PATH: DEFAULT_PATH, SSL_CERT_FILE: "/etc/ssl/certs/ca-certificates.crt", ...cfg.environment };
+  const createdBy = `undistro ${IMAGE_TOOL_VERSION}`;
+  const imageConfig: Record<string, unknown> = {
+    architecture: oci.architecture,
+    ...(oci.variant ? { variant: oci.variant } : {}),
+    os: "linux",
+    created,
+    author: "undistro",
+    history:
+      layers.length === 1
+        ? [{ created, created_by: createdBy, comment: `${basename(ctx.configPath)}` }]
+        : layers.map((l) => ({ created, created_by: createdBy, comment: `${basename(ctx.configPath)}: ${l.comment}` })),
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    config: {
+      ...(cfg.entrypoint?.command ? { Entrypoint: shellSplit(cfg.entrypoint.command) } : {}),
+      ...(cfg.cmd ? { Cmd: shellSplit(cfg.cmd) } : {}),
+      Env: Object.entries(env)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => `${k}=${v}`),
+      ...(cfg.accounts.runAs ? { User: cfg.accounts.runAs } : {}),
+      ...(cfg.workDir ? { WorkingDir: cfg.workDir } : {}),
+      ...(cfg.stopSignal ? { StopSignal: cfg.stopSignal } : {}),
+      Labels: annotations,
+    },
+  };
+  const config = ctx.layout.writeBlob(Buffer.from(JSON.stringify(imageConfig)), MEDIA.config);
+  const manifestDoc = {
+    schemaVersion: 2,
+    mediaType: MEDIA.manifest,
+    config,
+    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    annotations,
+  };
+  const manifest: Descriptor = {
+    ...ctx.layout.writeBlob(Buffer.from(JSON.stringify(manifestDoc)), MEDIA.manifest),
+    platform: { architecture: oci.architecture, os: "linux", ...(oci.variant ? { variant: oci.variant } : {}) },
+  };
+  return { manifest, config };
+}
+
+/** SPDX and CycloneDX SBOMs of one architecture's image, beside the layout (DIR/sboms/). */
+function writeSboms(ctx: BuildContext, arch: string, fs: RootFs, manifest: Descriptor, pkgs: PackageFile[]): ImageArchResult["sboms"] {
+  const release = distroRelease((fs.readFile("etc/os-release") ?? fs.readFile("usr/lib/os-release"))?.toString("utf8"));
+  const sbomInput = {
+    distro: ctx.distro,
+    ...(release ? { release } : {}),
+    imageName: basename(ctx.configPath).replace(/\.ya?ml$/, ""),
+    imageDigest: manifest.digest,
+    arch,
+    ociArch: (OCI_ARCH[arch] ?? { architecture: arch }).architecture,
+    packages: pkgs.map((p) => ({
+      name: p.info.name,
+      version: p.info.version,
+      arch: p.info.arch,
+      ...(p.info.license ? { license: p.info.license } : {}),
+      ...(p.info.description ? { description: p.info.description } : {}),
+      ...(p.info.origin ? { origin: p.info.origin } : {}),
+      ...(p.info.url ? { url: p.info.url } : {}),
+      checksum: p.checksum,
+      depends: p.info.depends,
+    })),
+    created: new Date(ctx.epoch * 1000),
+    toolVersion: IMAGE_TOOL_VERSION,
+  };
+  mkdirSync(join(ctx.opts.outDir, "sboms"), { recursive: true });
+  const spdx = join(ctx.opts.outDir, "sboms", `sbom-${arch}.spdx.json`);
+  const cyclonedx = join(ctx.opts.outDir, "sboms", `sbom-${arch}.cdx.json`);
+  writeFileAtomic(spdx, Buffer.from(`${sortedJson(imageSpdx(sbomInput))}\n`));
+  writeFileAtomic(cyclonedx, Buffer.from(`${sortedJson(imageCycloneDx(sbomInput))}\n`));
+  return { spdx, cyclonedx };
+}
+
+/** The image index over every architecture, index.json naming it, the provenance beside it, and the tar when asked. */
+function finishLayout(ctx: BuildContext, archs: string[], results: ImageArchResult[]): ImageBuildReport {
+  const { opts, layout, annotations, keys, configPath, cfg, epoch } = ctx;
   const indexDoc = { schemaVersion: 2, mediaType: MEDIA.index, manifests: results.map((r) => r.manifest), annotations };
   const index = layout.writeBlob(Buffer.from(JSON.stringify(indexDoc)), MEDIA.index);
   // index.json names the image index as "latest" (and by its digest), which is what skopeo, umoci
@@ -611,7 +673,7 @@ export async function buildImage(configPath: string, opts: ImageBuildOptions): P
   const provenance = join(opts.outDir, "provenance.json");
   const unverified = keys.length === 0;
   const rebuild = {
-    distro,
+    distro: ctx.distro,
     tag: opts.tag ?? "latest",
     compressionLevel: opts.compressionLevel ?? 6,
     repositories: cfg.contents.repositories,
