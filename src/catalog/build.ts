@@ -238,7 +238,8 @@ function graphPage(graph: BuildGraph): string {
 
 function upstreamFact(state: UpstreamState | undefined): Raw {
   if (!state) return h`<dt>Newest upstream</dt><dd class="muted">not checked (catalog build --updates FILE from undistro update check --json)</dd>`;
-  const where = state.provider ? h` <span class="muted">(${state.provider}${state.source ? `: ${state.source}` : ""})</span>` : "";
+  const listed = state.unserved?.length ? h`; listed but not served by the archive: ${state.unserved.join(", ")}` : "";
+  const where = state.provider ? h` <span class="muted">(${state.provider}${state.source ? `: ${state.source}` : ""}${listed})</span>` : "";
   if (state.newer) return h`<dt>Newest upstream</dt><dd><span class="bad">${state.latest ?? ""}, newer than ${state.current}</span>${where}</dd>`;
   if (state.latest) return h`<dt>Newest upstream</dt><dd><span class="good">${state.latest}: up to date</span>${where}</dd>`;
   return h`<dt>Newest upstream</dt><dd class="muted">${state.note ?? "not tracked"}</dd>`;

@@ -17,6 +17,8 @@ export interface UpstreamState {
   source?: string;
   /** Why it is not tracked (update.manual, no update section) or what the check hit. */
   note?: string;
+  /** Newer releases the source lists but cannot be fetched (a Debian pool that does not serve them). */
+  unserved?: string[];
 }
 
 const text = (v: unknown, max = 4096): string | undefined => (typeof v === "string" && v.length <= max ? v : undefined);
@@ -44,6 +46,12 @@ export function readUpdates(file: string): Map<string, UpstreamState> {
     const provider = text(o.provider, 64);
     const source = text(o.source);
     const note = text(o.error) ?? text(o.skipped);
+    const unserved = Array.isArray(o.unserved)
+      ? o.unserved
+          .slice(0, 32)
+          .map((v) => text(v, 256))
+          .filter((v): v is string => v !== undefined)
+      : [];
     out.set(name, {
       current,
       newer: o.newer === true,
@@ -51,6 +59,7 @@ export function readUpdates(file: string): Map<string, UpstreamState> {
       ...(provider ? { provider } : {}),
       ...(source ? { source } : {}),
       ...(note ? { note } : {}),
+      ...(unserved.length ? { unserved } : {}),
     });
   }
   return out;

@@ -157,7 +157,7 @@ describe("the catalogue", () => {
     writeFileSync(
       join(dir, "updates.json"),
       JSON.stringify([
-        { package: "libfoo", current: "1.2", latest: "1.3", newer: true, provider: "debian", source: "debian:libfoo (trixie)" },
+        { package: "libfoo", current: "1.2", latest: "1.3", newer: true, provider: "debian", source: "debian:libfoo (trixie)", unserved: ["1.4<b>"] },
         { package: 7, current: ["x"] },
       ]),
     );
@@ -212,7 +212,7 @@ describe("the catalogue", () => {
     assert.match(lib, /No package of this repository was in its build environment/);
     assert.match(
       lib,
-      /<dt>Newest upstream<\/dt><dd><span class="bad">1\.3, newer than 1\.2<\/span> <span class="muted">\(debian: debian:libfoo \(trixie\)\)<\/span>/,
+      /<dt>Newest upstream<\/dt><dd><span class="bad">1\.3, newer than 1\.2<\/span> <span class="muted">\(debian: debian:libfoo \(trixie\); listed but not served by the archive: 1\.4&lt;b&gt;\)<\/span>/,
     );
     assert.match(tools, /<dt>Newest upstream<\/dt><dd class="muted">not checked/);
     assert.match(readFileSync(join(site, "index.html"), "utf8"), /libfoo<\/a><\/td><td>1\.2-r0<\/td><td><span class="bad">1\.3 released<\/span>/);
