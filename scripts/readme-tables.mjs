@@ -70,4 +70,4 @@ if (start < 0 || end < start) {
   process.exit(1);
 }
 writeFileSync(readme, text.slice(0, start) + lines.join("\n") + text.slice(end + END.length));
-console.log(`readme-tables: ${rows.length} image platforms${existsSync(updatesFile) ? ", package freshness" : ""} written into ${readme}`);
+console.log(`readme-tables: ${rows.length} image platforms${updatesFiles.length ? ", package freshness" : ""} written into ${readme}`);
