@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The extra set, too heavy for the main job: distro/extra's packages (OpenSSL 3.5, pcre2, nginx,
 # tzdata) built into the main job's repository beside the base set, then distro/extra's images
-# (nginx; gcc once `undistro bootstrap` has built its stage 2). About 20 minutes cold on 2 cores, most of it OpenSSL; packages whose inputs did not
-# change are kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
+# (nginx; gcc once `undistro bootstrap` has built its stage 2). About 15 minutes cold on 2 cores,
+# most of it OpenSSL; packages whose inputs did not change are kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,7 @@ $U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistr
 $U build distro/extra/packages --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 
 echo "== distro/extra's images"
+built=0
 for config in distro/extra/images/*.yaml; do
   name=$(basename "$config" .yaml)
   if grep -q "out/bootstrap/" "$config" && [[ ! -d "$OUT/bootstrap/stage2" ]]; then
@@ -27,8 +28,9 @@ for config in distro/extra/images/*.yaml; do
     continue
   fi
   $U image build "$config" --out "$OUT/extra-images/$name"
+  built=$((built + 1))
 done
 echo "== the extra set's upstream versions, for the README's freshness table (node scripts/readme-tables.mjs)"
 $U update check distro/extra/packages --json > "$OUT/extra-updates.json" ||
   echo "build-extra: the update check failed (offline?): the README's freshness table will list the base set only" >&2
-echo "build-extra: done: $OUT/repo, $(ls distro/extra/images/*.yaml | wc -l) image(s) under $OUT/extra-images"
+echo "build-extra: done: $OUT/repo, $built image(s) under $OUT/extra-images"
