@@ -5,51 +5,17 @@
 // `undistro vex` (OpenVEX from the advisories) is what takes the fixed and not-affected findings
 // away, which is the job VEX does for scanners.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { parse, stringify } from "yaml";
-import { BIN, REPO_ROOT } from "../helpers.js";
-import { peer, runPeer, scratchDir } from "./helpers.js";
+import { BIN } from "../helpers.js";
+import { ownPackagesImage, peer, runPeer, scratchDir, verdictAdvisories } from "./helpers.js";
 
-const RECIPES = ["undistro-baselayout", "ca-certificates-bundle"];
-
-/** The advisories of the OpenVEX check in syft.peers.test.ts: one per verdict. */
-const ADVISORIES = `schema-version: 2.0.2
-
-package:
-  name: ca-certificates-bundle
-
-advisories:
-  - id: UDA-2222-3333-5552
-    aliases: [CVE-2099-1001]
-    events:
-      - timestamp: 2026-11-20T00:00:00Z
-        type: fixed
-        data:
-          fixed-version: 20230311-r0
-  - id: UDA-2222-3333-5553
-    aliases: [CVE-2099-1002]
-    events:
-      - timestamp: 2026-11-21T00:00:00Z
-        type: false-positive-determination
-        data:
-          type: vulnerable-code-not-in-execution-path
-  - id: UDA-2222-3333-5554
-    aliases: [CVE-2099-1003]
-    events:
-      - timestamp: 2026-11-22T00:00:00Z
-        type: detection
-        data:
-          type: manual
-  - id: UDA-2222-3333-5555
-    aliases: [CVE-2099-1004]
-    events:
-      - timestamp: 2026-11-23T00:00:00Z
-        type: fixed
-        data:
-          fixed-version: 99990101-r0
-`;
+/** The advisories of the OpenVEX check in syft.peers.test.ts, with other ids. */
+const ADVISORIES = verdictAdvisories(
+  ["UDA-2222-3333-5552", "UDA-2222-3333-5553", "UDA-2222-3333-5554", "UDA-2222-3333-5555"],
+  ["CVE-2099-1001", "CVE-2099-1002", "CVE-2099-1003", "CVE-2099-1004"],
+);
 
 /** An NVD API 2.0 record: every version of the product CPE is vulnerable (NVD knows nothing of distro patches). */
 function nvdRecord(id: string, cpe: string) {
@@ -105,32 +71,7 @@ describe("grype on undistro's images, offline, with a database built here", () =
 
   before(async () => {
     dir = scratchDir();
-    const key = join(dir, "keys/undistro");
-    assert.equal((await undistro("keygen", "--apk", key)).status, 0);
-    const repo = join(dir, "repo");
-    for (const name of RECIPES) {
-      const recipe = parse(readFileSync(join(REPO_ROOT, "distro/packages", `${name}.yaml`), "utf8"));
-      delete recipe.environment;
-      writeFileSync(join(dir, `${name}.yaml`), stringify(recipe));
-      const b = await undistro(
-        "build",
-        join(dir, `${name}.yaml`),
-        "--out",
-        repo,
-        "--signing-key",
-        `${key}.rsa`,
-        "--pipeline-dir",
-        join(REPO_ROOT, "pipelines"),
-      );
-      assert.equal(b.status, 0, b.stderr);
-    }
-    writeFileSync(
-      join(dir, "image.yaml"),
-      stringify({ contents: { keyring: [`${key}.rsa.pub`], repositories: [repo], packages: RECIPES }, archs: ["x86_64"] }),
-    );
-    layout = join(dir, "layout");
-    const built = await undistro("image", "build", join(dir, "image.yaml"), "--out", layout);
-    assert.equal(built.status, 0, built.stderr);
+    layout = await ownPackagesImage(dir);
   });
 
   it("finds the NVD findings by CPE, and undistro's OpenVEX takes away exactly the fixed and not-affected ones", async () => {

@@ -8,14 +8,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parse, stringify } from "yaml";
 import { RegistryServer, type RunningRegistry } from "../../src/registry/index.js";
-import { BIN, REPO_ROOT, tempDir } from "../helpers.js";
-import { peer, runPeer, scratchDir } from "./helpers.js";
-
-/** Two recipes of the distro (no compiler needed), built with the host's tools: the environment's
- * package list is dropped so the test needs no busybox build first. */
-const RECIPES = ["undistro-baselayout", "ca-certificates-bundle"];
+import { BIN, tempDir } from "../helpers.js";
+import { OWN_RECIPES, ownPackagesImage, peer, runPeer, scratchDir, verdictAdvisories } from "./helpers.js";
 
 interface SyftArtifact {
   type: string;
@@ -26,41 +21,10 @@ interface SyftArtifact {
 }
 
 /** One advisory per verdict, for the origin of a package in the image. */
-const ADVISORIES = `schema-version: 2.0.2
-
-package:
-  name: ca-certificates-bundle
-
-advisories:
-  - id: UDA-2222-3333-4444
-    aliases: [CVE-2099-0001]
-    events:
-      - timestamp: 2026-11-20T00:00:00Z
-        type: fixed
-        data:
-          fixed-version: 20230311-r0
-  - id: UDA-2222-3333-4445
-    aliases: [CVE-2099-0002]
-    events:
-      - timestamp: 2026-11-21T00:00:00Z
-        type: false-positive-determination
-        data:
-          type: vulnerable-code-not-in-execution-path
-  - id: UDA-2222-3333-4446
-    aliases: [CVE-2099-0003]
-    events:
-      - timestamp: 2026-11-22T00:00:00Z
-        type: detection
-        data:
-          type: manual
-  - id: UDA-2222-3333-4447
-    aliases: [CVE-2099-0004]
-    events:
-      - timestamp: 2026-11-23T00:00:00Z
-        type: fixed
-        data:
-          fixed-version: 99990101-r0
-`;
+const ADVISORIES = verdictAdvisories(
+  ["UDA-2222-3333-4444", "UDA-2222-3333-4445", "UDA-2222-3333-4446", "UDA-2222-3333-4447"],
+  ["CVE-2099-0001", "CVE-2099-0002", "CVE-2099-0003", "CVE-2099-0004"],
+);
 
 describe("syft on undistro's images", () => {
   let reg: RunningRegistry;
@@ -71,22 +35,7 @@ describe("syft on undistro's images", () => {
 
   before(async () => {
     const dir = scratchDir();
-    const key = join(dir, "keys/undistro");
-    assert.equal((await undistro("keygen", "--apk", key)).status, 0);
-    const repo = join(dir, "repo");
-    for (const name of RECIPES) {
-      const recipe = parse(readFileSync(join(REPO_ROOT, "distro/packages", `${name}.yaml`), "utf8"));
-      delete recipe.environment;
-      const copy = join(dir, `${name}.yaml`);
-      writeFileSync(copy, stringify(recipe));
-      const b = await undistro("build", copy, "--out", repo, "--signing-key", `${key}.rsa`, "--pipeline-dir", join(REPO_ROOT, "pipelines"));
-      assert.equal(b.status, 0, b.stderr);
-    }
-    const config = join(dir, "image.yaml");
-    writeFileSync(config, stringify({ contents: { keyring: [`${key}.rsa.pub`], repositories: [repo], packages: RECIPES }, archs: ["x86_64"] }));
-    layout = join(dir, "layout");
-    const built = await undistro("image", "build", config, "--out", layout);
-    assert.equal(built.status, 0, built.stderr);
+    layout = await ownPackagesImage(dir);
     ourSpdx = JSON.parse(readFileSync(join(layout, "sboms/sbom-x86_64.spdx.json"), "utf8"));
     reg = await new RegistryServer({ root: join(dir, "registry") }).listen();
     const pushed = await undistro("push", `oci:${layout}`, `127.0.0.1:${reg.port}/peers/syft:v1`);
@@ -112,7 +61,7 @@ describe("syft on undistro's images", () => {
       assert.equal(doc.distro.id, "undistro");
       assert.equal(doc.distro.versionID, "0.1");
       const found = doc.artifacts.filter((a) => a.type === "apk");
-      assert.deepEqual(found.map((a) => a.name).sort(), [...RECIPES].sort());
+      assert.deepEqual(found.map((a) => a.name).sort(), [...OWN_RECIPES].sort());
       assert.deepEqual(
         doc.artifacts.filter((a) => a.type !== "apk"),
         [],
