@@ -139,10 +139,13 @@ let hiddenEtc: string[] | undefined;
  * /lib as a directory: a link to each entry of the host's /usr/lib (what the usual /lib -> usr/lib
  * link reaches) plus the extra files, bound read-only. Host entries keep their names.
  */
+let usrLibNames: string[] | undefined;
 function libWithExtras(extras: Array<[string, string]>): string[] {
   const args = ["--dir", "/lib"];
   const taken = new Set<string>();
-  for (const name of readdirSync("/usr/lib").sort()) {
+  // The host's /usr/lib does not change during a run: listed once, not at every step.
+  usrLibNames ??= readdirSync("/usr/lib").sort();
+  for (const name of usrLibNames) {
     taken.add(name);
     args.push("--symlink", `/usr/lib/${name}`, `/lib/${name}`);
   }
