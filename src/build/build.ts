@@ -155,6 +155,8 @@ export function hostToolchain(): BuildTool[] {
       "gcc",
       "g++-12",
       "g++",
+      // GCC's Go front end: the first compiler of the Go bootstrap chain (distro/extra/go-bootstrap).
+      "gccgo-12",
       "m4",
       "make",
       "binutils",
@@ -754,7 +756,7 @@ async function packageOne(
  * whether the tarball is a distribution's repack rather than upstream's own release (Debian's
  * `.dfsg` / `+dfsg` / `+ds` orig tarballs remove files; they are not byte-identical to upstream).
  */
-export function sourceComment(s: { fileName: string; from: string; uri?: string }): string | undefined {
+export function sourceComment(s: { fileName: string; uri?: string }): string | undefined {
   const notes: string[] = [];
   const repack = /[.+~](dfsg|ds)(\d*)(?=[.+~-]|$)/i.exec(s.fileName);
   if (repack) {
@@ -767,8 +769,15 @@ export function sourceComment(s: { fileName: string; from: string; uri?: string 
     notes.push(
       `${s.fileName} is Debian's orig tarball of the upstream release, as Debian's archive serves it (it may leave out files upstream's own tarball has)`,
     );
+  } else if (s.uri && /\/golang\.org\/toolchain\/@v\/[^/]+\.zip$/.test(s.uri)) {
+    // The Go module proxy serves each Go release as a module zip: Go's own release, its source tree
+    // beside prebuilt binaries. Recipes delete those binaries before building (say so in the SBOM).
+    notes.push(
+      `${s.fileName} is the Go release as the Go module proxy serves it (module golang.org/toolchain: the Go project's own source tree with its prebuilt binaries, which the recipe deletes before building)`,
+    );
   }
-  if (s.from === "mirror") notes.push("fetched from the source mirror by digest; identical bytes to the URI");
+  // Not where this build found the bytes (mirror, cache or network): they are the same bytes by
+  // digest, and a package must not differ with the state of the builder's cache.
   return notes.length ? notes.join("; ") : undefined;
 }
 

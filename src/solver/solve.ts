@@ -24,48 +24,97 @@ let solverPasses = 0;
 const NO_PROVIDER: Provider = { pkg: null as unknown as Pkg, version: null };
 
 export class NameState {
-  seen = false;
-  locked = false;
-  requirers = 0;
-  reevaluateDeps = false;
-  reevaluateIif = false;
-  hasIif = false;
-  noIif = false;
-  hasOptions = false;
-  reverseDepsDone = false;
-  hasAutoSelectable = false;
+  seen!: boolean;
+  locked!: boolean;
+  requirers!: number;
+  reevaluateDeps!: boolean;
+  reevaluateIif!: boolean;
+  hasIif!: boolean;
+  noIif!: boolean;
+  hasOptions!: boolean;
+  reverseDepsDone!: boolean;
+  hasAutoSelectable!: boolean;
   /** Post-order position in discovery (apk's order_id): later-discovered names are decided first. */
-  orderId = 0;
-  chosen: Provider = NO_PROVIDER;
-  mergeDepends = 0;
-  mergeProvides = 0;
-  hasVirtualProvides = false;
-  inDirty = false;
-  inUnresolved = false;
+  orderId!: number;
+  chosen!: Provider;
+  mergeDepends!: number;
+  mergeProvides!: number;
+  hasVirtualProvides!: boolean;
+  inDirty!: boolean;
+  inUnresolved!: boolean;
   // changeset generation
-  inChangeset = false;
-  installedPkg: Pkg | null = null;
-  installedName: Name | null = null;
-  csRequirers = 0;
+  inChangeset!: boolean;
+  installedPkg!: Pkg | null;
+  installedName!: Name | null;
+  csRequirers!: number;
+  constructor() {
+    this.reset();
+  }
+  /** Back to a new pass's state: the object is reused, pass after pass (no garbage). */
+  reset(): void {
+    this.seen = false;
+    this.locked = false;
+    this.requirers = 0;
+    this.reevaluateDeps = false;
+    this.reevaluateIif = false;
+    this.hasIif = false;
+    this.noIif = false;
+    this.hasOptions = false;
+    this.reverseDepsDone = false;
+    this.hasAutoSelectable = false;
+    this.orderId = 0;
+    this.chosen = NO_PROVIDER;
+    this.mergeDepends = 0;
+    this.mergeProvides = 0;
+    this.hasVirtualProvides = false;
+    this.inDirty = false;
+    this.inUnresolved = false;
+    this.inChangeset = false;
+    this.installedPkg = null;
+    this.installedName = null;
+    this.csRequirers = 0;
+  }
 }
 
 export class PkgState {
-  seen = false;
-  pinningAllowed = 0;
-  pinningPreferred = 0;
-  pkgAvailable = false;
-  pkgSelectable = false;
-  iifFailed = false;
-  iifTriggered = false;
-  tagPreferred = false;
-  tagOk = false;
-  solverFlags = 0;
-  solverFlagsInheritable = 0;
-  conflicts = 0;
-  dependenciesMerged = false;
-  dependenciesUsed = false;
-  inChangeset = false;
-  error = false;
+  seen!: boolean;
+  pinningAllowed!: number;
+  pinningPreferred!: number;
+  pkgAvailable!: boolean;
+  pkgSelectable!: boolean;
+  iifFailed!: boolean;
+  iifTriggered!: boolean;
+  tagPreferred!: boolean;
+  tagOk!: boolean;
+  solverFlags!: number;
+  solverFlagsInheritable!: number;
+  conflicts!: number;
+  dependenciesMerged!: boolean;
+  dependenciesUsed!: boolean;
+  inChangeset!: boolean;
+  error!: boolean;
+  constructor() {
+    this.reset();
+  }
+  /** Back to a new pass's state: the object is reused, pass after pass (no garbage). */
+  reset(): void {
+    this.seen = false;
+    this.pinningAllowed = 0;
+    this.pinningPreferred = 0;
+    this.pkgAvailable = false;
+    this.pkgSelectable = false;
+    this.iifFailed = false;
+    this.iifTriggered = false;
+    this.tagPreferred = false;
+    this.tagOk = false;
+    this.solverFlags = 0;
+    this.solverFlagsInheritable = 0;
+    this.conflicts = 0;
+    this.dependenciesMerged = false;
+    this.dependenciesUsed = false;
+    this.inChangeset = false;
+    this.error = false;
+  }
 }
 
 export interface Change {
@@ -96,11 +145,6 @@ export interface SolveOptions {
 export interface SolveResult {
   errors: number;
   changeset: Changeset;
-  /** The package chosen for each name that got one (after solving). */
-  chosen: Map<Name, Pkg>;
-  /** Solver state, kept for error analysis. */
-  nameState: Map<Name, NameState>;
-  pkgState: Map<Pkg, PkgState>;
 }
 
 /** A doubly linked list of names through a Map of links (apk's intrusive list_head). */
@@ -156,8 +200,6 @@ class NameList {
 }
 
 export class Solver {
-  private readonly ns = new Map<Name, NameState>();
-  private readonly ps = new Map<Pkg, PkgState>();
   private readonly dirty = new NameList();
   private readonly unresolved = new NameList();
   private errors = 0;
@@ -177,21 +219,24 @@ export class Solver {
   constructor(private readonly db: PackageDb) {}
 
   // A pass's state hangs on the name and package objects (as apk's name->ss, pkg->ss), stamped
-  // with the pass, so the hot paths need no map lookup; the maps keep them for iteration.
+  // with the pass, so the hot paths need no map lookup. A state object from an earlier pass is
+  // reset in place rather than replaced: a resolve over a Wolfi-sized index touches tens of
+  // thousands of packages, and new objects for each would leave that much garbage per pass (the
+  // major collections over the index's heap were most of the solver benchmark's outliers).
   private n(name: Name): NameState {
     if (name.statePass === this.pass) return name.solverState as NameState;
-    const s = new NameState();
+    let s = name.solverState as NameState | undefined;
+    if (s === undefined) name.solverState = s = new NameState();
+    else s.reset();
     name.statePass = this.pass;
-    name.solverState = s;
-    this.ns.set(name, s);
     return s;
   }
   private p(pkg: Pkg): PkgState {
     if (pkg.statePass === this.pass) return pkg.solverState as PkgState;
-    const s = new PkgState();
+    let s = pkg.solverState as PkgState | undefined;
+    if (s === undefined) pkg.solverState = s = new PkgState();
+    else s.reset();
     pkg.statePass = this.pass;
-    pkg.solverState = s;
-    this.ps.set(pkg, s);
     return s;
   }
   /** The state of `name` in this pass, if it has one (without creating it). */
@@ -254,15 +299,11 @@ export class Solver {
       }
       break;
     }
-    const chosen = new Map<Name, Pkg>();
-    for (const [name, s] of this.ns) if (s.chosen.pkg) chosen.set(name, s.chosen.pkg);
-    return { errors: this.errors, changeset: this.changeset, chosen, nameState: this.ns, pkgState: this.ps };
+    return { errors: this.errors, changeset: this.changeset };
   }
 
   private reset(): void {
     this.pass = ++solverPasses;
-    this.ns.clear();
-    this.ps.clear();
     for (const n of [...this.dirty]) this.dirty.remove(n);
     for (const n of [...this.unresolved]) this.unresolved.remove(n);
     this.errors = 0;
@@ -848,11 +889,7 @@ export class Solver {
   }
 
   private generateChangeset(world: Dep[]): void {
-    for (const s of this.ns.values()) {
-      s.installedPkg = null;
-      s.installedName = null;
-      s.csRequirers = 0;
-    }
+    // The changeset fields of every name's state start empty: states are new (or reset) each pass.
     for (const pkg of this.db.installed) {
       const s = this.n(pkg.name);
       s.installedPkg = pkg;

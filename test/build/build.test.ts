@@ -34,7 +34,8 @@ describe("building GNU hello from its upstream tarball", () => {
         outDir: join(dir, out),
         signingKey: loadSigningKey(key),
         sourceMirrors: [MIRROR],
-        cacheDir: join(dir, `cache-${out}`),
+        // One cache for both builds: the second finds the source there, not in the mirror.
+        cacheDir: join(dir, "cache"),
         sourceDateEpoch: 1700000000,
         ...(out === "out1" ? { attestKey: attestKey.privateKey } : {}),
       });
@@ -112,8 +113,10 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(run.stdout, "Hello, world!\n");
 
     // Rebuilt by a caller with another umask: the directories the builder adds keep their modes.
+    // The source comes from the builder's cache this time: the packages do not say where from.
     const umask = process.umask(0o002);
     const second = await build("out2").finally(() => process.umask(umask));
+    assert.equal(second.sources[0]?.from, "cache");
     for (const [i, p] of first.packages.entries()) {
       const q = second.packages[i];
       assert.ok(q);
