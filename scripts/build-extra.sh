@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The extra set, too heavy for the main job: distro/extra's packages (OpenSSL 3.5, pcre2, nginx,
-# tzdata) built into the main job's repository beside the base set, then distro/extra's images
-# (nginx; gcc once `undistro bootstrap` has built its stage 2). About 15 minutes cold on 2 cores,
+# tzdata, and Go by its bootstrap chain) built into the main job's repository beside the base set,
+# then distro/extra's images (nginx, go; gcc once `undistro bootstrap` has built its stage 2). About 15 minutes cold on 2 cores,
 # most of it OpenSSL; packages whose inputs did not change are kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,15 @@ echo "== the base set (kept when the main job built it already), then distro/ext
 $U build distro/packages -j 2 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 $U build distro/extra/packages --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 
+echo "== the Go bootstrap chain: gccgo builds Go 1.19; then each Go builds the next, hermetically"
+# Go 1.19 by the build machine's gccgo (GCC's Go front end), then 1.21, 1.23 and 1.24 each in a root
+# made only of the previous Go and busybox from the repository (nothing of the host).
+$U build distro/extra/go-bootstrap --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+$U build distro/extra/go --hermetic --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+# The aarch64 Go (for the multi-arch go image): cross-built by the x86_64 chain's Go 1.23, hermetic.
+$U build distro/packages -j 2 --arch aarch64 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+$U build distro/extra/go/go-1.24.yaml --arch aarch64 --hermetic --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+
 echo "== distro/extra's images"
 built=0
 for config in distro/extra/images/*.yaml; do
@@ -31,6 +40,8 @@ for config in distro/extra/images/*.yaml; do
   built=$((built + 1))
 done
 echo "== the extra set's upstream versions, for the README's freshness table (node scripts/readme-tables.mjs)"
-$U update check distro/extra/packages --json > "$OUT/extra-updates.json" ||
-  echo "build-extra: the update check failed (offline?): the README's freshness table will list the base set only" >&2
+for set in packages:extra-updates go:extra-go-updates; do
+  $U update check "distro/extra/${set%%:*}" --json > "$OUT/${set#*:}.json" ||
+    echo "build-extra: the update check of distro/extra/${set%%:*} failed (offline?): the README's freshness table will leave it out" >&2
+done
 echo "build-extra: done: $OUT/repo, $built image(s) under $OUT/extra-images"

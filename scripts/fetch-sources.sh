@@ -26,7 +26,15 @@ EXTRA_POOL=(
   main/p/pcre2/pcre2_10.48.orig.tar.gz=ebcc25aadf2a51fa1fefa9b8bc9e7a79b3dae86870a0f1152a22e42befd46888
   main/n/nginx/nginx_1.26.3.orig.tar.gz=69ee2b237744036e61d24b836668aad3040dda461fe6f570f1787eab570c75aa
   main/t/tzdata/tzdata_2026c.orig.tar.gz=e4a178a4477f3d0ea77cc31828ff72aa38feff8d61aa13e7e99e142e9d902be4
+  # The Go bootstrap chain: gccgo builds 1.19 (the oldest Go the archive keeps), which builds 1.21
+  # (below), which builds 1.23, which builds 1.24 (the newest the archive serves).
+  main/g/golang-1.19/golang-1.19_1.19.8.orig.tar.gz=1d7a67929dccafeaf8a29e55985bc2b789e0499cb1a17100039f084e3238da2f
+  main/g/golang-1.23/golang-1.23_1.23.1.orig.tar.gz=6ee44e298379d146a5e5aa6b1c5b5d5f5d0a3365eabdd70741e6e21340ec3b0d
+  main/g/golang-1.24/golang-1.24_1.24.9.orig.tar.gz=c72f81ba54fe00efe7f3e7499d400979246881b13b775e9a9bb85541c11be695
 )
+# No suite serves a Go 1.20-1.22 source any more: Go 1.21 comes from the Go module proxy, as Go's own
+# module golang.org/toolchain (its source tree; the recipe deletes the prebuilt binaries).
+GO_PROXY_FILES=(golang.org/toolchain/@v/v0.0.1-go1.21.13.linux-amd64.zip=f3568bbc73073440d4e7e2093e37ccc84d1d852454c7bf5e044e809179ea7ab7)
 # `--bootstrap` also takes Perl (built natively in the hermetic stages) from the pool: the newest
 # release the archive serves (5.42.3, unstable's).
 BOOTSTRAP_POOL=(main/p/perl/perl_5.42.3.orig.tar.xz=c9387e1473a1866935cb047ece7c2e0a80767a3acdecb79d4a375f8a95970ddc)
@@ -81,15 +89,17 @@ done
 # of the current stable suite), each with the sha256 the suite's signed Sources index gives it
 # (`apt-cache showsrc`): a file fetched without apt is checked against that before it is used.
 POOL=(main/c/ca-certificates/ca-certificates_20250419.tar.xz=33b44ef78653ecd3f0f2f13e5bba6be466be2e7da72182f737912b81798ba5d2)
-if ((WITH_EXTRA)); then POOL+=("${EXTRA_POOL[@]}"); fi
+if ((WITH_EXTRA)); then POOL+=("${EXTRA_POOL[@]}" "${GO_PROXY_FILES[@]/#/proxy:}"); fi
 if ((WITH_BOOTSTRAP)); then POOL+=("${BOOTSTRAP_POOL[@]}"); fi
 for entry in "${POOL[@]}"; do
   path=${entry%%=*}
   sha=${entry#*=}
+  url="http://deb.debian.org/debian/pool/$path"
+  if [[ $path == proxy:* ]]; then url="https://proxy.golang.org/${path#proxy:}"; fi
   file="$DL/$(basename "$path")"
   if [[ -s $file ]] && [[ $(sha256sum "$file" | cut -d' ' -f1) == "$sha" ]]; then continue; fi
-  echo "fetch-sources: $path from the archive's pool" >&2
-  python3 - "http://deb.debian.org/debian/pool/$path" "$file" <<'PY' || { echo "fetch-sources: cannot fetch pool/$path" >&2; exit 1; }
+  echo "fetch-sources: $url" >&2
+  python3 - "$url" "$file" <<'PY' || { echo "fetch-sources: cannot fetch $url" >&2; exit 1; }
 import sys, urllib.request, os
 url, out = sys.argv[1], sys.argv[2]
 with urllib.request.urlopen(url, timeout=120) as r, open(out + ".part", "wb") as f:
@@ -98,7 +108,7 @@ os.replace(out + ".part", out)
 PY
   if [[ $(sha256sum "$file" | cut -d' ' -f1) != "$sha" ]]; then
     rm -f "$file"
-    echo "fetch-sources: pool/$path does not have the sha256 its Sources index gives ($sha)" >&2
+    echo "fetch-sources: $url does not have the sha256 pinned here ($sha)" >&2
     exit 1
   fi
 done
@@ -107,7 +117,7 @@ shopt -s nullglob
 tarballs=()
 # Upstream releases (*.orig.tar.*), and the whole source of Debian-native packages (no .orig,
 # no .debian.tar: Debian is their upstream, e.g. ca-certificates).
-for f in "$DL"/*.tar.gz "$DL"/*.tar.xz "$DL"/*.tar.bz2; do
+for f in "$DL"/*.tar.gz "$DL"/*.tar.xz "$DL"/*.tar.bz2 "$DL"/*.zip; do
   case "$f" in *.debian.tar.*) continue ;; esac
   tarballs+=("$f")
 done

@@ -5,7 +5,7 @@
 // found. Rewrites the part of README.md between the `readme-tables` markers.
 //   node scripts/readme-tables.mjs [--images DIR]... [--updates FILE]... [--readme FILE]
 // (defaults: out/pulled and, when scripts/build-extra.sh ran, out/extra-images; out/updates.json and
-// out/extra-updates.json when present; README.md. Run `npm run build` first).
+// out/extra-updates.json and out/extra-go-updates.json when present; README.md. Run `npm run build` first).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -18,7 +18,7 @@ const args = (name) => process.argv.flatMap((a, i) => (a === name && process.arg
 const arg = (name, fallback) => args(name)[0] ?? fallback;
 const given = (name, fallbacks) => (args(name).length ? args(name) : fallbacks.filter((f, i) => i === 0 || existsSync(f)));
 const imagesDirs = given("--images", [join(root, "out/pulled"), join(root, "out/extra-images")]);
-const updatesFiles = given("--updates", [join(root, "out/updates.json"), join(root, "out/extra-updates.json")]).filter((f) => existsSync(f));
+const updatesFiles = given("--updates", [join(root, "out/updates.json"), join(root, "out/extra-updates.json"), join(root, "out/extra-go-updates.json")]).filter((f) => existsSync(f));
 const readme = arg("--readme", join(root, "README.md"));
 const BEGIN = "<!-- readme-tables:begin (scripts/readme-tables.mjs writes this part) -->";
 const END = "<!-- readme-tables:end -->";

@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
+import { REPO_ROOT, tempDir } from "../helpers.js";
+import { buildExtraImage, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): the gcc image of distro/extra, from the bootstrap's packages
 // (test/bootstrap/bootstrap.slow.test.ts runs the bootstrap first into the same directory). It
@@ -19,14 +20,12 @@ describe("the gcc image (distro/extra, from the bootstrap)", () => {
       `no bootstrap repository at ${repo}: run undistro bootstrap --out ${OUT} (the bootstrap slow test does)`,
     );
     const dir = tempDir();
-    const config = readFileSync(join(REPO_ROOT, "distro/extra/images/gcc.yaml"), "utf8")
-      .replace("../../../out/keys/undistro.rsa.pub", join(OUT, "keys/undistro.rsa.pub"))
-      .replace("../../../out/bootstrap/stage2", repo);
-    writeFileSync(join(dir, "gcc.yaml"), config);
-    const built = runBin(["image", "build", join(dir, "gcc.yaml"), "--out", join(dir, "layout")]);
-    assert.equal(built.code, 0, built.stderr);
+    const layout = buildExtraImage("gcc", dir, {
+      "../../../out/keys/undistro.rsa.pub": join(OUT, "keys/undistro.rsa.pub"),
+      "../../../out/bootstrap/stage2": repo,
+    });
     const bundle = join(dir, "bundle");
-    const u = spawnSync("umoci", ["unpack", "--image", `${join(dir, "layout")}:latest`, bundle], { encoding: "utf8" });
+    const u = spawnSync("umoci", ["unpack", "--image", `${layout}:latest`, bundle], { encoding: "utf8" });
     assert.equal(u.status, 0, u.stderr);
     const spec = JSON.parse(readFileSync(join(bundle, "config.json"), "utf8"));
     assert.deepEqual(spec.process.user, { uid: 65532, gid: 65532 });
@@ -36,14 +35,8 @@ describe("the gcc image (distro/extra, from the bootstrap)", () => {
       join(bundle, "rootfs/tmp/hello.cc"),
       '#include <iostream>\n#include <vector>\n#include <numeric>\nint main() { std::vector<int> v{1, 2, 3, 4}; std::cout << "hello from C++, " << std::accumulate(v.begin(), v.end(), 0) << "\\n"; }\n',
     );
-    spec.process.terminal = false;
-    spec.process.args = [
-      "/bin/sh",
-      "-c",
-      "gcc --version | head -1; gcc -O2 -o hello /tmp/hello.c && ./hello && g++ -O2 -o hellocc /tmp/hello.cc && ./hellocc && id -u",
-    ];
-    writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
-    const r = spawnSync("runc", ["run", "--bundle", bundle, `undistro-gcc-${process.pid}`], { encoding: "utf8", timeout: 300_000 });
+    const script = "gcc --version | head -1; gcc -O2 -o hello /tmp/hello.c && ./hello && g++ -O2 -o hellocc /tmp/hello.cc && ./hellocc && id -u";
+    const r = runcShell(bundle, spec, script, "undistro-gcc");
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^gcc \(undistro 14\.2\.0-r0\) 14\.2\.0\nhello from C, 201710\nhello from C\+\+, 10\n65532\n$/);
   });

@@ -1,9 +1,11 @@
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { parseTar, type TarEntry } from "../../src/apk/index.js";
+import { REPO_ROOT, runBin } from "../helpers.js";
 
 /** Entries of a gzipped layer blob, by path (no leading ./ or trailing /). */
 export function layerEntries(gz: Buffer): Map<string, TarEntry> {
@@ -50,4 +52,26 @@ export async function startDockerRegistry(dir: string): Promise<{ url: string; s
 export function explainDifference(a: string, b: string): string {
   const r = spawnSync("diffoscope", ["--text", "-", "--max-text-report-size", "20000", a, b], { encoding: "utf8", timeout: 120_000 });
   return r.stdout || r.stderr || "";
+}
+
+/**
+ * Builds distro/extra/images/NAME.yaml into DIR/layout with undistro, each of its relative paths
+ * (`../../../out/…`) replaced as `paths` says (the test's own key and repository). Returns the layout.
+ */
+export function buildExtraImage(name: string, dir: string, paths: Record<string, string>): string {
+  let config = readFileSync(join(REPO_ROOT, `distro/extra/images/${name}.yaml`), "utf8");
+  for (const [from, to] of Object.entries(paths)) config = config.replace(from, to);
+  writeFileSync(join(dir, `${name}.yaml`), config);
+  const layout = join(dir, "layout");
+  const r = runBin(["image", "build", join(dir, `${name}.yaml`), "--out", layout]);
+  assert.equal(r.code, 0, r.stderr);
+  return layout;
+}
+
+/** Runs `sh -c SCRIPT` as the process of an unpacked bundle (its user, no terminal) under runc, to the end. */
+export function runcShell(bundle: string, spec: { process: { terminal: boolean; args: string[] } }, script: string, id: string) {
+  spec.process.terminal = false;
+  spec.process.args = ["/bin/sh", "-c", script];
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+  return spawnSync("runc", ["run", "--bundle", bundle, `${id}-${process.pid}`], { encoding: "utf8", timeout: 600_000 });
 }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RegistryServer } from "../../src/registry/index.js";
 import { BIN, REPO_ROOT, runAsync, runBin, tempDir } from "../helpers.js";
+import { buildExtraImage } from "./helpers.js";
 
 // Slow suite (npm run test:slow): distro/extra's packages (OpenSSL, pcre2, nginx, tzdata) built
 // from source with the base set, then distro/extra/images/nginx.yaml, run under runc and checked
@@ -62,13 +63,7 @@ describe("the nginx image (distro/extra)", { timeout: 3 * 3600_000 }, () => {
     build(join(REPO_ROOT, "distro/packages"));
     build(join(REPO_ROOT, "distro/extra/packages"));
     dir = tempDir();
-    const config = readFileSync(join(REPO_ROOT, "distro/extra/images/nginx.yaml"), "utf8")
-      .replace("../../../out/keys/undistro.rsa.pub", `${KEY}.pub`)
-      .replace("../../../out/repo", REPO);
-    writeFileSync(join(dir, "nginx.yaml"), config);
-    layout = join(dir, "layout");
-    const r = runBin(["image", "build", join(dir, "nginx.yaml"), "--out", layout]);
-    assert.equal(r.code, 0, r.stderr);
+    layout = buildExtraImage("nginx", dir, { "../../../out/keys/undistro.rsa.pub": `${KEY}.pub`, "../../../out/repo": REPO });
   });
 
   after(() => {
