@@ -121,16 +121,30 @@ export function benchSolver(): void {
     ["by so: name", ["so:lib5000.so.3", "so:lib12.so.1"]],
     ["by cmd: name", ["cmd:tool77", "cmd:tool78", "cmd:sh"]],
   ];
-  const times: number[] = [];
+  // Each world is resolved RUNS times: the first run of the first world also pays for compiling the
+  // solver (JIT), and a major collection of the index's heap can land in any one run. The goal is
+  // on the median of each world's runs; the slowest single run is printed beside it.
+  const RUNS = 5;
+  const medians: number[] = [];
+  let slowest = 0;
   for (const [label, world] of worlds) {
-    t = process.hrtime.bigint();
-    const r = resolveIn(set, world, "x86_64");
-    const each = ms(t);
-    times.push(each);
+    const runs: number[] = [];
+    let count = 0;
+    for (let i = 0; i < RUNS; i++) {
+      t = process.hrtime.bigint();
+      count = resolveIn(set, world, "x86_64").packages.length;
+      runs.push(ms(t));
+    }
+    const sorted = [...runs].sort((a, b) => a - b);
+    const median = sorted[Math.floor(RUNS / 2)] ?? 0;
+    medians.push(median);
+    slowest = Math.max(slowest, sorted[RUNS - 1] ?? 0);
     console.log(
-      `  resolve ${label.padEnd(34)} world ${String(world.length).padStart(2)} → ${String(r.packages.length).padStart(4)} packages in ${each.toFixed(1)} ms`,
+      `  resolve ${label.padEnd(34)} world ${String(world.length).padStart(2)} → ${String(count).padStart(4)} packages in ${median.toFixed(1)} ms (median of ${RUNS}; first ${(runs[0] ?? 0).toFixed(1)} ms)`,
     );
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  console.log(`  resolve times: median ${(sorted[5] ?? 0).toFixed(1)} ms, max ${(sorted[9] ?? 0).toFixed(1)} ms (goal: under 50 ms each)`);
+  const sorted = [...medians].sort((a, b) => a - b);
+  console.log(
+    `  resolve times: median ${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)} ms, slowest world ${(sorted[sorted.length - 1] ?? 0).toFixed(1)} ms (goal: under 50 ms each), slowest single run ${slowest.toFixed(1)} ms`,
+  );
 }

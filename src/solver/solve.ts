@@ -47,6 +47,8 @@ export class NameState {
   installedPkg!: Pkg | null;
   installedName!: Name | null;
   csRequirers!: number;
+  /** Solver.reconsiderations when this name's reverse dependencies were last flagged (see reevaluateReverseDeps). */
+  reverseDepsFlaggedAt!: number;
   constructor() {
     this.reset();
   }
@@ -73,6 +75,7 @@ export class NameState {
     this.installedPkg = null;
     this.installedName = null;
     this.csRequirers = 0;
+    this.reverseDepsFlaggedAt = -1;
   }
 }
 
@@ -204,6 +207,8 @@ export class Solver {
   private readonly unresolved = new NameList();
   private errors = 0;
   private orderCounter = 0;
+  /** reconsiderName calls so far in this pass: a flag it clears may need setting again after one. */
+  private reconsiderations = 0;
   /** This pass's number (see n() and p()). */
   private pass = -1;
   /** UNDISTRO_SOLVER_DEBUG=1: the decisions on stderr, named as apk's DEBUG_PRINT build names them. */
@@ -304,6 +309,7 @@ export class Solver {
 
   private reset(): void {
     this.pass = ++solverPasses;
+    this.reconsiderations = 0;
     for (const n of [...this.dirty]) this.dirty.remove(n);
     for (const n of [...this.unresolved]) this.unresolved.remove(n);
     this.errors = 0;
@@ -357,6 +363,13 @@ export class Solver {
   }
 
   private reevaluateReverseDeps(name: Name): void {
+    // Flagging the same reverse dependencies again before any name was reconsidered changes
+    // nothing (the flags are still set, the names still queued): a chosen package disqualifies
+    // every other version of its name one after another, and a name like so:libc.so.6 has tens of
+    // thousands of reverse dependencies in a Wolfi-sized index.
+    const ns = this.n(name);
+    if (ns.reverseDepsFlaggedAt === this.reconsiderations) return;
+    ns.reverseDepsFlaggedAt = this.reconsiderations;
     for (const name0 of name.rdepends) {
       const s = this.existing(name0);
       if (s === undefined || !s.seen) continue;
@@ -492,6 +505,7 @@ export class Solver {
   }
 
   private reconsiderName(name: Name): void {
+    this.reconsiderations++;
     const s = this.n(name);
     const reevaluateDeps = s.reevaluateDeps;
     const reevaluateIif = s.reevaluateIif;
