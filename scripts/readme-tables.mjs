@@ -18,7 +18,9 @@ const args = (name) => process.argv.flatMap((a, i) => (a === name && process.arg
 const arg = (name, fallback) => args(name)[0] ?? fallback;
 const given = (name, fallbacks) => (args(name).length ? args(name) : fallbacks.filter((f, i) => i === 0 || existsSync(f)));
 const imagesDirs = given("--images", [join(root, "out/pulled"), join(root, "out/extra-images")]);
-const updatesFiles = given("--updates", [join(root, "out/updates.json"), join(root, "out/extra-updates.json"), join(root, "out/extra-go-updates.json")]).filter((f) => existsSync(f));
+const updatesFiles = given("--updates", [join(root, "out/updates.json"), join(root, "out/extra-updates.json"), join(root, "out/extra-go-updates.json")]).filter(
+  (f) => existsSync(f),
+);
 const readme = arg("--readme", join(root, "README.md"));
 const BEGIN = "<!-- readme-tables:begin (scripts/readme-tables.mjs writes this part) -->";
 const END = "<!-- readme-tables:end -->";
