@@ -12,7 +12,7 @@ import { applyAdd } from "./applets.js";
 import { explainFailure, type Problem } from "./explain.js";
 import { PackageDb, type Pkg } from "./model.js";
 import { cachedIndexPath, isRemoteRepository } from "./remote.js";
-import { Solver } from "./solve.js";
+import { prepareSolverStates, Solver } from "./solve.js";
 
 export interface RepositorySpec {
   /** A directory, a file:// URL, a path to an APKINDEX.tar.gz, or an http(s) URL (fetched into the cache first). */
@@ -122,7 +122,9 @@ export interface RepositorySet {
 }
 
 export function openRepositories(repos: LoadedRepository[]): RepositorySet {
-  return buildDatabase(repos);
+  const set = buildDatabase(repos);
+  prepareSolverStates(set.db);
+  return set;
 }
 
 /** Resolves `world` (apk atoms) against the repositories into an ordered install set. */

@@ -18,6 +18,24 @@ export function compareNamesForDisplay(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Databases whose names and packages carry their state objects already (see Solver's constructor). */
+const prepared = new WeakSet<PackageDb>();
+
+/**
+ * Gives every name and package of the database its state object, once per database (the loaders
+ * call it; a Solver makes sure). Made during a resolve instead, tens of thousands of new objects
+ * hung on the index's old ones make each young-generation collection walk them all: that doubled
+ * a first resolve of the 150k-version index.
+ */
+export function prepareSolverStates(db: PackageDb): void {
+  if (prepared.has(db)) return;
+  for (const name of db.names.values()) {
+    name.solverState ??= new NameState();
+    for (const pr of name.providers) pr.pkg.solverState ??= new PkgState();
+  }
+  prepared.add(db);
+}
+
 /** Solver passes so far, process-wide: each pass's marks on names differ from every other's. */
 let solverPasses = 0;
 
@@ -221,7 +239,9 @@ export class Solver {
   private changeset: Changeset = { changes: [], numInstall: 0, numRemove: 0, numAdjust: 0, numTotalChanges: 0 };
   private flagged = new Set<Name>();
 
-  constructor(private readonly db: PackageDb) {}
+  constructor(private readonly db: PackageDb) {
+    prepareSolverStates(db);
+  }
 
   // A pass's state hangs on the name and package objects (as apk's name->ss, pkg->ss), stamped
   // with the pass, so the hot paths need no map lookup. A state object from an earlier pass is
