@@ -10,7 +10,7 @@ import { basename, join, resolve } from "node:path";
 import { indexDirectory, parseDependency, readIndexFile, readPackage } from "../apk/index.js";
 import { findRecipes, loadRecipe, type Recipe } from "../recipe/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
-import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, hostArch } from "./build.js";
+import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, environmentKey, hostArch } from "./build.js";
 import { BUILTIN_PIPELINE_DIR } from "./pipelines.js";
 import { defaultCacheDir } from "./sources.js";
 import { archInfo, recipeVars, substitute } from "./substitute.js";
@@ -219,12 +219,14 @@ export class BuildState {
   }
 }
 
-/** The sha256 of each appended repository's index for `arch` (absent: "none"). */
-export function appendedIndexes(repositories: readonly string[], arch: string): string[] {
-  return repositories.map((r) => {
-    const index = join(r, arch, "APKINDEX.tar.gz");
-    return existsSync(index) ? createHash("sha256").update(readFileSync(index)).digest("hex") : "none";
-  });
+/** environmentKey, or a marker naming why it cannot resolve (the build then fails with its own error). */
+function resolvedEnvironment(recipe: string, opts: BuildOptions): string[] {
+  try {
+    return environmentKey(recipe, opts);
+  } catch (err) {
+    if (!(err instanceof UndistroError)) throw err;
+    return [`unresolved:${err.code}`];
+  }
 }
 
 export async function buildGraph(path: string, opts: GraphBuildOptions): Promise<GraphBuildResult> {
@@ -265,9 +267,10 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
           // A hermetic build of the same inputs is another build (its SBOM and provenance differ).
           ...(opts.hermetic ? { hermetic: true } : {}),
-          // Environment packages from appended repositories (the bootstrap's earlier stages) are
-          // inputs too: their indexes name every package and checksum.
-          ...(opts.repositoryAppend?.length ? { appended: appendedIndexes(opts.repositoryAppend, opts.hermetic ? hostArch() : arch) } : {}),
+          // The environment the recipe resolves to now (name-version:checksum of every package,
+          // from the output repository or appended ones): a rebuilt busybox under a hermetic
+          // recipe's root rebuilds the recipe, a new unrelated package elsewhere does not.
+          environment: resolvedEnvironment(node.recipe, { ...opts, arch }),
         });
         const key = BuildState.key(inputs);
         if (opts.only && !opts.only.has(name)) {

@@ -12,7 +12,6 @@ export {
 } from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
 export {
-  appendedIndexes,
   type BuildPlan,
   BuildState,
   buildGraph,

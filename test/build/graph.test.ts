@@ -61,6 +61,35 @@ describe("build graph", () => {
     );
   });
 
+  it("rebuilds a recipe when an environment package from outside its directory changes, and only then", async (t) => {
+    const dir = tempDir(t);
+    const { mkdirSync } = await import("node:fs");
+    const [lower, upper] = [join(dir, "lower"), join(dir, "upper")];
+    mkdirSync(lower);
+    mkdirSync(upper);
+    recipe(lower, "tool", []);
+    recipe(lower, "other", []);
+    // `user` builds with `tool`, which another directory's build puts in the same repository (as
+    // distro/extra/go's recipes build in roots of distro/packages' busybox).
+    recipe(upper, "user", ["tool"]);
+    const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
+    const opts = { outDir: join(dir, "out"), signingKey: key, arch: "x86_64", sourceDateEpoch: 1, cacheDir: join(dir, "cache") };
+    await buildGraph(lower, opts);
+    assert.equal((await buildGraph(upper, opts)).built.length, 1);
+    assert.deepEqual((await buildGraph(upper, opts)).skipped, ["user"]);
+    // Another package of the repository changes: not part of user's environment, nothing to do.
+    recipe(lower, "other", [], " changed");
+    await buildGraph(lower, opts);
+    assert.deepEqual((await buildGraph(upper, opts)).skipped, ["user"]);
+    // The tool in user's environment changes: user is built again.
+    recipe(lower, "tool", [], " changed");
+    await buildGraph(lower, opts);
+    assert.deepEqual(
+      (await buildGraph(upper, opts)).built.map((r) => r.packages[0]?.name),
+      ["user"],
+    );
+  });
+
   it("reports a cycle with its path", async (t) => {
     const dir = tempDir(t);
     recipe(dir, "chicken", ["egg"]);
