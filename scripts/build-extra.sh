@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The extra set, too heavy for the main job: distro/extra's packages (OpenSSL 3.5, pcre2, nginx,
 # tzdata, and Go by its bootstrap chain) built into the main job's repository beside the base set,
-# then distro/extra's images (nginx, go; gcc once `undistro bootstrap` has built its stage 2). About 15 minutes cold on 2 cores,
-# most of it OpenSSL; packages whose inputs did not change are kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
+# then distro/extra's images (nginx, go; gcc once `undistro bootstrap` has built its stage 2). About
+# 40 minutes cold on 2 cores (OpenSSL about 11, the Go chain about 25); packages whose inputs did not
+# change are kept (the aarch64 go-1.24, a single-recipe build, is rebuilt each run). `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

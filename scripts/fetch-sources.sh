@@ -4,7 +4,7 @@
 # so recipes keep their upstream URI and expected-sha256 and build offline.
 #   scripts/fetch-sources.sh [DEBIAN-SOURCE-PACKAGE...]   (default: the packages the tests build)
 #   scripts/fetch-sources.sh --bootstrap                  (those and the toolchain's, for undistro bootstrap)
-#   scripts/fetch-sources.sh --extra                      (those and distro/extra's: OpenSSL, pcre2, nginx, tzdata)
+#   scripts/fetch-sources.sh --extra                      (those and distro/extra's: OpenSSL, pcre2, nginx, tzdata, Go)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
