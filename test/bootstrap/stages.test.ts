@@ -33,6 +33,7 @@ describe("bootstrap stages", () => {
         ["stage1", false, ["stage0"], null],
         ["stage2", true, ["stage1"], null],
         ["stage3", true, ["stage2"], "stage2"],
+        ["extra", true, ["stage1", "self"], null],
       ],
     );
     const names = (i: number) => stages[i]?.recipes.map((r) => r.split("/").slice(-1)[0]);
@@ -44,6 +45,9 @@ describe("bootstrap stages", () => {
       assert.ok(names(2)?.includes(r), r);
     // Perl's Configure runs what it compiles: native builds only, so not in the cross-native stage 1.
     assert.equal(names(1)?.includes("perl.yaml"), false);
+    // The Go chain starts at undistro's own gccgo, each link built by the one before it.
+    assert.deepEqual(names(4)?.slice(0, 5), ["gcc-go.yaml", "go-1.19.yaml", "go-1.21.yaml", "go-1.23.yaml", "go-1.24.yaml"]);
+    for (const r of ["perl.yaml", "openssl.yaml", "pcre2.yaml", "nginx.yaml"]) assert.ok(names(4)?.includes(r), r);
   });
 
   it("every recipe of a hermetic stage names its build root (an empty environment cannot build hermetically)", () => {
@@ -63,7 +67,7 @@ describe("bootstrap stages", () => {
   it("selects stages by name, index, range and list, in file order", () => {
     const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
     const pick = (spec: string) => selectStages(stages, spec).map((s) => s.name);
-    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3"]);
+    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3", "extra"]);
     assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
     assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
     assert.deepEqual(pick("stage1-stage3"), ["stage1", "stage2", "stage3"]);
