@@ -26,7 +26,8 @@ EXTRA_POOL=(
   main/p/pcre2/pcre2_10.48.orig.tar.gz=ebcc25aadf2a51fa1fefa9b8bc9e7a79b3dae86870a0f1152a22e42befd46888
   main/n/nginx/nginx_1.26.3.orig.tar.gz=69ee2b237744036e61d24b836668aad3040dda461fe6f570f1787eab570c75aa
   main/t/tzdata/tzdata_2026c.orig.tar.gz=e4a178a4477f3d0ea77cc31828ff72aa38feff8d61aa13e7e99e142e9d902be4
-  # The Go bootstrap chain: gccgo builds 1.19 (the oldest Go the archive keeps), which builds 1.21
+  # The Go bootstrap chain: undistro's gccgo (GCC's Go front end, from the GCC sources --bootstrap
+  # fetches) builds 1.19 (the oldest Go the archive keeps), which builds 1.21
   # (below), which builds 1.23, which builds 1.24 (the newest the archive serves).
   main/g/golang-1.19/golang-1.19_1.19.8.orig.tar.gz=1d7a67929dccafeaf8a29e55985bc2b789e0499cb1a17100039f084e3238da2f
   main/g/golang-1.23/golang-1.23_1.23.1.orig.tar.gz=6ee44e298379d146a5e5aa6b1c5b5d5f5d0a3365eabdd70741e6e21340ec3b0d

@@ -8,9 +8,8 @@ cd "$(dirname "$0")/.."
 # test signs a loopback archive); gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user-static: aarch64
 # builds on x86_64, run under qemu;
 # gawk and bison: glibc's build (the slow suite); g++ and m4: stage 0 of the bootstrap (GCC is C++,
-# GMP's build runs m4); gccgo-12: GCC's Go front end, the first compiler of the Go bootstrap chain
-# (distro/extra, scripts/build-extra.sh).
-DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git gpg gpgv debian-archive-keyring bubblewrap gcc g++ m4 make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal python3 python3-cryptography gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static binutils-aarch64-linux-gnu gawk bison disorderfs faketime chromium gccgo-12)
+# GMP's build runs m4).
+DEBIAN_PACKAGES=(tar gzip xz-utils bzip2 openssl git gpg gpgv debian-archive-keyring bubblewrap gcc g++ m4 make libc6-dev patch umoci skopeo runc docker-registry diffoscope-minimal python3 python3-cryptography gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static binutils-aarch64-linux-gnu gawk bison disorderfs faketime chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

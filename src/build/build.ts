@@ -155,8 +155,6 @@ export function hostToolchain(): BuildTool[] {
       "gcc",
       "g++-12",
       "g++",
-      // GCC's Go front end: the first compiler of the Go bootstrap chain (distro/extra/go-bootstrap).
-      "gccgo-12",
       "m4",
       "make",
       "binutils",

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { readIndexFile, readPackage } from "../../src/apk/index.js";
 import { BUILD_RECORD_FILE, parseBuildRecord } from "../../src/build/index.js";
-import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
-import { buildExtraImage, runcShell } from "./helpers.js";
+import { REPO_ROOT, tempDir } from "../helpers.js";
+import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, bootstrapExtraStage, buildExtraImage, buildWithBootstrapKey, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): Go from source by its bootstrap chain, with no compiler of the
 // build machine: the bootstrap's `extra` stage builds GCC's Go front end (gcc-go) with stage 1's
@@ -15,22 +15,10 @@ import { buildExtraImage, runcShell } from "./helpers.js";
 // state is shared with the bootstrap's slow test (UNDISTRO_BOOTSTRAP_OUT, default .cache/bootstrap):
 // cold, stages 0 and 1 take about 80 minutes on 2 cores and the extra stage about an hour; a rerun
 // keeps what did not change.
-const BOOT = process.env.UNDISTRO_BOOTSTRAP_OUT ?? join(REPO_ROOT, ".cache/bootstrap");
-const KEY = join(BOOT, "keys/undistro.rsa");
-const EXTRA = join(BOOT, "extra");
-/** The base set (busybox, the CA bundle, baselayout) for both architectures, under the same key. */
-const BASE = join(BOOT, "base");
-const MIRROR = join(REPO_ROOT, ".cache/mirror");
+const EXTRA = join(BOOTSTRAP_OUT, "extra");
+/** The base set (busybox, the CA bundle, baselayout) for both architectures, under the bootstrap's key. */
+const BASE = join(BOOTSTRAP_OUT, "base");
 const CHAIN = ["go-1.19", "go-1.21", "go-1.23", "go-1.24"];
-
-function undistro(args: string[]): void {
-  const r = spawnSync(join(REPO_ROOT, "bin/undistro"), args, { cwd: REPO_ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"], maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, r.stderr.slice(-4000));
-}
-
-function build(target: string, out: string, ...extra: string[]): void {
-  undistro(["build", target, ...extra, "--out", out, "--signing-key", KEY, "--source-mirror", MIRROR, "--log-dir", join(BOOT, "logs/build")]);
-}
 
 /** The build record of the package NAME in the extra stage's repository. */
 function record(name: string) {
@@ -48,19 +36,14 @@ describe("the go image (distro/extra), Go built from undistro's gccgo up", { tim
   let layout: string;
 
   before(() => {
-    for (const set of ["--bootstrap", "--extra"]) {
-      const fetched = spawnSync("bash", ["scripts/fetch-sources.sh", set], { cwd: REPO_ROOT, encoding: "utf8" });
-      assert.equal(fetched.status, 0, fetched.stderr);
-    }
-    mkdirSync(join(BOOT, "keys"), { recursive: true });
-    if (!existsSync(KEY)) assert.equal(runBin(["keygen", "--apk", join(BOOT, "keys/undistro")]).code, 0);
-    undistro(["bootstrap", "--stages", "stage0-stage1,extra", "--out", BOOT, "--signing-key", KEY, "--source-mirror", MIRROR]);
+    bootstrapExtraStage();
     // The aarch64 Go: cross-built by the x86_64 chain's Go 1.23 in the same kind of root.
-    build(join(REPO_ROOT, "distro/extra/go/go-1.24.yaml"), EXTRA, "--arch", "aarch64", "--hermetic", "--repository-append", join(BOOT, "stage1"));
-    for (const arch of ["x86_64", "aarch64"]) build(join(REPO_ROOT, "distro/packages"), BASE, "-j", "2", "--arch", arch);
+    const root = ["--hermetic", "--repository-append", join(BOOTSTRAP_OUT, "stage1")];
+    buildWithBootstrapKey(join(REPO_ROOT, "distro/extra/go/go-1.24.yaml"), EXTRA, "--arch", "aarch64", ...root);
+    for (const arch of ["x86_64", "aarch64"]) buildWithBootstrapKey(join(REPO_ROOT, "distro/packages"), BASE, "-j", "2", "--arch", arch);
     dir = tempDir();
     layout = buildExtraImage("go", dir, {
-      "../../../out/keys/undistro.rsa.pub": `${KEY}.pub`,
+      "../../../out/keys/undistro.rsa.pub": `${BOOTSTRAP_KEY}.pub`,
       "../../../out/bootstrap/extra": EXTRA,
       "../../../out/repo": BASE,
     });
