@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ApkKeyring, readPackage, verifyPackage } from "../apk/index.js";
 import {
   type Descriptor,
@@ -52,11 +52,11 @@ export interface VerifyOptions {
   /** Kinds that must be present and valid (default: signature). */
   require?: Requirement[];
   /**
-   * With both: every package the verified provenance names is looked up in REPOSITORY/<arch>/,
-   * must have the digest the provenance recorded, and must carry a valid APK signature by a key in
-   * the directory.
+   * With APK keys: every package the verified provenance names is looked up in each REPOSITORY/<arch>/
+   * (an image may come from several), must have the digest the provenance recorded, and must carry
+   * a valid APK signature by one of the keys.
    */
-  repository?: string;
+  repositories?: string[];
   apkKeysDir?: string;
   /** APK keys as a keyring (instead of a directory). */
   apkKeys?: ApkKeyring;
@@ -132,7 +132,7 @@ export async function verifyImage(ep: Endpoint, key: TrustedKeys, opts: VerifyOp
     for (const c of result.checks.slice(before)) c.platform = p.name;
   }
   const apkKeys = opts.apkKeys ?? (opts.apkKeysDir ? ApkKeyring.fromDirectory(opts.apkKeysDir) : undefined);
-  if (opts.repository && apkKeys) checkPackages(statements, opts.repository, apkKeys, result);
+  if (opts.repositories?.length && apkKeys) checkPackages(statements, opts.repositories, apkKeys, result);
   const good = result.checks.filter((c) => c.ok);
   const isSbom = (c: VerifyCheck) => c.predicateType === PREDICATE_TYPES.spdxjson || c.predicateType === PREDICATE_TYPES.cyclonedx;
   const satisfied: Record<Requirement, boolean> = {
@@ -303,8 +303,12 @@ interface ProvenanceDependency {
   digest?: Record<string, string>;
 }
 
-/** Each APK package named by verified provenance: present in the repository, same digest, validly signed. */
-function checkPackages(statements: Statement[], repository: string, ring: ApkKeyring, result: VerifyResult): void {
+/**
+ * Each APK package named by verified provenance: present in one of the repositories with the digest
+ * the provenance records (a file of the same name with other bytes, in another repository, does
+ * not stand in for it), and validly signed.
+ */
+function checkPackages(statements: Statement[], repositories: string[], ring: ApkKeyring, result: VerifyResult): void {
   const seen = new Set<string>();
   for (const st of statements) {
     if (st.predicateType !== PREDICATE_TYPES.slsaprovenance1) continue;
@@ -319,17 +323,27 @@ function checkPackages(statements: Statement[], repository: string, ring: ApkKey
       const check: VerifyCheck = { kind: "package", form: "image", layer: key, ok: false, reason: "" };
       result.checks.push(check);
       try {
-        const path = join(repository, arch, d.name ?? "");
-        if (!d.name || !existsSync(path)) throw new Error(`not in ${join(repository, arch)}`);
-        const bytes = readFileSync(path);
-        const actual = createHash("sha256").update(bytes).digest("hex");
-        if (actual !== d.digest?.sha256) throw new Error(`sha256 ${actual} is not the ${d.digest?.sha256} the provenance records`);
+        const path = packageWithDigest(repositories, arch, d);
         const v = verifyPackage(readPackage(path), ring);
         check.ok = true;
-        check.reason = `APK signature by ${v.keyName}, ${v.filesChecked} files checked`;
+        check.reason = `APK signature by ${v.keyName}, ${v.filesChecked} files checked${repositories.length > 1 ? ` (${dirname(dirname(path))})` : ""}`;
       } catch (err) {
         check.reason = (err as Error).message;
       }
     }
   }
+}
+
+/** The first REPOSITORY/ARCH/NAME whose sha256 is the one the provenance records; else an error saying what was found. */
+function packageWithDigest(repositories: string[], arch: string, d: ProvenanceDependency): string {
+  const where = repositories.map((r) => join(r, arch)).join(" or ");
+  const candidates = d.name ? repositories.map((r) => join(r, arch, d.name as string)).filter((p) => existsSync(p)) : [];
+  if (!candidates.length) throw new Error(`not in ${where}`);
+  const digests: string[] = [];
+  for (const path of candidates) {
+    const actual = createHash("sha256").update(readFileSync(path)).digest("hex");
+    if (actual === d.digest?.sha256) return path;
+    digests.push(actual);
+  }
+  throw new Error(`sha256 ${digests.join(", ")} ${digests.length > 1 ? "are" : "is"} not the ${d.digest?.sha256} the provenance records`);
 }

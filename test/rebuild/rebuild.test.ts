@@ -220,7 +220,7 @@ describe("daily rebuild: an upstream zlib release rebuilds zlib, its dependents 
     writeFileSync(join(trusted, "undistro.rsa.pub"), readFileSync(`${apkKey}.pub`));
     const verified = await verifyImage(endpoint(`oci:${png.layout}`), cosign.publicKey, {
       require: ["signature", "provenance", "sbom"],
-      repository,
+      repositories: [repository],
       apkKeysDir: trusted,
     });
     assert.equal(verified.ok, true, JSON.stringify(verified.checks.filter((c) => !c.ok)));

@@ -394,6 +394,30 @@ describe("image signatures in cosign's format", () => {
     const bad = await cli(["verify", "--key", pubFile, "--require", "provenance", "--repository", repo, "--apk-keys", keys, `oci:${layout}:latest`]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, new RegExp(`package ${packages[0]?.layer}: sha256 [0-9a-f]{64} is not the [0-9a-f]{64} the provenance records`));
+    // An image made from several repositories: each package is found in the one holding its bytes
+    // (here one architecture per repository, and the changed copy first, which does not stand in).
+    const [x86, arm] = [join(dir, "repo-x86_64"), join(dir, "repo-aarch64")];
+    cpSync(join(testdata, "packages/x86_64"), join(x86, "x86_64"), { recursive: true });
+    cpSync(join(testdata, "packages/aarch64"), join(arm, "aarch64"), { recursive: true });
+    const split = await cli([
+      "verify",
+      ...["--key", pubFile, "--require", "provenance", "--apk-keys", keys, "--json"],
+      ...["--repository", repo, "--repository", x86, "--repository", arm],
+      `oci:${layout}:latest`,
+    ]);
+    assert.equal(split.code, 0, split.stdout + split.stderr);
+    const found = (JSON.parse(split.stdout) as { checks: { kind: string; layer: string; reason: string }[] }).checks.filter((c) => c.kind === "package");
+    assert.equal(found.length, packages.length);
+    for (const p of found)
+      assert.match(p.reason, new RegExp(`files checked \\(${p.layer.startsWith("x86_64/") ? "(.*repo-copy|.*repo-x86_64)" : ".*repo-(copy|aarch64)"}\\)$`));
+    assert.match(
+      found.find((p) => p.layer === packages[0]?.layer)?.reason ?? "",
+      packages[0]?.layer.startsWith("x86_64/") ? /repo-x86_64\)$/ : /repo-aarch64\)$/,
+    );
+    // Found in none: every repository is named.
+    const none = await cli(["verify", "--key", pubFile, "--require", "provenance", "--apk-keys", keys, "--repository", x86, `oci:${layout}:latest`]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /aarch64\/[^:]+: not in .*repo-x86_64\/aarch64/);
   });
 
   it("one keyring holds cosign and APK keys: each classified, used for what it verifies", async () => {

@@ -16,7 +16,7 @@ interface VerifyFlags {
   key?: string;
   keyring: string[];
   require: string;
-  repository?: string;
+  repository: string[];
   apkKeys?: string;
   verdicts?: string;
   json?: boolean;
@@ -112,7 +112,12 @@ export function registerSign(program: Command, io: Io): void {
       "signature",
     )
     .option("--verdicts <dir>", "an .apk's rebuild verdicts (default: REPO/rebuilds/ARCH/ beside it)")
-    .option("--repository <dir>", "APK repository: check every package the provenance names against the keyring's APK keys (or --apk-keys)")
+    .option(
+      "--repository <dir>",
+      "APK repository: check every package the provenance names against the keyring's APK keys (or --apk-keys); repeatable, for an image made from several",
+      collect,
+      [],
+    )
     .option("--apk-keys <dir>", "APK public keys the packages must be signed with")
     .option("--json", "print the report as JSON")
     .action(
@@ -132,10 +137,10 @@ export function registerSign(program: Command, io: Io): void {
           });
         }
         const apkRing = f.apkKeys ? ApkKeyring.fromDirectory(f.apkKeys) : ring.apkKeyring();
-        if (f.repository && apkRing.size === 0) throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
+        if (f.repository.length && apkRing.size === 0) throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
         const r = await verifyImage(target(image), imageKeys, {
           require,
-          ...(f.repository ? { repository: f.repository, apkKeys: apkRing } : {}),
+          ...(f.repository.length ? { repositories: f.repository, apkKeys: apkRing } : {}),
           ...(rebuilders !== undefined ? { rebuilders } : {}),
         });
         if (f.json) printJson(io, r);
