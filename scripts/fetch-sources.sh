@@ -26,6 +26,8 @@ EXTRA_POOL=(
   main/p/pcre2/pcre2_10.48.orig.tar.gz=ebcc25aadf2a51fa1fefa9b8bc9e7a79b3dae86870a0f1152a22e42befd46888
   main/n/nginx/nginx_1.26.3.orig.tar.gz=69ee2b237744036e61d24b836668aad3040dda461fe6f570f1787eab570c75aa
   main/t/tzdata/tzdata_2026c.orig.tar.gz=e4a178a4477f3d0ea77cc31828ff72aa38feff8d61aa13e7e99e142e9d902be4
+  # tzcode's zic and zdump: the tz code in GNU libc's tarball (timezone/), the archive's only copy.
+  main/g/glibc/glibc_2.42.orig.tar.xz=69c1e915c8edd75981cbfc6b7654e8fc4e52a48d06b9f706f463492749a9b6fb
   # The Go bootstrap chain: undistro's gccgo (GCC's Go front end, from the GCC sources --bootstrap
   # fetches) builds 1.19 (the oldest Go the archive keeps), which builds 1.21
   # (below), which builds 1.23, which builds 1.24 (the newest the archive serves).

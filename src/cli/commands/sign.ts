@@ -137,7 +137,8 @@ export function registerSign(program: Command, io: Io): void {
           });
         }
         const apkRing = f.apkKeys ? ApkKeyring.fromDirectory(f.apkKeys) : ring.apkKeyring();
-        if (f.repository.length && apkRing.size === 0) throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
+        if (f.repository.length && apkRing.size === 0)
+          throw new UndistroError("USAGE", "--repository needs APK keys: an RSA .pub in --keyring, or --apk-keys DIR");
         const r = await verifyImage(target(image), imageKeys, {
           require,
           ...(f.repository.length ? { repositories: f.repository, apkKeys: apkRing } : {}),
