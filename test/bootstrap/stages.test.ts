@@ -71,6 +71,8 @@ describe("bootstrap stages", () => {
     assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
     assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
     assert.deepEqual(pick("stage1-stage3"), ["stage1", "stage2", "stage3"]);
+    // What the slow image suites run: the toolchain, then distro/extra on it.
+    assert.deepEqual(pick("stage0-stage1,extra"), ["stage0", "stage1", "extra"]);
     assert.throws(() => pick("7"), /no stage 7/);
     assert.throws(() => pick("1-9"), /no stage 1-9/);
   });
