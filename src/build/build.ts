@@ -190,13 +190,16 @@ const CROSS_PREFIX: Record<string, string> = { aarch64: "aarch64-linux-gnu-", x8
 /**
  * Building for another architecture than the host's: the cross toolchain's tools in the variables
  * build systems read (CC, AR, STRIP, …, CROSS_COMPILE for kernels and musl, REALGCC for musl-gcc).
- * A recipe's own environment still wins (zlib sets CC=musl-gcc, which then drives REALGCC).
+ * A recipe's own environment still wins (zlib sets CC=musl-gcc, which then drives REALGCC). In a
+ * hermetic root the tools are undistro's (TARGET-undistro-linux-musl-gcc, …: a cross toolchain
+ * package in the environment; a step that runs one the root lacks fails with BUILD_MISSING_COMMAND),
+ * never the build machine's.
  */
-export function crossEnvironment(target: string): Record<string, string> {
+export function crossEnvironment(target: string, hermetic = false): Record<string, string> {
   if (target === hostArch()) return {};
-  const prefix = CROSS_PREFIX[target];
+  const prefix = hermetic ? `${distroTriplet(target)}-` : CROSS_PREFIX[target];
   if (!prefix) throw new UndistroError("BUILD_UNKNOWN_ARCH", `no cross toolchain is known for ${target}`);
-  if (!existsSync(`/usr/bin/${prefix}gcc`)) {
+  if (!hermetic && !existsSync(`/usr/bin/${prefix}gcc`)) {
     throw new UndistroError("BUILD_NO_CROSS_TOOLCHAIN", `building for ${target} on ${hostArch()} needs the cross compiler ${prefix}gcc`, {
       hint: `apt-get install gcc-${prefix.slice(0, -1)} (scripts/setup.sh installs it)`,
     });
@@ -430,7 +433,7 @@ function prepareWorkspace(ctx: BuildContext): (() => void) | undefined {
 
 /** The environment variables every step starts from: SOURCE_DATE_EPOCH, cross tools, the stage's paths, the recipe's. */
 function stepEnvironment(ctx: BuildContext, environment: BuildEnvironment): Record<string, string> {
-  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(ctx.epoch), ...crossEnvironment(ctx.arch.arch) };
+  const env: Record<string, string> = { SOURCE_DATE_EPOCH: String(ctx.epoch), ...crossEnvironment(ctx.arch.arch, environment.hermetic) };
   // The machine whose tools run the steps, for configure's --build: Debian's toolchain in stages
   // 0 and 1, undistro's own in a hermetic root (recipes of the toolchain need to tell them apart).
   env.UNDISTRO_BUILD_TRIPLET = environment.hermetic ? distroTriplet(hostArch()) : archInfo(hostArch()).tripletGnu;

@@ -175,6 +175,20 @@ describe("README main job", () => {
     const environment = probeSbom.packages.filter((p) => /installed as the build root \(hermetic\)/.test(p.comment ?? "")).map((p) => p.name);
     assert.deepEqual(environment.sort(), ["busybox", "musl"]);
     assert.ok(!JSON.stringify(probeSbom).includes("pkg:deb/"), "no host package in a hermetic build's SBOM");
+    // For another architecture, hermetically: the root is still this machine's (busybox and musl
+    // for x86_64), and the compiler the step is given is undistro's cross compiler, never the
+    // build machine's (Debian's aarch64-linux-gnu-gcc is installed here, and not used).
+    const crossProbe = runBin([
+      "build",
+      join(probes, "hermetic-probe.yaml"),
+      ...["--hermetic", "--arch", "aarch64", "--out", join(out, "repo"), "--signing-key", join(out, "keys/undistro.rsa")],
+    ]);
+    assert.equal(crossProbe.code, 0, crossProbe.stderr);
+    const crossSeen = (f: string) =>
+      spawnSync("tar", ["-xzOf", join(out, "repo/aarch64/hermetic-probe-1-r0.apk"), `usr/share/hermetic-probe/${f}`], { encoding: "utf8" }).stdout;
+    assert.equal(crossSeen("cc"), "aarch64-undistro-linux-musl-gcc\n");
+    assert.equal(seen("cc"), "\n");
+    assert.deepEqual(crossSeen("installed").trim().split("\n").sort(), ["P:busybox", "P:musl"]);
     const forgot = hermetic("needs-gcc.yaml");
     assert.equal(forgot.code, 1);
     assert.match(
