@@ -118,5 +118,8 @@ describe("the go image (distro/extra), Go built from undistro's gccgo up", { tim
     const v = spawnSync("qemu-aarch64-static", [go, "version"], { encoding: "utf8" });
     assert.equal(v.status, 0, v.stderr);
     assert.equal(v.stdout, "go version go1.24.9 linux/arm64\n");
+    // No cross compiler's name baked in by the cross build: the default C compiler, as on amd64.
+    const cc = spawnSync("qemu-aarch64-static", [go, "env", "CC"], { encoding: "utf8", env: { ...process.env, HOME: dir } });
+    assert.equal(cc.stdout, "gcc\n", cc.stderr);
   });
 });
