@@ -24,7 +24,7 @@ import { type ApkSigningKey, emptyPackageInfo, indexDirectory, type PackageInfo,
 import { loadRecipe, type PackageDependencies, type Recipe } from "../recipe/index.js";
 import { formatSpdx, packageSpdx, validateSpdx } from "../sbom/index.js";
 import { signDsse } from "../sign/index.js";
-import { localPackagePath } from "../solver/index.js";
+import { localPackagePath, type ResolvedPackage } from "../solver/index.js";
 import { hostArch, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 
 export { hostArch };
@@ -36,7 +36,9 @@ import {
   hermeticEnvironment,
   missingCommand,
   plannedEnvironment,
+  sysrootAtoms,
   sysrootEnvironment,
+  targetSysroot,
 } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BUILD_RECORD_FILE, BUILD_RECORD_TYPE, type BuildRecord, formatBuildRecord, RECIPE_RECORD_FILE, type RecordedStep, recipeDigest } from "./record.js";
@@ -82,6 +84,8 @@ export interface BuildOptions {
    * of the recipe's environment and environmentAppend.
    */
   environmentLock?: string[];
+  /** A rebuild of a hermetic cross build: the target's /sysroot exactly as its record locked it. */
+  sysrootLock?: string[];
   /** Public keys environment packages are verified with (default: the signing key's public half). */
   environmentKeyring?: string[];
   /** The recipe's path as records name it (default: relative to the working directory); a rebuild keeps the original's. */
@@ -229,17 +233,33 @@ function environmentRequest(recipe: Recipe, opts: BuildOptions, arch: string, va
     ...recipe.environment.contents.packages.map((a, i) => substitute(a, vars, `environment.contents.packages[${i}]`, true)),
     ...(opts.environmentAppend ?? []),
   ];
-  // A hermetic root runs here, so it holds this machine's packages even in a cross build.
+  // A hermetic root runs here, so it holds this machine's packages even in a cross build; the
+  // target's development packages go to /sysroot beside it.
   const rootArch = opts.hermetic ? hostArch() : arch;
-  return { wanted, rootArch, repositories: repositoriesFor(opts, rootArch) };
+  const crossHermetic = opts.hermetic === true && arch !== rootArch;
+  const sysroot = crossHermetic
+    ? {
+        arch,
+        atoms: opts.sysrootLock ?? (opts.environmentLock ? [] : sysrootAtoms(wanted, producedNames(recipe, vars))),
+        repositories: repositoriesFor(opts, arch),
+      }
+    : undefined;
+  return { wanted, rootArch, repositories: repositoriesFor(opts, rootArch), sysroot };
+}
+
+/** The packages a recipe makes (main and subpackages). */
+function producedNames(recipe: Recipe, vars: ReadonlyMap<string, string>): Set<string> {
+  return new Set([recipe.package.name, ...recipe.subpackages.map((sp) => substitute(sp.name, vars, `${sp.where}.name`))]);
 }
 
 /** The environment packages a build of `recipePath` would install (name-version:checksum), for cache keys. */
 export function environmentKey(recipePath: string, opts: BuildOptions): string[] {
   const recipe = loadRecipe(recipePath);
   const arch = archInfo(opts.arch ?? hostArch());
-  const { wanted, rootArch, repositories } = environmentRequest(recipe, opts, arch.arch, recipeVars(recipe, arch));
-  return plannedEnvironment(wanted, repositories, rootArch, opts.hermetic ?? false);
+  const { wanted, rootArch, repositories, sysroot } = environmentRequest(recipe, opts, arch.arch, recipeVars(recipe, arch));
+  const root = plannedEnvironment(wanted, repositories, rootArch, opts.hermetic ?? false);
+  if (!sysroot?.atoms.length) return root;
+  return [...root, ...plannedEnvironment(sysroot.atoms, sysroot.repositories, sysroot.arch, true).map((p) => `sysroot:${sysroot.arch}:${p}`)];
 }
 
 /** The repositories (with an index for `arch`) environment packages come from. */
@@ -255,11 +275,20 @@ export const SYSROOT = "/sysroot";
  * The recipe's environment: installed from the repository into a sysroot beside the host's
  * toolchain (stage 1), or, with `hermetic`, as the whole root of every step (see environment.ts).
  */
-function assembleEnvironment(recipe: Recipe, opts: BuildOptions, arch: string, root: string, vars: ReadonlyMap<string, string>): Promise<BuildEnvironment> {
-  const { wanted, rootArch, repositories } = environmentRequest(recipe, opts, arch, vars);
+async function assembleEnvironment(
+  recipe: Recipe,
+  opts: BuildOptions,
+  arch: string,
+  root: string,
+  vars: ReadonlyMap<string, string>,
+): Promise<BuildEnvironment> {
+  const { wanted, rootArch, repositories, sysroot } = environmentRequest(recipe, opts, arch, vars);
   const keyring = environmentKeyring(opts, root);
-  if (opts.hermetic) return hermeticEnvironment(recipe.file, wanted, repositories, keyring, rootArch, root);
-  return sysrootEnvironment(wanted, repositories, keyring, arch, root);
+  if (!opts.hermetic) return sysrootEnvironment(wanted, repositories, keyring, arch, root);
+  const environment = await hermeticEnvironment(recipe.file, wanted, repositories, keyring, rootArch, root);
+  // hermeticEnvironment has refused a missing keyring already.
+  const target = sysroot && keyring ? await targetSysroot(recipe.file, sysroot.atoms, sysroot.repositories, keyring, sysroot.arch, root) : undefined;
+  return target ? { ...environment, sysroot: target } : environment;
 }
 
 /** The public keys environment packages must be signed with: given, or the signing key's own. */
@@ -306,7 +335,8 @@ interface Placement {
 /** One line for logs and SBOMs: which stage, and what the steps saw. */
 function describeEnvironment(e: BuildEnvironment): string {
   const list = e.packages.map((p) => `${p.name}-${p.version}`).join(", ");
-  if (e.hermetic) return `hermetic: every step's root is made only of these packages from the repository: ${list}; nothing of the host is mounted`;
+  const target = e.sysroot ? `; for ${e.sysroot.arch} at ${SYSROOT}: ${e.sysroot.packages.map((p) => `${p.name}-${p.version}`).join(", ")}` : "";
+  if (e.hermetic) return `hermetic: every step's root is made only of these packages from the repository: ${list}${target}; nothing of the host is mounted`;
   const host = e.hostProvided.length ? ` (${e.hostProvided.join(", ")} from the host)` : "";
   if (e.packages.length) return `stage 1: the host's toolchain mounted read-only${host}, and from the repository at ${SYSROOT}: ${list}`;
   return `stage 0 (bootstrap): the host's toolchain mounted read-only${host}`;
@@ -445,6 +475,13 @@ function stepEnvironment(ctx: BuildContext, environment: BuildEnvironment): Reco
     env.PKG_CONFIG_PATH = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
     env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
   }
+  if (environment.sysroot) {
+    // The target's headers and libraries: the cross compiler's own sysroot; pkg-config reads only
+    // the target's .pc files (PKG_CONFIG_LIBDIR replaces the root's default path).
+    env.UNDISTRO_SYSROOT = SYSROOT;
+    env.PKG_CONFIG_LIBDIR = `${SYSROOT}/usr/lib/pkgconfig:${SYSROOT}/usr/share/pkgconfig`;
+    env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
+  }
   const vars = recipeVars(ctx.recipe, ctx.arch);
   for (const [k, v] of Object.entries(ctx.recipe.environment.environment)) env[k] = substitute(v, vars, `environment.environment.${k}`);
   return env;
@@ -502,6 +539,7 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
   const recipeDir = dirname(resolve(ctx.recipePath));
   const readOnly: Array<[string, string]> = [[recipeDir, "/home/recipe"]];
   if (environment.dir && !environment.hermetic) readOnly.push([environment.dir, SYSROOT]);
+  if (environment.sysroot) readOnly.push([environment.sysroot.dir, SYSROOT]);
   for (const [i, step] of steps.entries()) {
     opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
     ctx.steps.push(recordedStep(label, step));
@@ -539,21 +577,34 @@ function recordedStep(label: string, step: PlannedStep): RecordedStep {
 
 /** The tools a package was built with, for its SBOM and provenance: the host's (stage 0/1), then the environment's. */
 function buildTools(ctx: BuildContext, environment: BuildEnvironment, host: BuildTool[]): BuildTool[] {
+  const where = environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`;
+  const target = environment.sysroot;
   return [
     ...host,
-    ...environment.packages.map((p) => ({
-      name: p.name,
-      version: p.version,
-      purl: `pkg:apk/${encodeURIComponent(ctx.distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
-      comment: `build environment package from the repository, ${environment.hermetic ? "installed as the build root (hermetic)" : `mounted read-only at ${SYSROOT}`}`,
-      digest: {
-        sha256: createHash("sha256")
-          .update(readFileSync(localPackagePath(p)))
-          .digest("hex"),
-      },
-      checksum: p.checksum,
-    })),
+    ...environment.packages.map((p) => environmentTool(ctx, p, `build environment package from the repository, ${where}`)),
+    ...(target?.packages ?? []).map((p) =>
+      environmentTool(
+        ctx,
+        p,
+        `build environment package from the repository, for ${target?.arch}, mounted read-only at ${SYSROOT} (the target's headers and libraries)`,
+      ),
+    ),
   ];
+}
+
+function environmentTool(ctx: BuildContext, p: ResolvedPackage, comment: string): BuildTool {
+  return {
+    name: p.name,
+    version: p.version,
+    purl: `pkg:apk/${encodeURIComponent(ctx.distro)}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${encodeURIComponent(p.arch)}`,
+    comment,
+    digest: {
+      sha256: createHash("sha256")
+        .update(readFileSync(localPackagePath(p)))
+        .digest("hex"),
+    },
+    checksum: p.checksum,
+  };
 }
 
 /** What the build record says: everything a rebuild needs besides the recipe's bytes. */
@@ -593,6 +644,14 @@ function buildRecord(ctx: BuildContext, environment: BuildEnvironment, recipeRef
     environment: {
       packages: environment.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch })),
       hostProvided: environment.hostProvided,
+      ...(environment.sysroot
+        ? {
+            sysroot: {
+              arch: environment.sysroot.arch,
+              packages: environment.sysroot.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch })),
+            },
+          }
+        : {}),
     },
     ...(environment.hermetic ? {} : { host: host.map((t) => ({ name: t.name, version: t.version, arch: t.arch ?? "" })) }),
     steps: ctx.steps,

@@ -13,6 +13,33 @@ export interface BuildEnvironment {
   hostProvided: string[];
   /** The installed environment is the steps' root; nothing of the host is mounted. */
   hermetic: boolean;
+  /** A hermetic cross build's target side: packages for the target, mounted read-only at /sysroot. */
+  sysroot?: TargetSysroot;
+}
+
+export interface TargetSysroot {
+  arch: string;
+  /** Host directory holding the target's packages. */
+  dir: string;
+  packages: ResolvedPackage[];
+}
+
+/** Names that are a package's development files for whatever it is built for: headers, static and link libraries. */
+const DEVELOPMENT_PACKAGE = /^(?:.+-dev|.+-static|linux-headers)$/;
+
+/**
+ * What a hermetic cross build installs for the target at /sysroot (the cross compiler's sysroot):
+ * the environment's development packages (`*-dev`, `*-static`, `linux-headers`) and, when the
+ * environment holds a compiler (`build-base`), the C library's (`musl-dev`). They are also in the
+ * root, for the build machine. melange has no cross builds; its recipes name these packages
+ * already, so they cross-build unchanged. Atoms the recipe makes itself (musl's musl-dev) are left
+ * out: it is the target's first package of its kind.
+ */
+export function sysrootAtoms(wanted: readonly string[], produced: ReadonlySet<string>): string[] {
+  const names = wanted.map((a) => parseDependency(a, "environment", false).name);
+  const atoms = wanted.filter((_, i) => DEVELOPMENT_PACKAGE.test(names[i] ?? ""));
+  if (names.includes("build-base") && !names.includes("musl-dev")) atoms.push("musl-dev");
+  return atoms.filter((a) => !produced.has(parseDependency(a, "environment", false).name));
 }
 
 /**
@@ -91,6 +118,34 @@ export function plannedEnvironment(wanted: string[], repositories: string[], arc
   if (!available.length) return missing;
   const set = openRepositories(repositories.map((url) => loadRepository({ url }, arch)));
   return [...resolveIn(set, available, arch).packages.map((p) => `${p.name}-${p.version}:${p.checksum}`), ...missing];
+}
+
+/**
+ * A hermetic cross build's target side: `atoms` installed for `targetArch` into WORKROOT/sysroot
+ * (mounted read-only at /sysroot), verified like the root. Every atom must be in a repository's
+ * index for that architecture.
+ */
+export async function targetSysroot(
+  recipeFile: string,
+  atoms: string[],
+  repositories: string[],
+  keyring: string[],
+  targetArch: string,
+  workRoot: string,
+): Promise<TargetSysroot | undefined> {
+  if (!atoms.length) return undefined;
+  const names = repositoryNames(repositories, targetArch);
+  const missing = atoms.filter((a) => !names.has(parseDependency(a, "environment", false).name));
+  if (missing.length) {
+    throw new UndistroError(
+      "BUILD_NOT_HERMETIC",
+      `${recipeFile}: a cross build for ${targetArch} installs ${missing.join(", ")} for ${targetArch} at /sysroot, and ${missing.length === 1 ? "it is" : "they are"} not in ${repositories.length ? repositories.map((r) => join(r, targetArch)).join(" or ") : "any repository"}`,
+      { hint: `build ${missing.length === 1 ? "it" : "them"} for ${targetArch} first (the development packages a cross build links against are the target's)` },
+    );
+  }
+  const dir = join(workRoot, "sysroot");
+  const installed = await install(repositories, keyring, targetArch, atoms, dir);
+  return { arch: targetArch, dir, packages: installed.packages };
 }
 
 /** Directories every step's root needs as mount points (the installed root is mounted read-only). */

@@ -30,6 +30,7 @@ export {
   type BuildRecord,
   formatBuildRecord,
   lockedEnvironment,
+  lockedSysroot,
   parseBuildRecord,
   RECIPE_RECORD_FILE,
   type RecordedPackage,

@@ -66,6 +66,8 @@ export interface BuildRecord {
     packages: RecordedPackage[];
     /** Environment atoms no repository had, which the host's toolchain stood in for (stage 0/1). */
     hostProvided: string[];
+    /** A hermetic cross build: the target's packages installed at /sysroot, dependencies included. */
+    sysroot?: { arch: string; packages: RecordedPackage[] };
   };
   /** Stage 0/1: the host's toolchain (Debian packages) the steps ran with; absent when hermetic. */
   host?: RecordedPackage[];
@@ -119,6 +121,11 @@ function stringMap(v: unknown, source: string, field: string): Record<string, st
   const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(o)) out[k] = text(val, source, `${field}.${k}`);
   return out;
+}
+
+function recordedSysroot(v: unknown, source: string): { arch: string; packages: RecordedPackage[] } {
+  const o = object(v, source, "environment.sysroot");
+  return { arch: text(o.arch, source, "environment.sysroot.arch", 64), packages: packages(o.packages, source, "environment.sysroot.packages") };
 }
 
 /** Reads a package's build record, checking every field: the bytes come from whoever made the .apk. */
@@ -178,6 +185,7 @@ export function parseBuildRecord(bytes: Uint8Array, source: string): BuildRecord
     environment: {
       packages: packages(environment.packages, source, "environment.packages"),
       hostProvided: list(environment.hostProvided, source, "environment.hostProvided").map((a, i) => text(a, source, `environment.hostProvided[${i}]`, 512)),
+      ...(environment.sysroot === undefined ? {} : { sysroot: recordedSysroot(environment.sysroot, source) }),
     },
     steps: list(o.steps, source, "steps").map((s, i) => {
       const so = object(s, source, `steps[${i}]`);
@@ -199,4 +207,9 @@ export function parseBuildRecord(bytes: Uint8Array, source: string): BuildRecord
 /** The environment lock as recipe atoms: `name=version` for every recorded package, then the host's stand-ins. */
 export function lockedEnvironment(record: BuildRecord): string[] {
   return [...record.environment.packages.map((p) => `${p.name}=${p.version}`), ...record.environment.hostProvided];
+}
+
+/** A hermetic cross build's /sysroot lock: `name=version` for every recorded target package (none for other builds). */
+export function lockedSysroot(record: BuildRecord): string[] {
+  return (record.environment.sysroot?.packages ?? []).map((p) => `${p.name}=${p.version}`);
 }

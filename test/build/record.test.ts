@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BUILD_RECORD_TYPE, formatBuildRecord, parseBuildRecord } from "../../src/build/index.js";
+import { BUILD_RECORD_TYPE, formatBuildRecord, lockedEnvironment, lockedSysroot, parseBuildRecord } from "../../src/build/index.js";
 import { UndistroError } from "../../src/util/index.js";
 
 const good = {
@@ -27,6 +27,33 @@ describe("build records", () => {
     assert.deepEqual(r, good);
     const withFiles = { ...good, files: [{ path: "x/fix.patch", sha256: "b".repeat(64) }] };
     assert.deepEqual(parseBuildRecord(Buffer.from(formatBuildRecord(withFiles as Parameters<typeof formatBuildRecord>[0])), "x.apk"), withFiles);
+  });
+
+  it("keeps a cross build's /sysroot apart from its root, and locks each", () => {
+    const cross = {
+      ...good,
+      settings: { ...good.settings, arch: "aarch64" },
+      environment: {
+        ...good.environment,
+        sysroot: {
+          arch: "aarch64",
+          packages: [
+            { name: "musl-dev", version: "1.2.5-r0", arch: "aarch64" },
+            { name: "musl", version: "1.2.5-r0", arch: "aarch64" },
+          ],
+        },
+      },
+    };
+    const r = parseBuildRecord(Buffer.from(formatBuildRecord(cross as Parameters<typeof formatBuildRecord>[0])), "x.apk");
+    assert.deepEqual(r, cross);
+    assert.deepEqual(lockedEnvironment(r), ["busybox=1.35.0-r0"]);
+    assert.deepEqual(lockedSysroot(r), ["musl-dev=1.2.5-r0", "musl=1.2.5-r0"]);
+    assert.deepEqual(lockedSysroot(parseBuildRecord(Buffer.from(formatBuildRecord(good as Parameters<typeof formatBuildRecord>[0])), "x.apk")), []);
+    refused(
+      { ...cross, environment: { ...cross.environment, sysroot: { arch: "aarch64", packages: [{ name: "musl" }] } } },
+      /environment\.sysroot\.packages\[0\]\.version/,
+    );
+    refused({ ...cross, environment: { ...cross.environment, sysroot: [] } }, /environment\.sysroot is not an object/);
   });
 
   it("refuses bad input naming the field", () => {
