@@ -11,14 +11,13 @@ import { basename, join, resolve } from "node:path";
 import { indexDirectory, readIndexFile } from "../apk/index.js";
 import {
   BUILDER_VERSION,
-  BUILTIN_PIPELINE_DIR,
   type BuildEvent,
   type BuildOptions,
   BuildState,
   buildRecipe,
   environmentKey,
   hostArch,
-  pipelinesDigest,
+  recipePipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe } from "../recipe/index.js";
 import { sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
@@ -105,7 +104,6 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     }
   }
   const state = new BuildState(repository, arch, opts.cacheDir);
-  const pipelines = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
   const report: StageReport = { name: stage.name, repository, built: [], fresh: [], ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
   const buildOptions: BuildOptions = {
@@ -119,11 +117,12 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     environmentAppend: stage.environmentAppend,
   };
   for (const [i, recipeFile] of stage.recipes.entries()) {
-    const name = loadRecipe(recipeFile).package.name;
+    const recipe = loadRecipe(recipeFile);
+    const name = recipe.package.name;
     const inputs = sortedJson({
       recipe: sha256File(recipeFile),
       builder: BUILDER_VERSION,
-      pipelines,
+      pipelines: recipePipelinesDigest(recipe, opts.pipelineDirs ?? []),
       arch,
       epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
       hermetic: stage.hermetic,

@@ -5,13 +5,13 @@
  * dependency packages, builder version) are unchanged is skipped.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { indexDirectory, parseDependency, readIndexFile, readPackage } from "../apk/index.js";
-import { findRecipes, loadRecipe, type Recipe } from "../recipe/index.js";
+import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, environmentKey, hostArch } from "./build.js";
-import { BUILTIN_PIPELINE_DIR } from "./pipelines.js";
+import { PipelineRegistry } from "./pipelines.js";
 import { defaultCacheDir } from "./sources.js";
 import { archInfo, recipeVars, substitute } from "./substitute.js";
 
@@ -140,17 +140,29 @@ export interface GraphBuildResult {
   skipped: string[];
 }
 
-export function pipelinesDigest(dirs: readonly string[]): string {
-  const h = createHash("sha256");
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.ya?ml$/.test(n)) h.update(p.slice(d.length)).update(readFileSync(p));
+/**
+ * The pipelines a recipe runs, by name and content (those its steps and subpackages use, and the
+ * ones they use in turn): a build cache key part, so that a change to one pipeline rebuilds the
+ * recipes using it and no other (a change to go/bootstrap does not rebuild GCC).
+ */
+export function recipePipelinesDigest(recipe: Recipe, dirs: readonly string[]): string {
+  const registry = PipelineRegistry.standard(dirs);
+  const used = new Map<string, string>();
+  const visit = (steps: readonly PipelineStep[]) => {
+    for (const step of steps) {
+      if (step.pipeline) visit(step.pipeline);
+      if (!step.uses || used.has(step.uses)) continue;
+      const def = registry.get(step.uses);
+      // An unknown name fails the build itself; here it only has to key differently from a known one.
+      used.set(step.uses, def ? createHash("sha256").update(readFileSync(def.file)).digest("hex") : "missing");
+      if (def) visit(def.pipeline);
     }
   };
-  for (const d of dirs) walk(d);
-  return h.digest("hex");
+  visit(recipe.pipeline);
+  for (const sp of recipe.subpackages) visit(sp.pipeline);
+  return createHash("sha256")
+    .update(sortedJson(Object.fromEntries(used)))
+    .digest("hex");
 }
 
 export interface GraphBuildOptions extends BuildOptions {
@@ -234,7 +246,6 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
   const plan = planGraph(path, arch);
   const archDir = join(opts.outDir, arch);
   const state = new BuildState(opts.outDir, arch, opts.cacheDir);
-  const pipes = pipelinesDigest([BUILTIN_PIPELINE_DIR, ...(opts.pipelineDirs ?? [])]);
   const done = new Map<string, Promise<{ checksums: string[] }>>();
   const built: BuildReport[] = [];
   const skipped: string[] = [];
@@ -262,7 +273,7 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           recipe: createHash("sha256").update(recipe).digest("hex"),
           dependencies: deps.flatMap((d) => d.checksums).sort(),
           builder: BUILDER_VERSION,
-          pipelines: pipes,
+          pipelines: recipePipelinesDigest(loadRecipe(node.recipe), opts.pipelineDirs ?? []),
           arch,
           epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
           // A hermetic build of the same inputs is another build (its SBOM and provenance differ).

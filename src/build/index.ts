@@ -20,8 +20,8 @@ export {
   type GraphBuildOptions,
   type GraphBuildResult,
   type GraphNode,
-  pipelinesDigest,
   planGraph,
+  recipePipelinesDigest,
 } from "./graph.js";
 export { BUILTIN_PIPELINE_DIR, NATIVE_PIPELINES, PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 export {

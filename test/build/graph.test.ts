@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
-import { buildGraph, formatPlanDot, planGraph } from "../../src/build/index.js";
+import { buildGraph, formatPlanDot, planGraph, recipePipelinesDigest } from "../../src/build/index.js";
+import { loadRecipe } from "../../src/recipe/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REPO_ROOT, runCli, tempDir } from "../helpers.js";
 
@@ -102,5 +103,36 @@ describe("build graph", () => {
     const r = await runCli(["build", dir, "--plan"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /error\[BUILD_GRAPH_CYCLE\]/);
+  });
+});
+
+describe("the build cache's pipeline key", () => {
+  it("covers the pipelines a recipe uses (and the ones they use), and no other", (t) => {
+    const dir = tempDir(t);
+    const pipes = join(dir, "pipelines");
+    mkdirSync(join(pipes, "demo"), { recursive: true });
+    const pipeline = (name: string, body: string) => writeFileSync(join(pipes, `demo/${name}.yaml`), `name: ${name}\npipeline:\n${body}`);
+    pipeline("one", "  - uses: demo/nested\n");
+    pipeline("nested", "  - runs: echo nested\n");
+    pipeline("other", "  - runs: echo other\n");
+    writeFileSync(
+      join(dir, "r.yaml"),
+      "package:\n  name: r\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - uses: demo/one\nsubpackages:\n  - name: r-doc\n    pipeline:\n      - uses: split/manpages\n",
+    );
+    const key = () => recipePipelinesDigest(loadRecipe(join(dir, "r.yaml")), [pipes]);
+    const first = key();
+    assert.equal(key(), first);
+    pipeline("other", "  - runs: echo changed\n");
+    assert.equal(key(), first, "a pipeline the recipe does not use");
+    pipeline("nested", "  - runs: echo changed\n");
+    const second = key();
+    assert.notEqual(second, first, "a pipeline used through another");
+    pipeline("one", "  - uses: demo/nested\n  - runs: true\n");
+    assert.notEqual(key(), second, "a pipeline used directly");
+    // A built-in a subpackage uses is covered too: another directory's split/manpages overrides it.
+    const third = key();
+    mkdirSync(join(pipes, "split"));
+    writeFileSync(join(pipes, "split/manpages.yaml"), "name: manpages\npipeline:\n  - runs: true\n");
+    assert.notEqual(key(), third);
   });
 });
