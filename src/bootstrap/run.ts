@@ -39,6 +39,8 @@ export type BootstrapEvent =
 
 export interface StageReport {
   name: string;
+  /** What the stage built for (a cross stage's target). */
+  arch: string;
   repository: string;
   built: Array<{ recipe: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
   fresh: string[];
@@ -71,7 +73,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRep
   const arch = opts.arch ?? hostArch();
   if (arch !== hostArch()) {
     throw new UndistroError("USAGE", `the bootstrap builds for the machine it runs on (${hostArch()}), not ${arch}`, {
-      hint: "the aarch64 toolchain is a cross package built after the bootstrap (docs/bootstrap.md)",
+      hint: "another architecture is a stage of its own: `arch:` in the stages file (docs/bootstrap.md, stage aarch64)",
     });
   }
   const reports: StageReport[] = [];
@@ -84,7 +86,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRep
       description: stage.description,
       recipes: stage.recipes.length,
     });
-    reports.push(await runStage(stage, arch, opts));
+    reports.push(await runStage(stage, stage.arch ?? arch, opts));
   }
   return { arch, stages: reports, ms: Date.now() - started };
 }
@@ -96,7 +98,9 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   mkdirSync(archDir, { recursive: true });
   const environmentRepositories = stage.environmentFrom.map((s) => (s === "self" ? repository : stageRepository(opts.out, s)));
   for (const [j, from] of stage.environmentFrom.entries()) {
-    const index = join(environmentRepositories[j] as string, arch, "APKINDEX.tar.gz");
+    // A cross stage's roots are this machine's packages, its /sysroot the target's: either will do.
+    const indexes = [...new Set([hostArch(), arch])].map((a) => join(environmentRepositories[j] as string, a, "APKINDEX.tar.gz"));
+    const index = indexes.find((f) => existsSync(f)) ?? (indexes[0] as string);
     if (from !== "self" && !existsSync(index)) {
       throw new UndistroError("BOOTSTRAP_STAGE_MISSING", `${stage.name} builds from ${from}, which has no repository at ${index}`, {
         hint: `run the earlier stages first: undistro bootstrap --stages ${from}-${stage.name}`,
@@ -104,7 +108,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     }
   }
   const state = new BuildState(repository, arch, opts.cacheDir);
-  const report: StageReport = { name: stage.name, repository, built: [], fresh: [], ms: 0 };
+  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,

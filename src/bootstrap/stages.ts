@@ -22,9 +22,16 @@ export interface Stage {
   hermetic: boolean;
   /** A stage whose packages of the same name this stage's must equal byte for byte. */
   compareWith?: string;
+  /**
+   * The architecture the stage builds for, when not the machine's: a hermetic cross stage (roots of
+   * this machine's packages, the target's at /sysroot; docs/bootstrap.md).
+   */
+  arch?: string;
 }
 
-const STAGE_KEYS = new Set(["name", "description", "recipes", "environment-from", "environment-append", "hermetic", "compare-with"]);
+const STAGE_KEYS = new Set(["name", "description", "recipes", "environment-from", "environment-append", "hermetic", "compare-with", "arch"]);
+/** Architectures a stage may build for (the distro's). */
+const STAGE_ARCHS = new Set(["x86_64", "aarch64"]);
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 function invalid(file: string, where: string, message: string): UndistroError {
@@ -79,6 +86,12 @@ export function parseStages(text: string, file: string): Stage[] {
       throw invalid(file, `${where}.compare-with`, "must name an earlier stage");
     }
     if (s.hermetic !== undefined && typeof s.hermetic !== "boolean") throw invalid(file, `${where}.hermetic`, "must be true or false");
+    const arch = s.arch;
+    if (arch !== undefined && (typeof arch !== "string" || !STAGE_ARCHS.has(arch)))
+      throw invalid(file, `${where}.arch`, `must be one of ${[...STAGE_ARCHS].join(", ")}`);
+    // Only a hermetic build has a cross side (the target's packages at /sysroot, undistro's cross compiler).
+    if (arch !== undefined && s.hermetic !== true)
+      throw invalid(file, `${where}.arch`, "needs hermetic: true (a cross stage builds in roots of undistro packages)");
     const recipes: string[] = [];
     for (const [j, p] of stringList(file, `${where}.recipes`, s.recipes).entries()) {
       const path = resolve(base, p);
@@ -100,6 +113,7 @@ export function parseStages(text: string, file: string): Stage[] {
       environmentAppend: stringList(file, `${where}.environment-append`, s["environment-append"]),
       hermetic: s.hermetic === true,
       ...(typeof compareWith === "string" ? { compareWith } : {}),
+      ...(typeof arch === "string" ? { arch } : {}),
     });
   }
   return stages;

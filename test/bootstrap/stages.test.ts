@@ -27,13 +27,15 @@ describe("bootstrap stages", () => {
   it("reads the distro's stages: the cross toolchain, the native toolchain, the hermetic rebuild and the fixpoint", () => {
     const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
     assert.deepEqual(
-      stages.map((s) => [s.name, s.hermetic, s.environmentFrom, s.compareWith ?? null]),
+      stages.map((s) => [s.name, s.hermetic, s.environmentFrom, s.compareWith ?? null, s.arch ?? null]),
       [
-        ["stage0", false, ["self"], null],
-        ["stage1", false, ["stage0"], null],
-        ["stage2", true, ["stage1"], null],
-        ["stage3", true, ["stage2"], "stage2"],
-        ["extra", true, ["stage1", "self"], null],
+        ["stage0", false, ["self"], null, null],
+        ["stage1", false, ["stage0"], null, null],
+        ["stage2", true, ["stage1"], null, null],
+        ["stage3", true, ["stage2"], "stage2", null],
+        ["extra", true, ["stage1", "self"], null, null],
+        ["cross-aarch64", true, ["stage1", "self"], null, null],
+        ["aarch64", true, ["stage1", "cross-aarch64", "self"], null, "aarch64"],
       ],
     );
     const names = (i: number) => stages[i]?.recipes.map((r) => r.split("/").slice(-1)[0]);
@@ -48,6 +50,11 @@ describe("bootstrap stages", () => {
     // The Go chain starts at undistro's own gccgo, each link built by the one before it.
     assert.deepEqual(names(4)?.slice(0, 5), ["gcc-go.yaml", "go-1.19.yaml", "go-1.21.yaml", "go-1.23.yaml", "go-1.24.yaml"]);
     for (const r of ["perl.yaml", "openssl.yaml", "pcre2.yaml", "nginx.yaml"]) assert.ok(names(4)?.includes(r), r);
+    // aarch64: the cross toolchain, then musl first (every later recipe's /sysroot needs its musl-dev).
+    assert.deepEqual(names(5), ["binutils-aarch64.yaml", "gcc-aarch64.yaml"]);
+    assert.equal(names(6)?.[0], "musl.yaml");
+    assert.ok(names(6)?.includes("gcc.yaml"));
+    assert.deepEqual(stages[6]?.environmentAppend, ["gcc-aarch64"]);
   });
 
   it("every recipe of a hermetic stage names its build root (an empty environment cannot build hermetically)", () => {
@@ -67,7 +74,8 @@ describe("bootstrap stages", () => {
   it("selects stages by name, index, range and list, in file order", () => {
     const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
     const pick = (spec: string) => selectStages(stages, spec).map((s) => s.name);
-    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3", "extra"]);
+    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3", "extra", "cross-aarch64", "aarch64"]);
+    assert.deepEqual(pick("cross-aarch64-aarch64"), ["cross-aarch64", "aarch64"]);
     assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
     assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
     assert.deepEqual(pick("stage1-stage3"), ["stage1", "stage2", "stage3"]);
@@ -89,6 +97,11 @@ describe("bootstrap stages", () => {
     refused(stagesFile(dir, "stages:\n  - name: s\n    compare-with: s\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.compare-with: must name an earlier stage/);
     refused(stagesFile(dir, "stages:\n  - name: s\n    recipes: [r/missing.yaml]\n"), /stages\[0\]\.recipes\[0\]: r\/missing\.yaml does not exist/);
     refused(stagesFile(dir, "stages:\n  - name: S!\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.name: must be a lower-case name/);
+    refused(
+      stagesFile(dir, "stages:\n  - name: s\n    arch: riscv64\n    hermetic: true\n    recipes: [r/a.yaml]\n"),
+      /stages\[0\]\.arch: must be one of x86_64, aarch64/,
+    );
+    refused(stagesFile(dir, "stages:\n  - name: s\n    arch: aarch64\n    recipes: [r/a.yaml]\n"), /stages\[0\]\.arch: needs hermetic: true/);
     const hyphens = loadStages(stagesFile(dir, "stages:\n  - name: a-b\n    recipes: [r/a.yaml]\n  - name: c\n    recipes: [r/b.yaml]\n"));
     assert.deepEqual(
       selectStages(hyphens, "a-b-c").map((s) => s.name),

@@ -286,6 +286,26 @@ describe("README main job", () => {
     const difference = (failed.stages[0]?.comparison as { different: { report?: string }[] } | undefined)?.different[0]?.report;
     assert.ok(difference, "a diffoscope report for the differing package");
     assert.match(readFileSync(difference, "utf8"), /host-files/);
+    // A cross stage: its packages are aarch64's, its roots this machine's (seed's busybox and zlib),
+    // its /sysroot from its own repository (seeded here with the job's aarch64 zlib).
+    for (const f of repo.filter((f) => /^zlib(-dev)?-\d.*\.apk$/.test(f))) copyFileSync(join(out, "repo", arch, f), join(seed, f));
+    assert.equal(runBin(["index", seed, "--signing-key", join(out, "keys/undistro.rsa")]).code, 0);
+    const crossSeed = join(bs, "cross/aarch64");
+    mkdirSync(crossSeed, { recursive: true });
+    for (const f of readdirSync(join(out, "repo/aarch64")).filter((f) => /^(musl|zlib|zlib-dev)-\d.*\.apk$/.test(f)))
+      copyFileSync(join(out, "repo/aarch64", f), join(crossSeed, f));
+    assert.equal(runBin(["index", crossSeed, "--signing-key", join(out, "keys/undistro.rsa")]).code, 0);
+    const cross = bootstrap("cross");
+    assert.equal(cross.code, 0, cross.stderr);
+    const crossReport = JSON.parse(cross.stdout) as { stages: { name: string; arch: string; built: { recipe: string }[] }[] };
+    assert.deepEqual(
+      crossReport.stages.map((s) => [s.name, s.arch, s.built.map((b) => b.recipe)]),
+      [["cross", "aarch64", ["sysroot-probe"]]],
+    );
+    const crossRecord = JSON.parse(
+      spawnSync("tar", ["-xzOf", join(crossSeed, "sysroot-probe-1-r0.apk"), ".undistro-build.json"], { encoding: "utf8" }).stdout,
+    ) as { settings: { arch: string; hermetic: boolean }; environment: { sysroot?: { arch: string } } };
+    assert.deepEqual([crossRecord.settings.arch, crossRecord.settings.hermetic, crossRecord.environment.sysroot?.arch], ["aarch64", true, "aarch64"]);
   });
 });
 
