@@ -127,3 +127,35 @@ export function bootstrapExtraStage(): string {
   undistroOrFail(["bootstrap", "--stages", stages, "--out", BOOTSTRAP_OUT, "--signing-key", BOOTSTRAP_KEY, "--source-mirror", MIRROR]);
   return join(BOOTSTRAP_OUT, "extra");
 }
+
+/**
+ * binfmt_misc's entry for aarch64 ELF programs (executables and PIEs), run by the host's
+ * qemu-aarch64-static; F: the interpreter is opened when registered, so it works inside a chroot.
+ */
+const QEMU_AARCH64_BINFMT =
+  ":qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:" +
+  "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F";
+
+/**
+ * Runs `sh -c SCRIPT` in an aarch64 root under qemu-user, every program it starts too (a compiler's
+ * cc1, as and ld): in a user namespace of its own (no network) with a binfmt_misc instance of its
+ * own (Linux 6.7 and later mount one per user namespace), so nothing is registered on the host.
+ */
+export function emulatedShell(root: string, script: string) {
+  const setup = [
+    "mount -t proc proc /proc",
+    "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc",
+    'printf "%s" "$BINFMT" > /proc/sys/fs/binfmt_misc/register',
+    // What a compiler driver needs: /dev/null, /proc, a writable /tmp.
+    'mkdir -p "$ROOT/dev" "$ROOT/proc" "$ROOT/tmp"',
+    'mount --rbind /dev "$ROOT/dev"',
+    'mount -t proc proc "$ROOT/proc"',
+    'mount -t tmpfs tmpfs "$ROOT/tmp"',
+    'exec chroot "$ROOT" /bin/sh -c "$SCRIPT"',
+  ].join(" && ");
+  return spawnSync("unshare", ["--user", "--map-root-user", "--mount", "--pid", "--net", "--fork", "--kill-child", "sh", "-c", setup], {
+    encoding: "utf8",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", BINFMT: QEMU_AARCH64_BINFMT, ROOT: root, SCRIPT: script },
+    timeout: 1800_000,
+  });
+}
