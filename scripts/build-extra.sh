@@ -4,11 +4,14 @@
 # once `undistro bootstrap --stages 0-1` has built stage 1), then distro/extra's images (nginx and
 # go from the extra stage; gcc once stage 2 exists). About an hour cold on 2 cores after stage 1
 # (gcc-go about 35 minutes, the Go chain 20, OpenSSL 12); packages whose inputs did not change are
-# kept (the aarch64 go-1.24, a single-recipe build, is rebuilt each run). `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
+# kept. `npm run test:slow` proves the nginx image (HTTP, HTTPS, nginx -t, uid 65532).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=out
+# The bootstrap's state: out/bootstrap, or the one the slow suites share (UNDISTRO_BOOTSTRAP_OUT);
+# either way signed with $OUT/keys/undistro.rsa.
+BOOTSTRAP=${UNDISTRO_BOOTSTRAP_OUT:-$OUT/bootstrap}
 MIRROR=${UNDISTRO_SOURCE_MIRROR:-.cache/mirror}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 U=./bin/undistro
@@ -24,30 +27,32 @@ echo "== distro/extra built hermetically by undistro's own toolchain (the bootst
 # gcc-go (GCC's Go front end) built by stage 1's GCC; Go 1.19 by gccgo, then 1.21, 1.23 and 1.24,
 # each by the one before; tzcode and tzdata by its zic; perl, zlib, pcre2, OpenSSL and nginx; every
 # one in a root made only of undistro packages (nothing of the host; docs/bootstrap.md).
-if [[ -f "$OUT/bootstrap/stage1/x86_64/APKINDEX.tar.gz" ]]; then
+if [[ -f "$BOOTSTRAP/stage1/x86_64/APKINDEX.tar.gz" ]]; then
   bash scripts/fetch-sources.sh --bootstrap
-  $U bootstrap --stages extra --out "$OUT/bootstrap" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR"
-  # The aarch64 Go (for the multi-arch go image): cross-built by the x86_64 chain's Go 1.23, hermetic.
-  $U build distro/extra/go/go-1.24.yaml --arch aarch64 --hermetic --out "$OUT/bootstrap/extra" --repository-append "$OUT/bootstrap/stage1" \
-    --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
+  # extra-aarch64: the aarch64 Go (for the multi-arch go image), cross-built by the x86_64 chain.
+  $U bootstrap --stages extra,extra-aarch64 --out "$BOOTSTRAP" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR"
 else
-  echo "build-extra: SKIPPED distro/extra's hermetic packages (gcc-go, the Go chain, tzdata, OpenSSL, pcre2, nginx): they are built by undistro's own GCC ($OUT/bootstrap/stage1): run undistro bootstrap --stages 0-1 first (about 80 minutes cold on 2 cores)" >&2
+  echo "build-extra: SKIPPED distro/extra's hermetic packages (gcc-go, the Go chain, tzdata, OpenSSL, pcre2, nginx): they are built by undistro's own GCC ($BOOTSTRAP/stage1): run undistro bootstrap --stages 0-1 first (about 80 minutes cold on 2 cores)" >&2
 fi
 $U build distro/packages -j 2 --arch aarch64 --out "$OUT/repo" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR" --log-dir "$OUT/logs"
 
 echo "== distro/extra's images"
+# The configs name ../../../out/…: written out with absolute paths (and the bootstrap's state where
+# it is), so they build from wherever the state lives.
+mkdir -p "$OUT/extra-configs"
 built=0
 for config in distro/extra/images/*.yaml; do
   name=$(basename "$config" .yaml)
   missing=""
   for stage in $(grep -o 'out/bootstrap/[a-z0-9-]*' "$config" | sort -u); do
-    [[ -f "$OUT/bootstrap/${stage#out/bootstrap/}/x86_64/APKINDEX.tar.gz" ]] || missing="$missing ${stage#out/bootstrap/}"
+    compgen -G "$BOOTSTRAP/${stage#out/bootstrap/}/*/APKINDEX.tar.gz" > /dev/null || missing="$missing ${stage#out/bootstrap/}"
   done
   if [[ -n "$missing" ]]; then
-    echo "build-extra: SKIPPED the $name image: its packages come from the bootstrap's$missing stage ($OUT/bootstrap): run undistro bootstrap first" >&2
+    echo "build-extra: SKIPPED the $name image: its packages come from the bootstrap's$missing stage ($BOOTSTRAP): run undistro bootstrap first" >&2
     continue
   fi
-  $U image build "$config" --out "$OUT/extra-images/$name"
+  sed -e "s#\.\./\.\./\.\./out/bootstrap/#$(realpath "$BOOTSTRAP")/#g" -e "s#\.\./\.\./\.\./out/#$PWD/$OUT/#g" "$config" > "$OUT/extra-configs/$name.yaml"
+  $U image build "$OUT/extra-configs/$name.yaml" --out "$OUT/extra-images/$name"
   built=$((built + 1))
 done
 echo "== the extra set's upstream versions, for the README's freshness table (node scripts/readme-tables.mjs)"

@@ -34,6 +34,7 @@ describe("bootstrap stages", () => {
         ["stage2", true, ["stage1"], null, null],
         ["stage3", true, ["stage2"], "stage2", null],
         ["extra", true, ["stage1", "self"], null, null],
+        ["extra-aarch64", true, ["stage1", "extra"], null, "aarch64"],
         ["cross-aarch64", true, ["stage1", "self"], null, null],
         ["aarch64", true, ["stage1", "cross-aarch64", "self"], null, "aarch64"],
       ],
@@ -51,10 +52,11 @@ describe("bootstrap stages", () => {
     assert.deepEqual(names(4)?.slice(0, 5), ["gcc-go.yaml", "go-1.19.yaml", "go-1.21.yaml", "go-1.23.yaml", "go-1.24.yaml"]);
     for (const r of ["perl.yaml", "openssl.yaml", "pcre2.yaml", "nginx.yaml"]) assert.ok(names(4)?.includes(r), r);
     // aarch64: the cross toolchain, then musl first (every later recipe's /sysroot needs its musl-dev).
-    assert.deepEqual(names(5), ["binutils-aarch64.yaml", "gcc-aarch64.yaml"]);
-    assert.equal(names(6)?.[0], "musl.yaml");
-    assert.ok(names(6)?.includes("gcc.yaml"));
-    assert.deepEqual(stages[6]?.environmentAppend, ["gcc-aarch64"]);
+    assert.deepEqual(names(6), ["binutils-aarch64.yaml", "gcc-aarch64.yaml"]);
+    assert.equal(names(7)?.[0], "musl.yaml");
+    assert.ok(names(7)?.includes("gcc.yaml"));
+    assert.deepEqual(stages[7]?.environmentAppend, ["gcc-aarch64"]);
+    assert.deepEqual(names(5), ["go-1.24.yaml"]);
   });
 
   it("every recipe of a hermetic stage names its build root (an empty environment cannot build hermetically)", () => {
@@ -74,13 +76,14 @@ describe("bootstrap stages", () => {
   it("selects stages by name, index, range and list, in file order", () => {
     const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
     const pick = (spec: string) => selectStages(stages, spec).map((s) => s.name);
-    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3", "extra", "cross-aarch64", "aarch64"]);
+    assert.deepEqual(pick("all"), ["stage0", "stage1", "stage2", "stage3", "extra", "extra-aarch64", "cross-aarch64", "aarch64"]);
     assert.deepEqual(pick("cross-aarch64-aarch64"), ["cross-aarch64", "aarch64"]);
     assert.deepEqual(pick("1-2"), ["stage1", "stage2"]);
     assert.deepEqual(pick("stage3,0"), ["stage0", "stage3"]);
     assert.deepEqual(pick("stage1-stage3"), ["stage1", "stage2", "stage3"]);
-    // What the slow image suites run: the toolchain, then distro/extra on it.
+    // What the slow image suites run: the toolchain, then distro/extra on it (and its aarch64 Go).
     assert.deepEqual(pick("stage0-stage1,extra"), ["stage0", "stage1", "extra"]);
+    assert.deepEqual(pick("extra,extra-aarch64"), ["extra", "extra-aarch64"]);
     assert.throws(() => pick("7"), /no stage 7/);
     assert.throws(() => pick("1-9"), /no stage 1-9/);
   });

@@ -36,15 +36,14 @@ describe("the go image (distro/extra), Go built from undistro's gccgo up", { tim
   let layout: string;
 
   before(() => {
+    // With the aarch64 Go: cross-built by the x86_64 chain's Go 1.23 (the extra-aarch64 stage).
     bootstrapExtraStage();
-    // The aarch64 Go: cross-built by the x86_64 chain's Go 1.23 in the same kind of root.
-    const root = ["--hermetic", "--repository-append", join(BOOTSTRAP_OUT, "stage1")];
-    buildWithBootstrapKey(join(REPO_ROOT, "distro/extra/go/go-1.24.yaml"), EXTRA, "--arch", "aarch64", ...root);
     for (const arch of ["x86_64", "aarch64"]) buildWithBootstrapKey(join(REPO_ROOT, "distro/packages"), BASE, "-j", "2", "--arch", arch);
     dir = tempDir();
     layout = buildExtraImage("go", dir, {
       "../../../out/keys/undistro.rsa.pub": `${BOOTSTRAP_KEY}.pub`,
       "../../../out/bootstrap/extra": EXTRA,
+      "../../../out/bootstrap/extra-aarch64": join(BOOTSTRAP_OUT, "extra-aarch64"),
       "../../../out/repo": BASE,
     });
   });

@@ -61,7 +61,10 @@ export function explainDifference(a: string, b: string): string {
  */
 export function buildExtraImage(name: string, dir: string, paths: Record<string, string>): string {
   let config = readFileSync(join(REPO_ROOT, `distro/extra/images/${name}.yaml`), "utf8");
-  for (const [from, to] of Object.entries(paths)) config = config.replace(from, to);
+  // Whole paths only (…/extra is not …/extra-aarch64), longest first.
+  for (const [from, to] of Object.entries(paths).sort(([a], [b]) => b.length - a.length)) {
+    config = config.replace(new RegExp(`${from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "g"), to);
+  }
   writeFileSync(join(dir, `${name}.yaml`), config);
   const layout = join(dir, "layout");
   const r = runBin(["image", "build", join(dir, `${name}.yaml`), "--out", layout]);
@@ -111,8 +114,8 @@ export function buildWithBootstrapKey(target: string, out: string, ...extra: str
 /**
  * distro/extra built hermetically: the sources fetched, the bootstrap's key made, stages 0 and 1
  * run when there is no stage 1 yet (cold, about 90 minutes on 2 cores), then the `extra` stage
- * (each recipe kept while its inputs, stage 1's packages among them, are unchanged: cold, about an
- * hour). A stage 1 already there is taken as it is: whether it is current is the bootstrap's own
+ * and its aarch64 Go, `extra-aarch64` (each recipe kept while its inputs, stage 1's packages among
+ * them, are unchanged: cold, about an hour and a quarter). A stage 1 already there is taken as it is: whether it is current is the bootstrap's own
  * slow suite's question (bootstrap.slow.test.ts), and the images here only need distro/extra's
  * packages current with it. Returns the extra stage's repository.
  */
@@ -123,7 +126,7 @@ export function bootstrapExtraStage(): string {
   }
   mkdirSync(join(BOOTSTRAP_OUT, "keys"), { recursive: true });
   if (!existsSync(BOOTSTRAP_KEY)) assert.equal(runBin(["keygen", "--apk", join(BOOTSTRAP_OUT, "keys/undistro")]).code, 0);
-  const stages = existsSync(join(BOOTSTRAP_OUT, "stage1", hostArch(), "APKINDEX.tar.gz")) ? "extra" : "stage0-stage1,extra";
+  const stages = `${existsSync(join(BOOTSTRAP_OUT, "stage1", hostArch(), "APKINDEX.tar.gz")) ? "" : "stage0-stage1,"}extra,extra-aarch64`;
   undistroOrFail(["bootstrap", "--stages", stages, "--out", BOOTSTRAP_OUT, "--signing-key", BOOTSTRAP_KEY, "--source-mirror", MIRROR]);
   return join(BOOTSTRAP_OUT, "extra");
 }
