@@ -178,35 +178,39 @@ describe("README main job", () => {
     // For another architecture, hermetically: the root is still this machine's (busybox and musl
     // for x86_64), and the compiler the step is given is undistro's cross compiler, never the
     // build machine's (Debian's aarch64-linux-gnu-gcc is installed here, and not used).
-    const crossProbe = runBin([
-      "build",
-      join(probes, "hermetic-probe.yaml"),
-      ...["--hermetic", "--arch", "aarch64", "--out", join(out, "repo"), "--signing-key", join(out, "keys/undistro.rsa")],
-    ]);
-    assert.equal(crossProbe.code, 0, crossProbe.stderr);
-    const crossSeen = (f: string) =>
-      spawnSync("tar", ["-xzOf", join(out, "repo/aarch64/hermetic-probe-1-r0.apk"), `usr/share/hermetic-probe/${f}`], { encoding: "utf8" }).stdout;
+    const hermeticForAarch64 = (recipe: string) => {
+      const r = runBin([
+        "build",
+        join(probes, recipe),
+        "--hermetic",
+        "--arch",
+        "aarch64",
+        "--out",
+        join(out, "repo"),
+        "--signing-key",
+        join(out, "keys/undistro.rsa"),
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const apk = join(out, "repo/aarch64", `${recipe.replace(/\.yaml$/, "")}-1-r0.apk`);
+      return (member: string) => spawnSync("tar", ["-xzOf", apk, member], { encoding: "utf8" }).stdout;
+    };
+    const crossMember = hermeticForAarch64("hermetic-probe.yaml");
+    const crossSeen = (f: string) => crossMember(`usr/share/hermetic-probe/${f}`);
     assert.equal(crossSeen("cc"), "aarch64-undistro-linux-musl-gcc\n");
     assert.equal(seen("cc"), "\n");
     assert.deepEqual(crossSeen("installed").trim().split("\n").sort(), ["P:busybox", "P:musl"]);
     // The target's side of a cross build: the environment's development packages, installed for
     // aarch64 at /sysroot (read-only) beside the root's own for this machine, each side recorded.
     copyFileSync(join(REPO_ROOT, "test/fixtures/hermetic/sysroot-probe.yaml"), join(probes, "sysroot-probe.yaml"));
-    const sysrootProbe = runBin([
-      "build",
-      join(probes, "sysroot-probe.yaml"),
-      ...["--hermetic", "--arch", "aarch64", "--out", join(out, "repo"), "--signing-key", join(out, "keys/undistro.rsa")],
-    ]);
-    assert.equal(sysrootProbe.code, 0, sysrootProbe.stderr);
-    const sysrootSeen = (f: string) =>
-      spawnSync("tar", ["-xzOf", join(out, "repo/aarch64/sysroot-probe-1-r0.apk"), `usr/share/sysroot-probe/${f}`], { encoding: "utf8" }).stdout;
+    const sysrootMember = hermeticForAarch64("sysroot-probe.yaml");
+    const sysrootSeen = (f: string) => sysrootMember(`usr/share/sysroot-probe/${f}`);
     assert.equal(sysrootSeen("machines"), `/: ${arch === "x86_64" ? "3e" : "b7"}\n/sysroot: b7\n`);
     assert.deepEqual(sysrootSeen("sysroot-installed").trim().split("\n").sort(), ["P:musl\tA:aarch64", "P:zlib\tA:aarch64", "P:zlib-dev\tA:aarch64"]);
     assert.equal(sysrootSeen("variables"), "/sysroot\n/sysroot/usr/lib/pkgconfig:/sysroot/usr/share/pkgconfig\n/sysroot\n");
     assert.equal(sysrootSeen("sysroot-mode"), "read-only\n");
-    const sysrootRecord = JSON.parse(
-      spawnSync("tar", ["-xzOf", join(out, "repo/aarch64/sysroot-probe-1-r0.apk"), ".undistro-build.json"], { encoding: "utf8" }).stdout,
-    ) as { environment: { packages: { name: string; arch: string }[]; sysroot?: { arch: string; packages: { name: string; arch: string }[] } } };
+    const sysrootRecord = JSON.parse(sysrootMember(".undistro-build.json")) as {
+      environment: { packages: { name: string; arch: string }[]; sysroot?: { arch: string; packages: { name: string; arch: string }[] } };
+    };
     assert.deepEqual(
       sysrootRecord.environment.packages.map((p) => `${p.name}/${p.arch}`).sort(),
       ["busybox", "musl", "zlib", "zlib-dev"].map((n) => `${n}/${arch}`).sort(),
