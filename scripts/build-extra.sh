@@ -30,7 +30,9 @@ echo "== distro/extra built hermetically by undistro's own toolchain (the bootst
 if [[ -f "$BOOTSTRAP/stage1/x86_64/APKINDEX.tar.gz" ]]; then
   bash scripts/fetch-sources.sh --bootstrap
   # extra-aarch64: the aarch64 Go (for the multi-arch go image), cross-built by the x86_64 chain.
-  $U bootstrap --stages extra,extra-aarch64 --out "$BOOTSTRAP" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR"
+  # With the bootstrap's own SOURCE_DATE_EPOCH (unset: 0), as `undistro bootstrap` by hand and the
+  # slow suites run it: another epoch is another build of every recipe (GCC's Go front end first).
+  env -u SOURCE_DATE_EPOCH $U bootstrap --stages extra,extra-aarch64 --out "$BOOTSTRAP" --signing-key "$OUT/keys/undistro.rsa" --source-mirror "$MIRROR"
 else
   echo "build-extra: SKIPPED distro/extra's hermetic packages (gcc-go, the Go chain, tzdata, OpenSSL, pcre2, nginx): they are built by undistro's own GCC ($BOOTSTRAP/stage1): run undistro bootstrap --stages 0-1 first (about 80 minutes cold on 2 cores)" >&2
 fi
