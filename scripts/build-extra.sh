@@ -47,7 +47,8 @@ for config in distro/extra/images/*.yaml; do
   name=$(basename "$config" .yaml)
   missing=""
   for stage in $(grep -o 'out/bootstrap/[a-z0-9-]*' "$config" | sort -u); do
-    compgen -G "$BOOTSTRAP/${stage#out/bootstrap/}/*/APKINDEX.tar.gz" > /dev/null || missing="$missing ${stage#out/bootstrap/}"
+    # A stage run to its end leaves its report (an index alone may be a stage half built).
+    [[ -f "$BOOTSTRAP/${stage#out/bootstrap/}/bootstrap-report.json" ]] || missing="$missing ${stage#out/bootstrap/}"
   done
   if [[ -n "$missing" ]]; then
     echo "build-extra: SKIPPED the $name image: its packages come from the bootstrap's$missing stage ($BOOTSTRAP): run undistro bootstrap first" >&2
