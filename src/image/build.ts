@@ -3,7 +3,7 @@
  * memory → one deterministic layer per architecture → OCI layout (+ tar) with SBOMs; locks.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
@@ -12,6 +12,7 @@ import {
   checkLockedPackage,
   fetchPackages,
   fetchRepositoryIndexes,
+  isRemoteRepository,
   type LoadedRepository,
   loadRepository,
   localPackagePath,
@@ -146,13 +147,25 @@ export async function prefetchImageRepositories(configPath: string, archs: strin
   await fetchRepositoryIndexes(remoteRepositories(cfg), targets);
 }
 
+/**
+ * A local repository directory with indexes for other architectures only (an `arch:` stage of the
+ * bootstrap holds aarch64 packages alone): it has nothing for `arch`, which is not an error for a
+ * multi-architecture image. A directory with no index at all still is.
+ */
+function otherArchitecturesOnly(url: string, arch: string): boolean {
+  if (isRemoteRepository(url) || url.endsWith(".tar.gz") || !existsSync(url)) return false;
+  if (existsSync(join(url, arch, "APKINDEX.tar.gz")) || existsSync(join(url, "APKINDEX.tar.gz"))) return false;
+  return readdirSync(url).some((d) => d !== arch && existsSync(join(url, d, "APKINDEX.tar.gz")));
+}
+
 function loadRepos(cfg: ImageConfig, arch: string, ring: ApkKeyring): LoadedRepository[] {
   const specs = [...cfg.contents.buildRepositories, ...cfg.contents.repositories];
   if (specs.length === 0) throw new UndistroError("IMAGE_INVALID", `${cfg.file}: contents.repositories is empty`);
-  return specs.map((r) => {
+  return specs.flatMap((r) => {
     const m = /^@(\S+)\s+(.+)$/.exec(r);
     const url = locate(cfg.file, m ? (m[2] as string) : r);
-    return loadRepository(m ? { url, tag: m[1] as string } : { url }, arch, ring.size > 0 ? ring : undefined);
+    if (otherArchitecturesOnly(url, arch)) return [];
+    return [loadRepository(m ? { url, tag: m[1] as string } : { url }, arch, ring.size > 0 ? ring : undefined)];
   });
 }
 

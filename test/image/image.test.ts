@@ -281,4 +281,41 @@ describe("packages cannot place files outside the image root", () => {
     );
     assert.equal(readFileSync(join(root, "etc/apk/world"), "utf8"), "evil-files\n");
   });
+
+  it("passes over a repository that holds other architectures only; a directory with no index is still an error", async (t) => {
+    const dir = tempDir(t);
+    const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
+    const pkg = async (repo: string, name: string, arch: string) => {
+      const root = join(dir, `stage-${name}-${arch}`);
+      mkdirSync(join(root, "usr/share", name), { recursive: true });
+      writeFileSync(join(root, "usr/share", name, "arch"), arch);
+      mkdirSync(join(dir, repo, arch), { recursive: true });
+      await writePackage(
+        { sourceDir: root, info: emptyPackageInfo(name, "1-r0", arch), signingKey: key, sourceDateEpoch: 0 },
+        join(dir, repo, arch, `${name}-1-r0.apk`),
+      );
+      indexDirectory(join(dir, repo, arch), { signingKey: key, sourceDateEpoch: 0 });
+    };
+    // "both" has the package for each architecture; "arm-only" (an aarch64 stage) an aarch64 extra.
+    await pkg("both", "base", "x86_64");
+    await pkg("both", "base", "aarch64");
+    await pkg("arm-only", "arm-extra", "aarch64");
+    const config = (repos: string[], packages: string) =>
+      `contents:\n  keyring: [${join(dir, "k.rsa.pub")}]\n  repositories: [${repos.map((r) => join(dir, r)).join(", ")}]\n  packages: [${packages}]\narchs: [x86_64, aarch64]\n`;
+    writeFileSync(join(dir, "multi.yaml"), config(["both", "arm-only"], "base"));
+    const r = await buildImage(join(dir, "multi.yaml"), { outDir: join(dir, "layout"), sourceDateEpoch: 0 });
+    assert.deepEqual(
+      r.archs.map((a) => [a.arch, a.packages.map((p) => p.name)]),
+      [
+        ["x86_64", ["base"]],
+        ["aarch64", ["base"]],
+      ],
+    );
+    mkdirSync(join(dir, "empty"));
+    writeFileSync(join(dir, "broken.yaml"), config(["both", "empty"], "base"));
+    await assert.rejects(
+      buildImage(join(dir, "broken.yaml"), { outDir: join(dir, "layout2"), sourceDateEpoch: 0 }),
+      (e: unknown) => e instanceof UndistroError && e.code === "SOLVER_NO_INDEX",
+    );
+  });
 });
