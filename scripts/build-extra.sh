@@ -52,6 +52,8 @@ for config in distro/extra/images/*.yaml; do
   done
   if [[ -n "$missing" ]]; then
     echo "build-extra: SKIPPED the $name image: its packages come from the bootstrap's$missing stage ($BOOTSTRAP): run undistro bootstrap first" >&2
+    # No layout from an earlier state left to be measured as if it were this one.
+    rm -rf "$OUT/extra-images/$name"
     continue
   fi
   sed -e "s#\.\./\.\./\.\./out/bootstrap/#$(realpath "$BOOTSTRAP")/#g" -e "s#\.\./\.\./\.\./out/#$PWD/$OUT/#g" "$config" > "$OUT/extra-configs/$name.yaml"
