@@ -17,6 +17,7 @@ import {
   buildRecipe,
   environmentKey,
   hostArch,
+  PipelineRegistry,
   recipePipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe } from "../recipe/index.js";
@@ -108,6 +109,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     }
   }
   const state = new BuildState(repository, arch, opts.cacheDir);
+  const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
   const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
   const buildOptions: BuildOptions = {
@@ -126,7 +128,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     const inputs = sortedJson({
       recipe: sha256File(recipeFile),
       builder: BUILDER_VERSION,
-      pipelines: recipePipelinesDigest(recipe, opts.pipelineDirs ?? []),
+      pipelines: recipePipelinesDigest(recipe, pipelines),
       arch,
       epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
       hermetic: stage.hermetic,

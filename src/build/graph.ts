@@ -145,8 +145,7 @@ export interface GraphBuildResult {
  * ones they use in turn): a build cache key part, so that a change to one pipeline rebuilds the
  * recipes using it and no other (a change to go/bootstrap does not rebuild GCC).
  */
-export function recipePipelinesDigest(recipe: Recipe, dirs: readonly string[]): string {
-  const registry = PipelineRegistry.standard(dirs);
+export function recipePipelinesDigest(recipe: Recipe, registry: PipelineRegistry): string {
   const used = new Map<string, string>();
   const visit = (steps: readonly PipelineStep[]) => {
     for (const step of steps) {
@@ -246,6 +245,8 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
   const plan = planGraph(path, arch);
   const archDir = join(opts.outDir, arch);
   const state = new BuildState(opts.outDir, arch, opts.cacheDir);
+  // Read once: each recipe's key covers the pipelines it uses.
+  const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
   const done = new Map<string, Promise<{ checksums: string[] }>>();
   const built: BuildReport[] = [];
   const skipped: string[] = [];
@@ -273,7 +274,7 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           recipe: createHash("sha256").update(recipe).digest("hex"),
           dependencies: deps.flatMap((d) => d.checksums).sort(),
           builder: BUILDER_VERSION,
-          pipelines: recipePipelinesDigest(loadRecipe(node.recipe), opts.pipelineDirs ?? []),
+          pipelines: recipePipelinesDigest(loadRecipe(node.recipe), pipelines),
           arch,
           epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
           // A hermetic build of the same inputs is another build (its SBOM and provenance differ).

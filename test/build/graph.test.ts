@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
-import { buildGraph, formatPlanDot, planGraph, recipePipelinesDigest } from "../../src/build/index.js";
+import { buildGraph, formatPlanDot, PipelineRegistry, planGraph, recipePipelinesDigest } from "../../src/build/index.js";
 import { loadRecipe } from "../../src/recipe/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REPO_ROOT, runCli, tempDir } from "../helpers.js";
@@ -119,7 +119,7 @@ describe("the build cache's pipeline key", () => {
       join(dir, "r.yaml"),
       "package:\n  name: r\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - uses: demo/one\nsubpackages:\n  - name: r-doc\n    pipeline:\n      - uses: split/manpages\n",
     );
-    const key = () => recipePipelinesDigest(loadRecipe(join(dir, "r.yaml")), [pipes]);
+    const key = () => recipePipelinesDigest(loadRecipe(join(dir, "r.yaml")), PipelineRegistry.standard([pipes]));
     const first = key();
     assert.equal(key(), first);
     pipeline("other", "  - runs: echo changed\n");
