@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { REFERENCE, REPO_ROOT, runAsync, tempDir } from "../helpers.js";
@@ -60,6 +60,9 @@ export async function ownPackagesImage(dir: string): Promise<string> {
     delete recipe.environment;
     const copy = join(dir, `${name}.yaml`);
     writeFileSync(copy, stringify(recipe));
+    // The files beside the recipe (ca-certificates-bundle's certdata2pem.awk), melange's layout.
+    const files = join(REPO_ROOT, "distro/packages", name);
+    if (existsSync(files)) cpSync(files, join(dir, name), { recursive: true });
     const b = await undistro("build", copy, "--out", repo, "--signing-key", `${key}.rsa`, "--pipeline-dir", join(REPO_ROOT, "pipelines"));
     if (b.status !== 0) throw new Error(b.stderr);
   }
