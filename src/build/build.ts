@@ -66,6 +66,8 @@ export interface BuildOptions {
   attestKey?: KeyObject;
   /** Keep the workspace after the build (for debugging). */
   keepWorkspace?: boolean;
+  /** Keep the workspace of a build that fails (its path is added to the error's hint): an hour of GCC is not lost to find out why. */
+  keepFailedWorkspace?: boolean;
   /** Each step is killed after this long (default DEFAULT_STEP_TIMEOUT_MS). */
   stepTimeoutMs?: number;
   /** Run every step in a root made only of the recipe's environment packages from the repository. */
@@ -403,6 +405,7 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     steps: [],
   };
   let unmount: (() => void) | undefined;
+  let keep = opts.keepWorkspace ?? false;
   try {
     unmount = prepareWorkspace(ctx);
     const environment = await assembleEnvironment(recipe, opts, arch.arch, root, recipeVars(recipe, arch));
@@ -410,12 +413,24 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     await runPipelines(ctx, environment);
     const packages = await packageOutputs(ctx, environment);
     return { recipe: recipePath, arch: arch.arch, packages, sources: ctx.sources, logFile, durationMs: Date.now() - started };
+  } catch (err) {
+    if (!opts.keepFailedWorkspace) throw err;
+    keep = true;
+    log.write(`\nthe workspace is kept at ${ctx.ws}\n`);
+    throw keptWorkspaceError(err, ctx.ws);
   } finally {
     unmount?.();
     // Wait until the log is on disk: the error's hint points at it, and a reader must see every line.
     await new Promise<void>((done) => log.end(done));
-    if (!opts.keepWorkspace) rmSync(root, { recursive: true, force: true });
+    if (!keep) rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** The build's error, its hint naming the workspace kept for a look inside. */
+function keptWorkspaceError(err: unknown, ws: string): UndistroError {
+  const kept = `the workspace is kept at ${ws} (remove it when done)`;
+  if (err instanceof UndistroError) return new UndistroError(err.code, err.message, { hint: err.hint ? `${err.hint}; ${kept}` : kept, cause: err.cause });
+  return new UndistroError("BUILD_FAILED", err instanceof Error ? err.message : String(err), { hint: kept, cause: err });
 }
 
 /** One build's state, shared by its phases. */

@@ -32,6 +32,10 @@ export interface RebuildOptions extends RebuildInputs {
   logDir?: string;
   sourceDateEpoch?: number;
   distro?: string;
+  /** Build every step in a root made only of the recipe's environment packages (`build --hermetic`). */
+  hermetic?: boolean;
+  /** Repositories for environment packages after the repository itself (a bootstrap stage's, say). */
+  repositoryAppend?: string[];
   onEvent?: (e: BuildEvent | { type: "rebuild"; message: string }) => void;
 }
 
@@ -79,6 +83,8 @@ export async function runRebuild(opts: RebuildOptions): Promise<RebuildResult> {
       ...(opts.logDir ? { logDir: opts.logDir } : {}),
       ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
       ...(opts.cosignKey ? { attestKey: opts.cosignKey } : {}),
+      ...(opts.hermetic ? { hermetic: true } : {}),
+      ...(opts.repositoryAppend?.length ? { repositoryAppend: opts.repositoryAppend } : {}),
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });
     built = graph.built;

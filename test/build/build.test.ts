@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { before, describe, it } from "node:test";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ApkKeyring, extractPackage, generateApkKey, loadSigningKey, readIndexFile, readPackage, verifyIndex, verifyPackage } from "../../src/apk/index.js";
@@ -143,6 +143,28 @@ describe("building GNU hello from its upstream tarball", () => {
     });
     assert.match(readFileSync(join(logs, "fails-1.0-r0.x86_64.log"), "utf8"), /preparing[\s\S]*compiling\.\.\.[\s\S]*disk on fire/);
     assert.equal(existsSync(join(dir, "out-fail/x86_64")), false, "nothing written for a failed build");
+  });
+
+  it("keepFailedWorkspace: a failed build's workspace stays, named in the hint; the error is the step's", async () => {
+    const recipe = join(dir, "fails-late.yaml");
+    writeFileSync(
+      recipe,
+      `package:\n  name: fails-late\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - runs: echo an hour of work > half-done\n  - runs: exit 4\n`,
+    );
+    let kept = "";
+    await assert.rejects(
+      buildRecipe(recipe, { outDir: join(dir, "out-late"), signingKey: loadSigningKey(key), logDir: join(dir, "logs"), keepFailedWorkspace: true }),
+      (e: unknown) => {
+        assert.ok(e instanceof UndistroError);
+        assert.equal(e.code, "BUILD_STEP_FAILED");
+        assert.match(e.hint ?? "", /full log: .*fails-late-1\.0-r0\.x86_64\.log; the workspace is kept at (\S+) \(remove it when done\)$/);
+        kept = /kept at (\S+)/.exec(e.hint ?? "")?.[1] ?? "";
+        return true;
+      },
+    );
+    assert.equal(readFileSync(join(kept, "half-done"), "utf8"), "an hour of work\n");
+    rmSync(dirname(kept), { recursive: true, force: true });
+    assert.match(readFileSync(join(dir, "logs/fails-late-1.0-r0.x86_64.log"), "utf8"), /the workspace is kept at /);
   });
 
   it("writes the recipe's replaces (and its priority) into the package, where apk and undistro's installer read them", async () => {

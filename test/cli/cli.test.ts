@@ -229,6 +229,44 @@ describe("README main job", () => {
     );
     assert.match(forgot.stderr, /hint: no package in .* provides cmd:gcc/);
 
+    // The daily rebuild, hermetically: a recipe new to its repository is built in a root of the
+    // job's busybox and musl (--repository-append), and its image made; the next day has nothing to do.
+    const daily = join(out, "daily");
+    for (const d of ["packages", "images", "advisories"]) mkdirSync(join(daily, d), { recursive: true });
+    copyFileSync(join(REPO_ROOT, "test/fixtures/hermetic/hermetic-probe.yaml"), join(daily, "packages/hermetic-probe.yaml"));
+    writeFileSync(join(daily, "images/probe.yaml"), `contents:\n  packages:\n    - hermetic-probe\narchs: [${arch}]\n`);
+    const rebuild = () =>
+      runBin([
+        "rebuild",
+        "--hermetic",
+        "--repository-append",
+        join(out, "repo"),
+        ...["--packages", "--images", "--advisories"].flatMap((flag) => [flag, join(daily, flag.slice(2))]),
+        "--repository",
+        join(daily, "repo"),
+        "--signing-key",
+        join(out, "keys/undistro.rsa"),
+        "--json",
+      ]);
+    const day1 = rebuild();
+    assert.equal(day1.code, 0, day1.stderr);
+    const day1Result = JSON.parse(day1.stdout) as { built: { package: string }[]; images: { name: string }[] };
+    assert.deepEqual(
+      day1Result.built.map((b) => b.package),
+      ["hermetic-probe"],
+    );
+    assert.deepEqual(
+      day1Result.images.map((i) => i.name),
+      ["probe"],
+    );
+    const dailyApk = join(daily, "repo", arch, "hermetic-probe-1-r0.apk");
+    const dailyMember = (m: string) => spawnSync("tar", ["-xzOf", dailyApk, m], { encoding: "utf8" }).stdout;
+    assert.deepEqual(dailyMember("usr/share/hermetic-probe/installed").trim().split("\n").sort(), ["P:busybox", "P:musl"]);
+    assert.equal((JSON.parse(dailyMember(".undistro-build.json")) as { settings: { hermetic: boolean } }).settings.hermetic, true);
+    const day2 = rebuild();
+    assert.equal(day2.code, 0, day2.stderr);
+    assert.deepEqual((JSON.parse(day2.stdout) as { built: unknown[] }).built, []);
+
     // The bootstrap in miniature: a stage seeded with the job's busybox and musl, a hermetic stage
     // rebuilt from it that must match it byte for byte, and one built with the host's tools that must not.
     const bs = join(out, "bootstrap");

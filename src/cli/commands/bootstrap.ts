@@ -15,6 +15,7 @@ interface BootstrapFlags {
   sourceMirror: string[];
   logDir?: string;
   stepTimeout: string;
+  keepFailedWorkspace?: boolean;
   list?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -61,6 +62,7 @@ export function registerBootstrap(program: Command, io: Io): void {
     .option("--source-mirror <dir>", "source mirror (repeatable); default: undistro.yaml's", collect, [])
     .option("--log-dir <dir>", "build logs (and diffoscope reports); default: DIR/logs")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this", "6h")
+    .option("--keep-failed-workspace", "keep the workspace of a recipe whose build fails (the error names it; a GCC tree is gigabytes)")
     .option("--list", "print the stages and their recipes, build nothing")
     .option("--json", "print the report as JSON on stdout (progress still goes to stderr)")
     .option("--quiet", "no progress on stderr")
@@ -86,6 +88,7 @@ export function registerBootstrap(program: Command, io: Io): void {
           ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           logDir: f.logDir ?? join(out, "logs"),
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
+          keepFailedWorkspace: f.keepFailedWorkspace ?? false,
           // Progress goes to stderr whatever stdout carries: a bootstrap runs for hours.
           ...(f.quiet ? {} : { onEvent: progress(io) }),
         });

@@ -16,6 +16,7 @@ interface BuildFlags {
   pipelineDir: string[];
   logDir?: string;
   keepWorkspace?: boolean;
+  keepFailedWorkspace?: boolean;
   stepTimeout: string;
   hermetic?: boolean;
   repositoryAppend: string[];
@@ -38,6 +39,7 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--pipeline-dir <dir>", "extra pipeline definitions (repeatable; they override built-ins)", collect, [])
     .option("--log-dir <dir>", "keep full build logs here")
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
+    .option("--keep-failed-workspace", "keep the workspace of a build that fails (the error names it)")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this (30m, 6h, …)", "6h")
     .option("--hermetic", "run every step in a root made only of the recipe's environment packages from the repository (nothing of the host)")
     .option("--repository-append <dir>", "another repository for environment packages, after --out's (repeatable; as melange's)", collect, [])
@@ -79,6 +81,7 @@ export function registerBuild(program: Command, io: Io): void {
           ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           pipelineDirs: f.pipelineDir,
           keepWorkspace: f.keepWorkspace ?? false,
+          keepFailedWorkspace: f.keepFailedWorkspace ?? false,
           stepTimeoutMs: parseDuration(f.stepTimeout, "--step-timeout"),
           hermetic: f.hermetic ?? false,
           repositoryAppend: f.repositoryAppend,

@@ -24,6 +24,8 @@ interface RebuildFlags {
   jobs: string;
   sourceMirror: string[];
   logDir?: string;
+  hermetic?: boolean;
+  repositoryAppend: string[];
   json?: boolean;
 }
 
@@ -49,6 +51,8 @@ export function registerRebuild(program: Command, io: Io): void {
     .option("-j, --jobs <n>", "parallel package builds", "1")
     .option("--source-mirror <dir>", "source mirror (repeatable)", collect, [])
     .option("--log-dir <dir>", "build logs")
+    .option("--hermetic", "build every step in a root made only of the recipe's environment packages (as build --hermetic)")
+    .option("--repository-append <dir>", "another repository for environment packages, after --repository's (repeatable; a bootstrap stage's)", collect, [])
     .option("--json", "print the plan or the result as JSON")
     .action(
       action(io, async (f: RebuildFlags) => {
@@ -87,6 +91,8 @@ export function registerRebuild(program: Command, io: Io): void {
           sourceMirrors: f.sourceMirror.length ? f.sourceMirror : project.sourceMirrors,
           ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}),
           ...(f.logDir ? { logDir: f.logDir } : {}),
+          ...(f.hermetic ? { hermetic: true } : {}),
+          repositoryAppend: f.repositoryAppend,
           onEvent: (e) => {
             if (e.type === "rebuild") io.err(`${e.message}\n`);
             else if (e.type === "package") io.err(`built ${e.file}\n`);
