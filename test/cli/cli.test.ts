@@ -123,7 +123,7 @@ describe("README main job", () => {
     // The Linux UAPI headers come from the kernel release built here, and busybox is built against them.
     const member = (apk: string, path: string) => spawnSync("tar", ["-xzOf", join(out, "repo", arch, apk), path], { encoding: "utf8" }).stdout;
     assert.match(member("linux-headers-6.12.8-r0.apk", "usr/include/linux/version.h"), /LINUX_VERSION_SUBLEVEL 8$/m);
-    const busyboxSbom = JSON.parse(member("busybox-1.37.0-r0.apk", "var/lib/db/sbom/busybox-1.37.0-r0.spdx.json")) as {
+    const busyboxSbom = JSON.parse(member("busybox-1.37.0-r1.apk", "var/lib/db/sbom/busybox-1.37.0-r1.spdx.json")) as {
       packages: { name: string; comment?: string }[];
     };
     assert.match(busyboxSbom.packages.find((p) => p.name === "linux-headers")?.comment ?? "", /build environment package from the repository/);
@@ -167,6 +167,7 @@ describe("README main job", () => {
       seen("host-files").trim().split("\n"),
       ["/etc/shadow", "/usr/bin/gcc", "/usr/bin/cc", "/usr/bin/perl", "/usr/bin/python3", "/usr/lib/x86_64-linux-gnu"].map((f) => `absent ${f}`),
     );
+    assert.equal(seen("awk-replacement"), "C\\+\\+\n", "busybox's awk keeps the backslashes (undistro's patch)");
     const commands = seen("commands").trim().split("\n");
     assert.ok(commands.includes("sh") && commands.includes("busybox") && !commands.includes("gcc") && !commands.includes("make"), commands.join(" "));
     const probeSbom = JSON.parse(member("hermetic-probe-1-r0.apk", "var/lib/db/sbom/hermetic-probe-1-r0.spdx.json")) as {

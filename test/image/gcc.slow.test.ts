@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { REPO_ROOT, tempDir } from "../helpers.js";
-import { buildExtraImage, runcShell } from "./helpers.js";
+import { buildExtraImage, publishAndVerify, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): the gcc image of distro/extra, from the bootstrap's packages
 // (test/bootstrap/bootstrap.slow.test.ts runs the bootstrap first into the same directory). It
@@ -13,14 +13,18 @@ const OUT = process.env.UNDISTRO_BOOTSTRAP_OUT ?? join(REPO_ROOT, ".cache/bootst
 const STAGE = process.env.UNDISTRO_GCC_STAGE ?? "stage2";
 
 describe("the gcc image (distro/extra, from the bootstrap)", () => {
+  let layout = "";
+  let dir = "";
+  let repo = "";
+
   it("compiles and runs C and C++ inside the image, as uid 65532, with undistro's GCC", () => {
-    const repo = join(OUT, STAGE);
+    repo = join(OUT, STAGE);
     assert.ok(
       existsSync(join(repo, "x86_64/APKINDEX.tar.gz")),
       `no bootstrap repository at ${repo}: run undistro bootstrap --out ${OUT} (the bootstrap slow test does)`,
     );
-    const dir = tempDir();
-    const layout = buildExtraImage("gcc", dir, {
+    dir = tempDir();
+    layout = buildExtraImage("gcc", dir, {
       "../../../out/keys/undistro.rsa.pub": join(OUT, "keys/undistro.rsa.pub"),
       "../../../out/bootstrap/stage2": repo,
     });
@@ -39,5 +43,10 @@ describe("the gcc image (distro/extra, from the bootstrap)", () => {
     const r = runcShell(bundle, spec, script, "undistro-gcc");
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^gcc \(undistro 14\.2\.0-r0\) 14\.2\.0\nhello from C, 201710\nhello from C\+\+, 10\n65532\n$/);
+  });
+
+  it("is pushed to undistro's registry, signed and attested (SLSA, SPDX), pulled back and verified offline", async () => {
+    assert.ok(layout, "the image was built by the test before");
+    await publishAndVerify(layout, join(dir, "publish"), "gcc", join(OUT, "keys/undistro.rsa.pub"), [repo]);
   });
 });

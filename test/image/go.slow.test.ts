@@ -6,7 +6,7 @@ import { before, describe, it } from "node:test";
 import { readIndexFile, readPackage } from "../../src/apk/index.js";
 import { BUILD_RECORD_FILE, parseBuildRecord } from "../../src/build/index.js";
 import { REPO_ROOT, tempDir } from "../helpers.js";
-import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, bootstrapExtraStage, buildExtraImage, buildWithBootstrapKey, runcShell } from "./helpers.js";
+import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, bootstrapExtraStage, buildExtraImage, buildWithBootstrapKey, publishAndVerify, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): Go from source by its bootstrap chain, with no compiler of the
 // build machine: the bootstrap's `extra` stage builds GCC's Go front end (gcc-go) with stage 1's
@@ -120,5 +120,10 @@ describe("the go image (distro/extra), Go built from undistro's gccgo up", { tim
     // No cross compiler's name baked in by the cross build: the default C compiler, as on amd64.
     const cc = spawnSync("qemu-aarch64-static", [go, "env", "CC"], { encoding: "utf8", env: { ...process.env, HOME: dir } });
     assert.equal(cc.stdout, "gcc\n", cc.stderr);
+  });
+
+  it("is pushed to undistro's registry, signed and attested (SLSA, an SPDX SBOM per platform), pulled back and verified offline", async () => {
+    const output = await publishAndVerify(layout, join(dir, "publish"), "go", `${BOOTSTRAP_KEY}.pub`, [EXTRA, join(BOOTSTRAP_OUT, "extra-aarch64"), BASE]);
+    assert.match(output, /linux\/arm64/, output);
   });
 });

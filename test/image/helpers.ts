@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { parseTar, type TarEntry } from "../../src/apk/index.js";
+import { OCI_ARCH } from "../../src/image/index.js";
+import { platformName } from "../../src/oci/index.js";
+import { RegistryServer } from "../../src/registry/index.js";
 import { hostArch } from "../../src/util/index.js";
-import { REPO_ROOT, runBin } from "../helpers.js";
+import { BIN, REPO_ROOT, runAsync, runBin } from "../helpers.js";
 
 /** Entries of a gzipped layer blob, by path (no leading ./ or trailing /). */
 export function layerEntries(gz: Buffer): Map<string, TarEntry> {
@@ -161,4 +164,54 @@ export function emulatedShell(root: string, script: string) {
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", BINFMT: QEMU_AARCH64_BINFMT, ROOT: root, SCRIPT: script },
     timeout: 1800_000,
   });
+}
+
+/**
+ * What a user does with an image before trusting it: push it to undistro's registry on loopback,
+ * sign it, attest its SLSA provenance and each platform's SPDX SBOM (cosign's formats), pull it
+ * back and `verify --require signature,provenance,sbom` offline with the cosign key and the APK key
+ * `apkPub`, each package checked against `repositories`. Returns verify's output.
+ */
+export async function publishAndVerify(layout: string, dir: string, name: string, apkPub: string, repositories: string[]): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const reg = await new RegistryServer({ root: join(dir, "registry") }).listen();
+  try {
+    const u = async (...args: string[]) => {
+      const r = await runAsync(BIN, args, { env: { UNDISTRO_PASSWORD: "" }, timeoutMs: 600_000 });
+      assert.equal(r.status, 0, `undistro ${args.join(" ")}: ${r.stderr}`);
+      return r;
+    };
+    const ref = `127.0.0.1:${reg.port}/undistro/${name}:latest`;
+    const key = join(dir, "cosign.key");
+    await u("keygen", "--cosign", join(dir, "cosign"));
+    await u("push", `${layout}:latest`, ref);
+    await u("sign", "--key", key, ref);
+    await u("attest", "--key", key, "--type", "slsaprovenance1", "--predicate", join(layout, "provenance.json"), ref);
+    const sboms = readdirSync(join(layout, "sboms")).filter((f) => /^sbom-.+\.spdx\.json$/.test(f));
+    assert.ok(sboms.length > 0, `no SPDX SBOM in ${layout}/sboms`);
+    for (const f of sboms) {
+      const oci = OCI_ARCH[f.replace(/^sbom-|\.spdx\.json$/g, "")];
+      assert.ok(oci, `${f}: an architecture OCI names`);
+      await u("attest", "--key", key, "--type", "spdxjson", "--platform", platformName({ os: "linux", ...oci }), "--predicate", join(layout, "sboms", f), ref);
+    }
+    await u("pull", ref, `${join(dir, "pulled")}:latest`);
+    const trusted = join(dir, "trusted");
+    mkdirSync(trusted);
+    cpSync(join(dir, "cosign.pub"), join(trusted, "cosign.pub"));
+    cpSync(apkPub, join(trusted, "undistro.rsa.pub"));
+    const v = await u(
+      "verify",
+      "--keyring",
+      trusted,
+      "--require",
+      "signature,provenance,sbom",
+      ...repositories.flatMap((r) => ["--repository", r]),
+      `oci:${join(dir, "pulled")}:latest`,
+    );
+    const output = v.stdout + v.stderr;
+    for (const what of ["signature", "provenance", "sbom"]) assert.match(output, new RegExp(`^ {2}ok {5}required ${what}$`, "m"), output);
+    return output;
+  } finally {
+    await reg.close();
+  }
 }

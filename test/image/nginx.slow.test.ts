@@ -4,9 +4,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { RegistryServer } from "../../src/registry/index.js";
-import { BIN, runAsync, tempDir } from "../helpers.js";
-import { BOOTSTRAP_KEY, bootstrapExtraStage, buildExtraImage } from "./helpers.js";
+import { tempDir } from "../helpers.js";
+import { BOOTSTRAP_KEY, bootstrapExtraStage, buildExtraImage, publishAndVerify } from "./helpers.js";
 
 // Slow suite (npm run test:slow): distro/extra's OpenSSL, pcre2, nginx and tzdata built hermetically
 // by the bootstrap's `extra` stage (roots made only of undistro packages; the image takes nothing else), then
@@ -135,42 +134,7 @@ describe("the nginx image (distro/extra)", { timeout: 3 * 3600_000 }, () => {
   });
 
   it("is pushed to undistro's registry, signed and attested (SLSA, SPDX), pulled back and verified offline", async () => {
-    const reg = await new RegistryServer({ root: join(dir, "registry") }).listen();
-    try {
-      const env = { UNDISTRO_PASSWORD: "" };
-      const u = async (...args: string[]) => {
-        const r = await runAsync(BIN, args, { env, timeoutMs: 600_000 });
-        assert.equal(r.status, 0, `undistro ${args.join(" ")}: ${r.stderr}`);
-        return r;
-      };
-      const ref = `127.0.0.1:${reg.port}/undistro/nginx:latest`;
-      await u("keygen", "--cosign", join(dir, "cosign"));
-      await u("push", `${layout}:latest`, ref);
-      await u("sign", "--key", join(dir, "cosign.key"), ref);
-      await u("attest", "--key", join(dir, "cosign.key"), "--type", "slsaprovenance1", "--predicate", join(layout, "provenance.json"), ref);
-      await u(
-        "attest",
-        "--key",
-        join(dir, "cosign.key"),
-        "--type",
-        "spdxjson",
-        "--platform",
-        "linux/amd64",
-        "--predicate",
-        join(layout, "sboms/sbom-x86_64.spdx.json"),
-        ref,
-      );
-      await u("pull", ref, `${join(dir, "pulled")}:latest`);
-      const trusted = join(dir, "trusted");
-      mkdirSync(trusted);
-      cpSync(join(dir, "cosign.pub"), join(trusted, "cosign.pub"));
-      cpSync(`${BOOTSTRAP_KEY}.pub`, join(trusted, "undistro.rsa.pub"));
-      const pulled = `oci:${join(dir, "pulled")}:latest`;
-      const v = await u("verify", "--keyring", trusted, "--require", "signature,provenance,sbom", "--repository", extra, pulled);
-      assert.match(v.stdout + v.stderr, /signature/);
-    } finally {
-      await reg.close();
-    }
+    await publishAndVerify(layout, dir, "nginx", `${BOOTSTRAP_KEY}.pub`, [extra]);
   });
 
   it("serves HTTPS with HTTP/2 with a certificate made here", async () => {
