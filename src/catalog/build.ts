@@ -30,7 +30,10 @@ export interface CatalogBuildReport {
 }
 
 export interface CatalogBuildOptions {
+  /** The distro's repository (its rebuild history is the catalogue's). */
   repository: string;
+  /** More repositories shown after it (a bootstrap stage's: nginx, Go); a package in both is the first's. */
+  repositoryAppend?: string[];
   advisories?: string;
   out: string;
   /** OCI layouts (`oci:DIR`, `NAME=oci:DIR`): one image page each. */
@@ -328,7 +331,7 @@ function writeImages(cat: Catalog, images: CatalogImage[], out: string): number 
 
 /** Writes the site into `out` (replacing what a previous build left there). */
 export async function buildCatalog(opts: CatalogBuildOptions): Promise<CatalogBuildReport> {
-  const cat = loadCatalog(opts.repository, opts.advisories, opts.imageKeys);
+  const cat = loadCatalog([opts.repository, ...(opts.repositoryAppend ?? [])], opts.advisories, opts.imageKeys);
   if (opts.out === "/" || opts.out === "") throw new UndistroError("USAGE", "refusing to write the catalogue over /");
   const advisories: AdvisoryDocument[] = [...cat.advisories.values()];
   const images: CatalogImage[] = [];

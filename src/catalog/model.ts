@@ -41,7 +41,8 @@ export interface Verdict {
 }
 
 export interface Catalog {
-  repository: string;
+  /** The repositories shown, in the order given: a package in two of them is the first one's. */
+  repositories: string[];
   archs: string[];
   /** By name; each name's packages by architecture. */
   packages: Map<string, CatalogPackage[]>;
@@ -118,23 +119,37 @@ function catalogPackage(repository: string, arch: string, entry: IndexEntry, key
   return p;
 }
 
-/** `keys`: trusted cosign keys; with them, rebuild verdicts are verified, not just read. */
-export function loadCatalog(repository: string, advisoriesDir?: string, keys?: TrustedKeys): Catalog {
+/** The architectures a repository directory holds an index for. */
+export function repositoryArchs(repository: string): string[] {
   if (!existsSync(repository)) throw new UndistroError("USAGE", `${repository}: no such repository directory`);
   const archs = readdirSync(repository)
     .filter((a) => existsSync(join(repository, a, "APKINDEX.tar.gz")))
     .sort();
   if (!archs.length)
     throw new UndistroError("USAGE", `${repository}: no ARCH/APKINDEX.tar.gz`, { hint: "give a repository directory as `undistro build --out` writes it" });
-  const cat: Catalog = { repository, archs, packages: new Map(), advisories: new Map(), reverse: new Map(), providers: new Map() };
-  for (const arch of archs) {
-    const index = readIndexFile(join(repository, arch, "APKINDEX.tar.gz"));
-    for (const e of index.entries) {
-      const list = cat.packages.get(e.name) ?? [];
-      list.push(catalogPackage(repository, arch, e, keys));
-      cat.packages.set(e.name, list);
-      for (const d of e.depends) add(cat.reverse, parseDependency(d, e.name, false).name, e.name);
-      for (const pr of e.provides) add(cat.providers, parseDependency(pr, e.name, false).name, e.name);
+  return archs;
+}
+
+/**
+ * The packages of `repositories` (the main job's and a bootstrap stage's, say), in that order: the
+ * same name, version and architecture in a later one is left out, as an installer would pass it
+ * over. `keys`: trusted cosign keys; with them, rebuild verdicts are verified, not just read.
+ */
+export function loadCatalog(repositories: string[], advisoriesDir?: string, keys?: TrustedKeys): Catalog {
+  const byRepository = repositories.map((r) => ({ repository: r, archs: repositoryArchs(r) }));
+  const archs = [...new Set(byRepository.flatMap((r) => r.archs))].sort();
+  const cat: Catalog = { repositories, archs, packages: new Map(), advisories: new Map(), reverse: new Map(), providers: new Map() };
+  for (const { repository, archs } of byRepository) {
+    for (const arch of archs) {
+      const index = readIndexFile(join(repository, arch, "APKINDEX.tar.gz"));
+      for (const e of index.entries) {
+        const list = cat.packages.get(e.name) ?? [];
+        if (list.some((p) => p.arch === arch && p.entry.version === e.version)) continue;
+        list.push(catalogPackage(repository, arch, e, keys));
+        cat.packages.set(e.name, list);
+        for (const d of e.depends) add(cat.reverse, parseDependency(d, e.name, false).name, e.name);
+        for (const pr of e.provides) add(cat.providers, parseDependency(pr, e.name, false).name, e.name);
+      }
     }
   }
   if (advisoriesDir) for (const doc of loadAdvisoryDirectory(advisoriesDir).documents) cat.advisories.set(doc.package, doc);

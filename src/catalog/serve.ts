@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize, sep } from "node:path";
 import { REBUILD_HISTORY_FILE } from "../rebuild/index.js";
 import { buildCatalog, type CatalogBuildOptions } from "./build.js";
-import { loadCatalog } from "./model.js";
+import { repositoryArchs } from "./model.js";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -24,26 +24,22 @@ export interface RunningCatalog {
   close(): Promise<void>;
 }
 
-/** The newest mtime of the repository's indexes, its rebuild history and the images' index.json: what says the site is stale. */
-function sourceStamp(repository: string, archs: string[], images: string[]): number {
-  const files = [
-    join(repository, REBUILD_HISTORY_FILE),
-    ...archs.map((a) => join(repository, a, "APKINDEX.tar.gz")),
-    ...images.map((i) => join(i.replace(/^[^=/]*=/, "").replace(/^oci:/, ""), "index.json")),
-  ];
+/** The newest mtime of the repositories' indexes, the rebuild history and the images' index.json: what says the site is stale. */
+function sourceStamp(indexes: string[], history: string, images: string[]): number {
+  const files = [join(history, REBUILD_HISTORY_FILE), ...indexes, ...images.map((i) => join(i.replace(/^[^=/]*=/, "").replace(/^oci:/, ""), "index.json"))];
   return Math.max(0, ...files.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0));
 }
 
 export async function serveCatalog(opts: Omit<CatalogBuildOptions, "out"> & { host: string; port: number }): Promise<RunningCatalog> {
   const site = mkdtempSync(join(tmpdir(), "undistro-catalog-"));
-  const archs = loadCatalog(opts.repository).archs;
+  const indexes = [opts.repository, ...(opts.repositoryAppend ?? [])].flatMap((r) => repositoryArchs(r).map((a) => join(r, a, "APKINDEX.tar.gz")));
   const { host: _host, port: _port, ...build } = opts;
   let stamp = -1;
   // One rebuild at a time: requests that arrive during it wait for the same one.
   let pending: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
     pending ??= (async () => {
-      const now = sourceStamp(opts.repository, archs, opts.images ?? []);
+      const now = sourceStamp(indexes, opts.repository, opts.images ?? []);
       if (now !== stamp) {
         await buildCatalog({ ...build, out: site });
         stamp = now;

@@ -228,6 +228,23 @@ describe("the catalogue", () => {
     assert.deepEqual([readFileSync(join(site, "index.html")), readFileSync(join(site, "images/foo.html"))], before);
   });
 
+  it("--repository-append: a second repository's packages join the catalogue; one in both is shown once", async () => {
+    const stage = join(dir, "stage");
+    const key = join(REFERENCE, "apko/internal/cli/testdata/melange.rsa");
+    writeFileSync(join(dir, "bar.yaml"), recipe("bar", "pipeline:\n  - runs: mkdir -p ${{targets.destdir}}/usr/share/bar\n"));
+    for (const name of ["bar", "libfoo"])
+      await buildRecipe(join(dir, `${name}.yaml`), { outDir: stage, signingKey: loadSigningKey(key), sourceDateEpoch: 1700000000 });
+    const out = join(dir, "site-two");
+    const r = await buildCatalog({ ...options(), out, repositoryAppend: [stage] });
+    assert.equal(r.packages, 3, "libfoo, foo-tools and the stage's bar");
+    assert.match(readFileSync(join(out, "packages/bar.html"), "utf8"), /bar for the catalogue test/);
+    const lib = readFileSync(join(out, "packages/libfoo.html"), "utf8");
+    assert.equal(lib.match(/x86_64 \(1\.2-r0, /g)?.length, 1, "libfoo 1.2-r0 for x86_64 once");
+    // The first repository's libfoo: its record names the recipe path the first build gave it.
+    assert.match(lib, /test\/catalog\/libfoo\.yaml/);
+    await assert.rejects(buildCatalog({ ...options(), out, repositoryAppend: [join(dir, "nowhere")] }), /nowhere: no such repository directory/);
+  });
+
   it("image pages: versions with sizes, layers and packages, verified signatures, vulnerabilities with advisories applied, changes", async () => {
     // Without keys the pages say, loudly, that nothing was checked.
     const { imageKeys: _keys, ...unverified } = options();

@@ -8,6 +8,7 @@ import { action, collect } from "./shared.js";
 
 interface SourceFlags {
   repository?: string;
+  repositoryAppend: string[];
   advisories?: string;
   image: string[];
   keyring: string[];
@@ -24,6 +25,7 @@ function sources(f: SourceFlags, io: Io): Omit<CatalogBuildOptions, "out"> {
     io.err("catalog: WARNING: no trusted image key (--keyring): the image pages say their signatures were NOT checked\n");
   return {
     repository: f.repository ?? project.repository,
+    ...(f.repositoryAppend.length ? { repositoryAppend: f.repositoryAppend } : {}),
     ...(advisories ? { advisories } : {}),
     images: f.image,
     ...(imageKeys.length ? { imageKeys } : {}),
@@ -35,6 +37,12 @@ function sources(f: SourceFlags, io: Io): Omit<CatalogBuildOptions, "out"> {
 function sourceOptions(cmd: Command): Command {
   return cmd
     .option("--repository <dir>", "package repository with ARCH/APKINDEX.tar.gz (default: undistro.yaml's repository)")
+    .option(
+      "--repository-append <dir>",
+      "another repository shown after it, e.g. a bootstrap stage's (repeatable; a package in both is the first's)",
+      collect,
+      [],
+    )
     .option("--advisories <dir>", "advisories (default: undistro.yaml's advisories)")
     .option("--image <[name=]oci:dir>", "an image layout to show, every tagged version in it (repeatable)", collect, [])
     .option("--keyring <path>", "trusted cosign public keys the image pages verify signatures and attestations with (repeatable)", collect, [])
