@@ -65,4 +65,12 @@ for set in packages:extra-updates go:extra-go-updates; do
   $U update check "distro/extra/${set%%:*}" --json > "$OUT/${set#*:}.json" ||
     echo "build-extra: the update check of distro/extra/${set%%:*} failed (offline?): the README's freshness table will leave it out" >&2
 done
-echo "build-extra: done: $OUT/repo, $built image(s) under $OUT/extra-images"
+echo "== a catalogue of the whole set: the main job's repository and the bootstrap's stages, with the images"
+repos=()
+for stage in extra extra-aarch64 stage2 aarch64; do
+  [[ -f "$BOOTSTRAP/$stage/bootstrap-report.json" ]] && repos+=(--repository-append "$BOOTSTRAP/$stage")
+done
+images=()
+for layout in "$OUT"/extra-images/*/; do [[ -f "$layout/index.json" ]] && images+=(--image "$(basename "$layout")=oci:${layout%/}"); done
+$U catalog build --repository "$OUT/repo" "${repos[@]}" --advisories distro/advisories "${images[@]}" --out "$OUT/extra-catalog"
+echo "build-extra: done: $OUT/repo, $built image(s) under $OUT/extra-images, the catalogue in $OUT/extra-catalog"
