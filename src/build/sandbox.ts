@@ -288,6 +288,7 @@ export function clockCanVary(run: Pick<SandboxRun, "root">): boolean {
   return run.root === undefined && existsSync("/usr/bin/faketime");
 }
 
+/** A build's log, begun afresh: a rebuild's log holds that build alone, never an older run's errors. */
 export function openLog(path: string): WriteStream {
-  return createWriteStream(path, { flags: "a" });
+  return createWriteStream(path, { flags: "w" });
 }

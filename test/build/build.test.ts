@@ -165,6 +165,11 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.equal(readFileSync(join(kept, "half-done"), "utf8"), "an hour of work\n");
     rmSync(dirname(kept), { recursive: true, force: true });
     assert.match(readFileSync(join(dir, "logs/fails-late-1.0-r0.x86_64.log"), "utf8"), /the workspace is kept at /);
+    // Built again: the log is that build's alone (the earlier run's lines are gone).
+    await assert.rejects(buildRecipe(recipe, { outDir: join(dir, "out-late"), signingKey: loadSigningKey(key), logDir: join(dir, "logs") }));
+    const again = readFileSync(join(dir, "logs/fails-late-1.0-r0.x86_64.log"), "utf8");
+    assert.equal(again.match(/^undistro .* building /gm)?.length, 1, again);
+    assert.doesNotMatch(again, /the workspace is kept at /);
   });
 
   it("writes the recipe's replaces (and its priority) into the package, where apk and undistro's installer read them", async () => {
