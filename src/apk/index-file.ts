@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import zlib from "node:zlib";
 import { fsError, UndistroError, writeFileAtomic } from "../util/index.js";
@@ -185,6 +185,14 @@ export interface ApkIndex {
   layout: string[];
   /** Whether the signature member came first (apk-tools and melange) or signatures sat elsewhere. */
   signatureFirst: boolean;
+}
+
+/** The architectures a repository directory holds an index for (its ARCH/APKINDEX.tar.gz), sorted; none when it is not a directory. */
+export function repositoryArchitectures(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  return readdirSync(dir)
+    .filter((a) => existsSync(join(dir, a, "APKINDEX.tar.gz")))
+    .sort();
 }
 
 export function readIndexFile(path: string): ApkIndex {

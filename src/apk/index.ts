@@ -17,6 +17,7 @@ export {
   parseIndex,
   parseIndexArchive,
   readIndexFile,
+  repositoryArchitectures,
   verifyIndex,
 } from "./index-file.js";
 export {

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AdvisoryDocument, loadAdvisoryDirectory } from "../advisory/index.js";
-import { type IndexEntry, parseDependency, readIndexFile, readPackage } from "../apk/index.js";
+import { type IndexEntry, parseDependency, readIndexFile, readPackage, repositoryArchitectures } from "../apk/index.js";
 import { BUILD_RECORD_FILE, type BuildRecord, parseBuildRecord } from "../build/index.js";
 import { checkStatementEnvelope, type DsseEnvelope, rebuildVerdictMatches, type TrustedKeys } from "../sign/index.js";
 import { UndistroError } from "../util/index.js";
@@ -122,9 +122,7 @@ function catalogPackage(repository: string, arch: string, entry: IndexEntry, key
 /** The architectures a repository directory holds an index for. */
 export function repositoryArchs(repository: string): string[] {
   if (!existsSync(repository)) throw new UndistroError("USAGE", `${repository}: no such repository directory`);
-  const archs = readdirSync(repository)
-    .filter((a) => existsSync(join(repository, a, "APKINDEX.tar.gz")))
-    .sort();
+  const archs = repositoryArchitectures(repository);
   if (!archs.length)
     throw new UndistroError("USAGE", `${repository}: no ARCH/APKINDEX.tar.gz`, { hint: "give a repository directory as `undistro build --out` writes it" });
   return archs;

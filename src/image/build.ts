@@ -3,9 +3,18 @@
  * memory → one deterministic layer per architecture → OCI layout (+ tar) with SBOMs; locks.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ApkKeyring, END_OF_ARCHIVE, encodeEntry, readPackage, readPublicKeyFile, type TarHeader, verifyPackage } from "../apk/index.js";
+import {
+  ApkKeyring,
+  END_OF_ARCHIVE,
+  encodeEntry,
+  readPackage,
+  readPublicKeyFile,
+  repositoryArchitectures,
+  type TarHeader,
+  verifyPackage,
+} from "../apk/index.js";
 import { type Descriptor, gzipLayer, MEDIA, OciLayout, sha256Digest } from "../oci/index.js";
 import { distroRelease, imageCycloneDx, imageSpdx } from "../sbom/index.js";
 import {
@@ -155,7 +164,7 @@ export async function prefetchImageRepositories(configPath: string, archs: strin
 function otherArchitecturesOnly(url: string, arch: string): boolean {
   if (isRemoteRepository(url) || url.endsWith(".tar.gz") || !existsSync(url)) return false;
   if (existsSync(join(url, arch, "APKINDEX.tar.gz")) || existsSync(join(url, "APKINDEX.tar.gz"))) return false;
-  return readdirSync(url).some((d) => d !== arch && existsSync(join(url, d, "APKINDEX.tar.gz")));
+  return repositoryArchitectures(url).some((d) => d !== arch);
 }
 
 function loadRepos(cfg: ImageConfig, arch: string, ring: ApkKeyring): LoadedRepository[] {

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { type ApkKeyring, type ApkPackage, parsePackage, verifyFileChecksums, verifyPackage } from "../apk/index.js";
+import { type ApkKeyring, type ApkPackage, parsePackage, repositoryArchitectures, verifyFileChecksums, verifyPackage } from "../apk/index.js";
 import {
   BUILD_RECORD_FILE,
   type BuildRecord,
@@ -83,9 +83,8 @@ function sha256(data: Uint8Array): string {
 export function repositoryPackages(dir: string): string[] {
   if (!existsSync(dir)) throw new UndistroError("USAGE", `${dir}: no such repository directory`);
   const out: string[] = [];
-  for (const arch of readdirSync(dir).sort()) {
+  for (const arch of repositoryArchitectures(dir)) {
     const archDir = join(dir, arch);
-    if (!existsSync(join(archDir, "APKINDEX.tar.gz"))) continue;
     for (const f of readdirSync(archDir).sort()) if (f.endsWith(".apk")) out.push(join(archDir, f));
   }
   if (!out.length)
