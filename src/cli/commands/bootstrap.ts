@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
 import { type BootstrapEvent, type BootstrapReport, type Comparison, loadStages, runBootstrap, selectStages } from "../../bootstrap/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
-import { EXIT, type Io, printJson } from "../output.js";
+import { counted, EXIT, type Io, printJson } from "../output.js";
 import { action, collect, parseDuration } from "./shared.js";
 
 interface BootstrapFlags {
@@ -25,9 +25,9 @@ const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)} min 
 
 function progress(io: Io): (e: BootstrapEvent) => void {
   return (e) => {
-    if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${e.recipes} recipes\n`);
+    if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${counted(e.recipes, "recipe")}\n`);
     else if (e.type === "recipe") io.err(`[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : ""}\n`);
-    else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${e.packages} packages in ${seconds(e.ms)}\n`);
+    else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${counted(e.packages, "package")} in ${seconds(e.ms)}\n`);
     else if (e.type === "build" && e.event.type === "step-start")
       io.err(`[${e.stage}] [${e.event.package}] (${e.event.index}/${e.event.total}) ${e.event.name}\n`);
     else if (e.type === "build" && e.event.type === "step-end" && e.event.ms > 10_000)

@@ -4,7 +4,7 @@ import { loadSigningKey } from "../../apk/index.js";
 import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, formatPlanText, hostArch, planGraph } from "../../build/index.js";
 import { loadCosignPrivateKey } from "../../sign/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
-import { type Io, printJson } from "../output.js";
+import { counted, type Io, printJson } from "../output.js";
 import { action, collect, keyPassword, parseDuration } from "./shared.js";
 
 interface BuildFlags {
@@ -105,7 +105,7 @@ export function registerBuild(program: Command, io: Io): void {
         else {
           for (const p of report.packages)
             io.out(`built ${p.file} (${p.size} bytes, ${p.checksum})\n  depends: ${p.depends.join(" ") || "-"}\n  provides: ${p.provides.join(" ") || "-"}\n`);
-          io.out(`${report.packages.length} packages in ${(report.durationMs / 1000).toFixed(1)} s; log ${report.logFile}\n`);
+          io.out(`${counted(report.packages.length, "package")} in ${(report.durationMs / 1000).toFixed(1)} s; log ${report.logFile}\n`);
         }
       }),
     );
