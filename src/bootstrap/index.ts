@@ -2,6 +2,7 @@ export {
   type BootstrapEvent,
   type BootstrapOptions,
   type BootstrapReport,
+  buildOrder,
   type Comparison,
   compareStages,
   runBootstrap,

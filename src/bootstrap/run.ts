@@ -6,7 +6,7 @@
  * indexes, stage settings) are those of its last build and its packages are intact.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { indexDirectory, readIndexFile } from "../apk/index.js";
 import {
@@ -21,13 +21,15 @@ import {
   recipePipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe } from "../recipe/index.js";
-import { sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { inPool, sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import type { Stage } from "./stages.js";
 
 export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermetic" | "environmentRepositories" | "environmentAppend" | "onEvent"> {
   /** Every stage's repository is OUT/<stage>. */
   out: string;
   stages: Stage[];
+  /** Recipes built at once in a stage whose recipes do not build from each other (no `self`); default 1. */
+  jobs?: number;
   onEvent?: (e: BootstrapEvent) => void;
 }
 
@@ -98,20 +100,11 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const archDir = join(repository, arch);
   mkdirSync(archDir, { recursive: true });
   const environmentRepositories = stage.environmentFrom.map((s) => (s === "self" ? repository : stageRepository(opts.out, s)));
-  for (const [j, from] of stage.environmentFrom.entries()) {
-    // A cross stage's roots are this machine's packages, its /sysroot the target's: either will do.
-    const indexes = [...new Set([hostArch(), arch])].map((a) => join(environmentRepositories[j] as string, a, "APKINDEX.tar.gz"));
-    const index = indexes.find((f) => existsSync(f)) ?? (indexes[0] as string);
-    if (from !== "self" && !existsSync(index)) {
-      throw new UndistroError("BOOTSTRAP_STAGE_MISSING", `${stage.name} builds from ${from}, which has no repository at ${index}`, {
-        hint: `run the earlier stages first: undistro bootstrap --stages ${from}-${stage.name}`,
-      });
-    }
-  }
+  requireEnvironmentStages(stage, arch, environmentRepositories);
   const state = new BuildState(repository, arch, opts.cacheDir);
   const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
   const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], ms: 0 };
-  const { onEvent: _progress, out: _out, stages: _stages, ...common } = opts;
+  const { onEvent: _progress, out: _out, stages: _stages, jobs: _jobs, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,
     // One log directory per stage: the same recipe builds in several stages.
@@ -122,7 +115,8 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     environmentRepositories,
     environmentAppend: stage.environmentAppend,
   };
-  for (const [i, recipeFile] of stage.recipes.entries()) {
+  const buildAt = async (i: number) => {
+    const recipeFile = stage.recipes[i] as string;
     const recipe = loadRecipe(recipeFile);
     const name = recipe.package.name;
     const inputs = sortedJson({
@@ -141,7 +135,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     opts.onEvent?.({ type: "recipe", stage: stage.name, recipe: name, index: i + 1, total: stage.recipes.length, fresh: fresh !== undefined });
     if (fresh) {
       report.fresh.push(name);
-      continue;
+      return;
     }
     const r0 = Date.now();
     const built = await buildRecipe(recipeFile, { ...buildOptions, onEvent: (event) => opts.onEvent?.({ type: "build", stage: stage.name, event }) });
@@ -149,7 +143,15 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     const ms = Date.now() - r0;
     report.built.push({ recipe: name, ms, packages: built.packages.map((p) => ({ file: basename(p.file), sha256: sha256File(p.file) })) });
     opts.onEvent?.({ type: "recipe-done", stage: stage.name, recipe: name, ms, packages: built.packages.length });
-  }
+  };
+  // A stage whose recipes build from each other (`self`) builds them one by one, in file order.
+  const jobs = stage.environmentFrom.includes("self") ? 1 : Math.max(1, opts.jobs ?? 1);
+  const names = stage.recipes.map((r) => loadRecipe(r).package.name);
+  await inPool(buildOrder(names, opts.out, jobs), jobs, buildAt);
+  // The report in the stages file's order, whichever build finished first.
+  const position = (name: string) => names.indexOf(name);
+  report.built.sort((a, b) => position(a.recipe) - position(b.recipe));
+  report.fresh.sort((a, b) => position(a) - position(b));
   if (opts.signingKey && existsSync(archDir)) {
     indexDirectory(archDir, {
       signingKey: opts.signingKey,
@@ -173,6 +175,53 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   // repository: the figures a later run that keeps everything would not show.
   writeFileAtomic(join(repository, "bootstrap-report.json"), Buffer.from(`${sortedJson(report)}\n`));
   return report;
+}
+
+/** Fails, naming the stage to run first, when a stage this one builds from has no repository yet. */
+function requireEnvironmentStages(stage: Stage, arch: string, repositories: string[]): void {
+  for (const [j, from] of stage.environmentFrom.entries()) {
+    // A cross stage's roots are this machine's packages, its /sysroot the target's: either will do.
+    const indexes = [...new Set([hostArch(), arch])].map((a) => join(repositories[j] as string, a, "APKINDEX.tar.gz"));
+    const index = indexes.find((f) => existsSync(f)) ?? (indexes[0] as string);
+    if (from !== "self" && !existsSync(index)) {
+      throw new UndistroError("BOOTSTRAP_STAGE_MISSING", `${stage.name} builds from ${from}, which has no repository at ${index}`, {
+        hint: `run the earlier stages first: undistro bootstrap --stages ${from}-${stage.name}`,
+      });
+    }
+  }
+}
+
+/**
+ * The order a stage's recipes (by package name, in the file's order) start in, as indexes. One at a time: the file's
+ * order. Several at once: the longest first, by the times an earlier run recorded for the same
+ * recipe in any stage under OUT (GCC's half hour then runs beside the short builds instead of
+ * after them); recipes never timed keep the file's order, after the timed ones.
+ */
+export function buildOrder(names: string[], out: string, jobs: number): number[] {
+  const order = names.map((_, i) => i);
+  if (jobs <= 1) return order;
+  const recorded = recordedBuildTimes(out);
+  const time = (i: number) => recorded.get(names[i] as string) ?? -1;
+  return order.sort((a, b) => time(b) - time(a) || a - b);
+}
+
+/** The longest time each recipe took in the stage reports under OUT (unreadable reports count as none). */
+function recordedBuildTimes(out: string): Map<string, number> {
+  const times = new Map<string, number>();
+  if (!existsSync(out)) return times;
+  for (const entry of readdirSync(out, { withFileTypes: true })) {
+    const file = join(out, entry.name, "bootstrap-report.json");
+    if (!entry.isDirectory() || !existsSync(file)) continue;
+    try {
+      const report = JSON.parse(readFileSync(file, "utf8")) as Partial<StageReport>;
+      for (const b of Array.isArray(report.built) ? report.built : []) {
+        if (typeof b?.recipe === "string" && typeof b.ms === "number") times.set(b.recipe, Math.max(times.get(b.recipe) ?? 0, b.ms));
+      }
+    } catch {
+      // A report is a record for people; the order is only an optimisation.
+    }
+  }
+  return times;
 }
 
 /**

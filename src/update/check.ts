@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { compareVersions, isValidVersion } from "../apk/index.js";
 import { archInfo, hostArch, recipeVars, substitute } from "../build/index.js";
 import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
-import { parseJsonInput, UndistroError } from "../util/index.js";
+import { inPool, parseJsonInput, UndistroError } from "../util/index.js";
 import { DEFAULT_SUITES, type DebianSourceVersion, debianVersions, tarballServed } from "./debian.js";
 
 export type ProviderKind = "git" | "github" | "release-monitor" | "debian" | "http";
@@ -282,16 +282,11 @@ function opt<K extends string>(key: K, value: string | undefined): Partial<Recor
 /** Checks every recipe under `path` (a file or directory), a few at a time. */
 export async function checkUpdates(path: string, opts: { concurrency?: number; onResult?: (r: UpdateCheck) => void } = {}): Promise<UpdateCheck[]> {
   const files = findRecipes(path);
-  const results: UpdateCheck[] = new Array(files.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      const r = await checkRecipe(files[i] as string);
-      results[i] = r;
-      opts.onResult?.(r);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, files.length) }, worker));
+  const results: UpdateCheck[] = [];
+  await inPool(files, opts.concurrency ?? 4, async (file) => {
+    const r = await checkRecipe(file);
+    results.push(r);
+    opts.onResult?.(r);
+  });
   return results.sort((a, b) => (a.package < b.package ? -1 : a.package > b.package ? 1 : 0));
 }

@@ -16,6 +16,7 @@ interface BootstrapFlags {
   logDir?: string;
   stepTimeout: string;
   keepFailedWorkspace?: boolean;
+  jobs: string;
   list?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -62,6 +63,7 @@ export function registerBootstrap(program: Command, io: Io): void {
     .option("--source-mirror <dir>", "source mirror (repeatable); default: undistro.yaml's", collect, [])
     .option("--log-dir <dir>", "build logs (and diffoscope reports); default: DIR/logs")
     .option("--step-timeout <duration>", "kill a build step that runs longer than this", "6h")
+    .option("-j, --jobs <n>", "recipes built at once in a stage whose recipes do not build from each other (the longest first, by earlier runs' times)", "1")
     .option("--keep-failed-workspace", "keep the workspace of a recipe whose build fails (the error names it; a GCC tree is gigabytes)")
     .option("--list", "print the stages and their recipes, build nothing")
     .option("--json", "print the report as JSON on stdout (progress still goes to stderr)")
@@ -79,8 +81,11 @@ export function registerBootstrap(program: Command, io: Io): void {
         const out = f.out ?? join(project.dir, "out/bootstrap");
         const signingKey = f.signingKey ?? (project.signingKey && existsSync(project.signingKey) ? project.signingKey : undefined);
         if (!signingKey) throw new UndistroError("USAGE", "bootstrap needs a signing key: --signing-key KEY.rsa, or signing-key in undistro.yaml");
+        const jobs = Number(f.jobs);
+        if (!Number.isInteger(jobs) || jobs < 1) throw new UndistroError("USAGE", `--jobs ${f.jobs}: a whole number ≥ 1`);
         const report = await runBootstrap({
           out,
+          jobs,
           stages,
           signingKey: loadSigningKey(signingKey),
           sourceMirrors: f.sourceMirror.length ? f.sourceMirror : project.sourceMirrors,

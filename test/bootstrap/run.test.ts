@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { type BootstrapEvent, buildOrder, loadStages, runBootstrap } from "../../src/bootstrap/index.js";
+import { tempDir } from "../helpers.js";
+
+const recipe = (name: string, script: string) =>
+  `package:\n  name: ${name}\n  version: '1'\n  epoch: 0\n  copyright:\n    - license: CC0-1.0\npipeline:\n  - runs: |\n      ${script}\n      mkdir -p "\${{targets.destdir}}/usr/share/${name}"\n      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/name"\n`;
+
+const report = (built: Array<[string, number]>) => JSON.stringify({ built: built.map(([recipe, ms]) => ({ recipe, ms, packages: [] })) });
+
+describe("bootstrap run order", () => {
+  it("one at a time keeps the file's order; several at once start the longest first, by earlier runs' times", (t) => {
+    const out = tempDir(t);
+    for (const [stage, body] of [
+      [
+        "stage1",
+        report([
+          ["gcc", 1_800_000],
+          ["perl", 200_000],
+          ["bash", 60_000],
+        ]),
+      ],
+      // The longest time any stage recorded counts: perl took longer in stage 2.
+      [
+        "stage2",
+        report([
+          ["gcc", 1_700_000],
+          ["perl", 270_000],
+        ]),
+      ],
+      ["broken", "{ not json"],
+    ] as const) {
+      mkdirSync(join(out, stage), { recursive: true });
+      writeFileSync(join(out, stage, "bootstrap-report.json"), body);
+    }
+    const names = ["hello", "bash", "gcc", "zlib", "perl"];
+    assert.deepEqual(buildOrder(names, out, 1), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      buildOrder(names, out, 2).map((i) => names[i]),
+      ["gcc", "perl", "bash", "hello", "zlib"],
+    );
+    assert.deepEqual(buildOrder(names, join(out, "nothing-yet"), 2), [0, 1, 2, 3, 4], "no earlier run: the file's order");
+  });
+
+  it("--jobs 2 builds a stage's independent recipes side by side, reports them in the file's order, and a stage building from itself one by one", async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, "r"));
+    writeFileSync(join(dir, "r/slow.yaml"), recipe("slow", "sleep 1"));
+    writeFileSync(join(dir, "r/quick.yaml"), recipe("quick", "true"));
+    writeFileSync(
+      join(dir, "stages.yaml"),
+      [
+        "stages:",
+        "  - name: pair",
+        "    recipes: [r/slow.yaml, r/quick.yaml]",
+        "  - name: chain",
+        "    environment-from: [self]",
+        "    recipes: [r/slow.yaml, r/quick.yaml]",
+        "",
+      ].join("\n"),
+    );
+    const stages = loadStages(join(dir, "stages.yaml"));
+    const events: BootstrapEvent[] = [];
+    const out = join(dir, "out");
+    const result = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache"), onEvent: (e) => events.push(e) });
+    const pair = result.stages[0];
+    assert.deepEqual(
+      pair?.built.map((b) => [b.recipe, b.packages.map((p) => p.file)]),
+      [
+        ["slow", ["slow-1-r0.apk"]],
+        ["quick", ["quick-1-r0.apk"]],
+      ],
+    );
+    const order = (list: BootstrapEvent[]) =>
+      list.filter((e) => e.type === "recipe" || e.type === "recipe-done").map((e) => `${e.type} ${"recipe" in e ? e.recipe : ""}`);
+    // `quick` started while `slow` was building (one at a time, it would start after `slow` is done).
+    const seen = order(events);
+    assert.ok(seen.indexOf("recipe quick") < seen.indexOf("recipe-done slow"), seen.join(", "));
+    assert.deepEqual(
+      (JSON.parse(readFileSync(join(out, "pair", "bootstrap-report.json"), "utf8")) as { built: { recipe: string }[] }).built.map((b) => b.recipe),
+      ["slow", "quick"],
+    );
+    // The same recipes in a stage that builds from itself: one by one, whatever --jobs says.
+    const chained: BootstrapEvent[] = [];
+    await runBootstrap({ out, stages: stages.slice(1), jobs: 2, cacheDir: join(dir, "cache"), onEvent: (e) => chained.push(e) });
+    assert.deepEqual(order(chained), ["recipe slow", "recipe-done slow", "recipe quick", "recipe-done quick"]);
+  });
+});
