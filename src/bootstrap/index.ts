@@ -5,6 +5,7 @@ export {
   buildOrder,
   type Comparison,
   compareStages,
+  recordedBuildTimes,
   runBootstrap,
   type StageReport,
   stageRepository,

@@ -35,7 +35,7 @@ export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermeti
 
 export type BootstrapEvent =
   | { type: "stage"; stage: string; index: number; total: number; description: string; recipes: number }
-  | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean }
+  | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean; earlierMs?: number }
   | { type: "recipe-done"; stage: string; recipe: string; ms: number; packages: number }
   | { type: "build"; stage: string; event: BuildEvent }
   | { type: "compare"; stage: string; against: string; identical: number; different: string[] };
@@ -115,6 +115,8 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     environmentRepositories,
     environmentAppend: stage.environmentAppend,
   };
+  // What each recipe took in earlier runs (any stage's report): the build order, and what progress expects.
+  const recorded = recordedBuildTimes(opts.out);
   const buildAt = async (i: number) => {
     const recipeFile = stage.recipes[i] as string;
     const recipe = loadRecipe(recipeFile);
@@ -132,7 +134,16 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     });
     const key = BuildState.key(inputs);
     const fresh = state.fresh(name, key);
-    opts.onEvent?.({ type: "recipe", stage: stage.name, recipe: name, index: i + 1, total: stage.recipes.length, fresh: fresh !== undefined });
+    const earlierMs = fresh ? undefined : recorded.get(name);
+    opts.onEvent?.({
+      type: "recipe",
+      stage: stage.name,
+      recipe: name,
+      index: i + 1,
+      total: stage.recipes.length,
+      fresh: fresh !== undefined,
+      ...(earlierMs !== undefined ? { earlierMs } : {}),
+    });
     if (fresh) {
       report.fresh.push(name);
       return;
@@ -147,7 +158,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   // A stage whose recipes build from each other (`self`) builds them one by one, in file order.
   const jobs = stage.environmentFrom.includes("self") ? 1 : Math.max(1, opts.jobs ?? 1);
   const names = stage.recipes.map((r) => loadRecipe(r).package.name);
-  await inPool(buildOrder(names, opts.out, jobs), jobs, buildAt);
+  await inPool(buildOrder(names, recorded, jobs), jobs, buildAt);
   // The report in the stages file's order, whichever build finished first.
   const position = (name: string) => names.indexOf(name);
   report.built.sort((a, b) => position(a.recipe) - position(b.recipe));
@@ -197,16 +208,15 @@ function requireEnvironmentStages(stage: Stage, arch: string, repositories: stri
  * recipe in any stage under OUT (GCC's half hour then runs beside the short builds instead of
  * after them); recipes never timed keep the file's order, after the timed ones.
  */
-export function buildOrder(names: string[], out: string, jobs: number): number[] {
+export function buildOrder(names: string[], recorded: Map<string, number>, jobs: number): number[] {
   const order = names.map((_, i) => i);
   if (jobs <= 1) return order;
-  const recorded = recordedBuildTimes(out);
   const time = (i: number) => recorded.get(names[i] as string) ?? -1;
   return order.sort((a, b) => time(b) - time(a) || a - b);
 }
 
 /** The longest time each recipe took in the stage reports under OUT (unreadable reports count as none). */
-function recordedBuildTimes(out: string): Map<string, number> {
+export function recordedBuildTimes(out: string): Map<string, number> {
   const times = new Map<string, number>();
   if (!existsSync(out)) return times;
   for (const entry of readdirSync(out, { withFileTypes: true })) {

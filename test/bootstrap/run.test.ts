@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { type BootstrapEvent, buildOrder, loadStages, runBootstrap } from "../../src/bootstrap/index.js";
+import { type BootstrapEvent, buildOrder, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
 import { tempDir } from "../helpers.js";
 
 const recipe = (name: string, script: string) =>
@@ -36,12 +36,18 @@ describe("bootstrap run order", () => {
       writeFileSync(join(out, stage, "bootstrap-report.json"), body);
     }
     const names = ["hello", "bash", "gcc", "zlib", "perl"];
-    assert.deepEqual(buildOrder(names, out, 1), [0, 1, 2, 3, 4]);
+    const recorded = recordedBuildTimes(out);
+    assert.deepEqual([...recorded].sort(), [
+      ["bash", 60_000],
+      ["gcc", 1_800_000],
+      ["perl", 270_000],
+    ]);
+    assert.deepEqual(buildOrder(names, recorded, 1), [0, 1, 2, 3, 4]);
     assert.deepEqual(
-      buildOrder(names, out, 2).map((i) => names[i]),
+      buildOrder(names, recorded, 2).map((i) => names[i]),
       ["gcc", "perl", "bash", "hello", "zlib"],
     );
-    assert.deepEqual(buildOrder(names, join(out, "nothing-yet"), 2), [0, 1, 2, 3, 4], "no earlier run: the file's order");
+    assert.deepEqual(buildOrder(names, recordedBuildTimes(join(out, "nothing-yet")), 2), [0, 1, 2, 3, 4], "no earlier run: the file's order");
   });
 
   it("--jobs 2 builds a stage's independent recipes side by side, reports them in the file's order, and a stage building from itself one by one", async (t) => {
@@ -86,5 +92,8 @@ describe("bootstrap run order", () => {
     const chained: BootstrapEvent[] = [];
     await runBootstrap({ out, stages: stages.slice(1), jobs: 2, cacheDir: join(dir, "cache"), onEvent: (e) => chained.push(e) });
     assert.deepEqual(order(chained), ["recipe slow", "recipe-done slow", "recipe quick", "recipe-done quick"]);
+    // Progress knows what each recipe took in the run before (the pair stage's report): slow slept a second.
+    const slowStart = chained.find((e) => e.type === "recipe" && e.recipe === "slow");
+    assert.ok(slowStart?.type === "recipe" && (slowStart.earlierMs ?? 0) >= 1000, JSON.stringify(slowStart));
   });
 });

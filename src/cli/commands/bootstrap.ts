@@ -27,7 +27,8 @@ const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)} min 
 function progress(io: Io): (e: BootstrapEvent) => void {
   return (e) => {
     if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${counted(e.recipes, "recipe")}\n`);
-    else if (e.type === "recipe") io.err(`[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : ""}\n`);
+    else if (e.type === "recipe")
+      io.err(`[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : e.earlierMs ? `: took ${seconds(e.earlierMs)} before` : ""}\n`);
     else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${counted(e.packages, "package")} in ${seconds(e.ms)}\n`);
     else if (e.type === "build" && e.event.type === "step-start")
       io.err(`[${e.stage}] [${e.event.package}] (${e.event.index}/${e.event.total}) ${e.event.name}\n`);
