@@ -5,6 +5,7 @@ export {
   buildOrder,
   type Comparison,
   compareStages,
+  readStageReport,
   recordedBuildTimes,
   runBootstrap,
   type StageReport,

@@ -47,6 +47,8 @@ export interface StageReport {
   repository: string;
   built: Array<{ recipe: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
   fresh: string[];
+  /** What each recipe's latest build took (this run's, or an earlier run's for a recipe kept): a warm rerun keeps the cold figures. */
+  buildTimes: Record<string, number>;
   ms: number;
   comparison?: Comparison;
 }
@@ -103,7 +105,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   requireEnvironmentStages(stage, arch, environmentRepositories);
   const state = new BuildState(repository, arch, opts.cacheDir);
   const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
-  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], ms: 0 };
+  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], buildTimes: {}, ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, jobs: _jobs, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,
@@ -181,6 +183,11 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       different: c.different.map((d) => d.file),
     });
   }
+  const earlier = readStageReport(repository)?.buildTimes ?? {};
+  for (const name of names) {
+    const time = report.built.find((b) => b.recipe === name)?.ms ?? earlier[name];
+    if (time !== undefined) report.buildTimes[name] = time;
+  }
   report.ms = Date.now() - t0;
   // What this run of the stage did (times, packages and their sha256, the comparison), beside its
   // repository: the figures a later run that keeps everything would not show.
@@ -215,23 +222,40 @@ export function buildOrder(names: string[], recorded: Map<string, number>, jobs:
   return order.sort((a, b) => time(b) - time(a) || a - b);
 }
 
-/** The longest time each recipe took in the stage reports under OUT (unreadable reports count as none). */
+/** The longest time each recipe's latest build took in any stage under OUT. */
 export function recordedBuildTimes(out: string): Map<string, number> {
   const times = new Map<string, number>();
   if (!existsSync(out)) return times;
   for (const entry of readdirSync(out, { withFileTypes: true })) {
-    const file = join(out, entry.name, "bootstrap-report.json");
-    if (!entry.isDirectory() || !existsSync(file)) continue;
-    try {
-      const report = JSON.parse(readFileSync(file, "utf8")) as Partial<StageReport>;
-      for (const b of Array.isArray(report.built) ? report.built : []) {
-        if (typeof b?.recipe === "string" && typeof b.ms === "number") times.set(b.recipe, Math.max(times.get(b.recipe) ?? 0, b.ms));
-      }
-    } catch {
-      // A report is a record for people; the order is only an optimisation.
-    }
+    if (!entry.isDirectory()) continue;
+    for (const [recipe, ms] of Object.entries(readStageReport(join(out, entry.name))?.buildTimes ?? {}))
+      times.set(recipe, Math.max(times.get(recipe) ?? 0, ms));
   }
   return times;
+}
+
+/**
+ * The report a stage's last run left beside its repository, or undefined when there is none or it
+ * cannot be read (it is a record for people: what reads it only orders builds and shows times).
+ * Reports written before `buildTimes` existed give their `built` times.
+ */
+export function readStageReport(repository: string): { buildTimes: Record<string, number> } | undefined {
+  const file = join(repository, "bootstrap-report.json");
+  if (!existsSync(file)) return undefined;
+  let report: { built?: unknown; buildTimes?: unknown };
+  try {
+    report = JSON.parse(readFileSync(file, "utf8")) as typeof report;
+  } catch {
+    return undefined;
+  }
+  const buildTimes: Record<string, number> = {};
+  for (const b of Array.isArray(report.built) ? (report.built as Array<{ recipe?: unknown; ms?: unknown }>) : []) {
+    if (typeof b?.recipe === "string" && typeof b.ms === "number") buildTimes[b.recipe] = b.ms;
+  }
+  if (report.buildTimes && typeof report.buildTimes === "object") {
+    for (const [recipe, ms] of Object.entries(report.buildTimes)) if (typeof ms === "number") buildTimes[recipe] = ms;
+  }
+  return { buildTimes };
 }
 
 /**

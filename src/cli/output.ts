@@ -21,10 +21,10 @@ export function printJson(io: Io, value: unknown): void {
   io.out(`${sortedJson(value)}\n`);
 }
 
-/** Exit codes: 0 ok, 1 a check or operation failed, 2 bad usage, 70 internal error. */
 /** "1 package", "2 packages": a count and its noun, plural by adding "s". */
 export const counted = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
+/** Exit codes: 0 ok, 1 a check or operation failed, 2 bad usage, 70 internal error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 70 } as const;
 
 export function reportError(io: Io, err: unknown, json: boolean): number {

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type BootstrapEvent, buildOrder, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
-import { tempDir } from "../helpers.js";
+import { runCli, tempDir } from "../helpers.js";
 
 const recipe = (name: string, script: string) =>
   `package:\n  name: ${name}\n  version: '1'\n  epoch: 0\n  copyright:\n    - license: CC0-1.0\npipeline:\n  - runs: |\n      ${script}\n      mkdir -p "\${{targets.destdir}}/usr/share/${name}"\n      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/name"\n`;
@@ -95,5 +95,18 @@ describe("bootstrap run order", () => {
     // Progress knows what each recipe took in the run before (the pair stage's report): slow slept a second.
     const slowStart = chained.find((e) => e.type === "recipe" && e.recipe === "slow");
     assert.ok(slowStart?.type === "recipe" && (slowStart.earlierMs ?? 0) >= 1000, JSON.stringify(slowStart));
+
+    // A warm rerun builds nothing and keeps the cold run's times in the stage's report, where
+    // `--list` shows them.
+    const warm = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache") });
+    assert.deepEqual([warm.stages[0]?.built, warm.stages[0]?.fresh], [[], ["slow", "quick"]]);
+    assert.deepEqual(Object.keys(warm.stages[0]?.buildTimes ?? {}), ["slow", "quick"]);
+    assert.equal(warm.stages[0]?.buildTimes.slow, pair?.buildTimes.slow);
+    const listed = await runCli(["bootstrap", "--stages-file", join(dir, "stages.yaml"), "--out", out, "--list", "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const stagesListed = JSON.parse(listed.stdout) as Array<{ name: string; recipes: Array<{ file: string; lastMs?: number }> }>;
+    const lastTimes = (name: string) => stagesListed.find((st) => st.name === name)?.recipes.map((r) => r.lastMs);
+    assert.deepEqual(lastTimes("pair"), [pair?.buildTimes.slow, pair?.buildTimes.quick]);
+    assert.ok((lastTimes("chain")?.[0] ?? 0) >= 1000, "the chain stage's own time for slow");
   });
 });

@@ -73,3 +73,15 @@ describe("the CLI loads only what a command uses", () => {
     for (const m of keygen) assert.doesNotMatch(m, /^(registry|build|image|bootstrap|solver|advisory)\/|^cli\/commands\/(?!keygen|shared)/, m);
   });
 });
+
+describe("the CLI and a reader that stops early", () => {
+  it("`undistro … | head -1` ends quietly: no EPIPE stack trace, status 0", () => {
+    // Enough output that the pipe is closed while undistro still writes.
+    const r = spawnSync("bash", ["-c", `set -o pipefail; for i in 1 2 3 4 5 6 7 8; do "${BIN}" bootstrap --list; done | head -1 > /dev/null`], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+    });
+    assert.equal(r.stderr, "");
+    assert.equal(r.status, 0);
+  });
+});

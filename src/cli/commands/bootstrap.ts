@@ -2,7 +2,18 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { loadSigningKey } from "../../apk/index.js";
-import { type BootstrapEvent, type BootstrapReport, type Comparison, loadStages, runBootstrap, selectStages } from "../../bootstrap/index.js";
+import {
+  type BootstrapEvent,
+  type BootstrapReport,
+  type Comparison,
+  loadStages,
+  readStageReport,
+  runBootstrap,
+  type Stage,
+  selectStages,
+  stageRepository,
+} from "../../bootstrap/index.js";
+import { loadRecipe } from "../../recipe/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
 import { counted, EXIT, type Io, printJson } from "../output.js";
 import { action, collect, parseDuration } from "./shared.js";
@@ -51,6 +62,28 @@ function notReproduced(report: BootstrapReport): UndistroError | undefined {
   );
 }
 
+/** The stages and their recipes, with what each recipe's latest build in that stage took under OUT. */
+function listStages(io: Io, stages: Stage[], out: string, json: boolean): void {
+  const listed = stages.map((s) => {
+    const times = readStageReport(stageRepository(out, s.name))?.buildTimes ?? {};
+    return {
+      ...s,
+      recipes: s.recipes.map((file) => {
+        const lastMs = times[loadRecipe(file).package.name];
+        return { file, ...(lastMs !== undefined ? { lastMs } : {}) };
+      }),
+    };
+  });
+  if (json) {
+    printJson(io, listed);
+    return;
+  }
+  for (const s of listed) {
+    io.out(`${s.name}${s.hermetic ? " (hermetic)" : ""}: ${s.description}\n`);
+    for (const r of s.recipes) io.out(`  ${r.file}${r.lastMs !== undefined ? `  (${seconds(r.lastMs)} last time)` : ""}\n`);
+  }
+}
+
 export function registerBootstrap(program: Command, io: Io): void {
   program
     .command("bootstrap")
@@ -74,12 +107,11 @@ export function registerBootstrap(program: Command, io: Io): void {
         const project = loadProjectConfig();
         const stagesFile = f.stagesFile ?? join(project.dir, "distro/bootstrap/stages.yaml");
         const stages = selectStages(loadStages(stagesFile), f.stages);
+        const out = f.out ?? join(project.dir, "out/bootstrap");
         if (f.list) {
-          if (f.json) printJson(io, stages);
-          else for (const s of stages) io.out(`${s.name}${s.hermetic ? " (hermetic)" : ""}: ${s.description}\n${s.recipes.map((r) => `  ${r}\n`).join("")}`);
+          listStages(io, stages, out, f.json === true);
           return;
         }
-        const out = f.out ?? join(project.dir, "out/bootstrap");
         const signingKey = f.signingKey ?? (project.signingKey && existsSync(project.signingKey) ? project.signingKey : undefined);
         if (!signingKey) throw new UndistroError("USAGE", "bootstrap needs a signing key: --signing-key KEY.rsa, or signing-key in undistro.yaml");
         const jobs = Number(f.jobs);
