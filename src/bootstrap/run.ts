@@ -6,7 +6,7 @@
  * indexes, stage settings) are those of its last build and its packages are intact.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { indexDirectory, readIndexFile } from "../apk/index.js";
 import {
@@ -47,6 +47,8 @@ export interface StageReport {
   repository: string;
   built: Array<{ recipe: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
   fresh: string[];
+  /** Packages of this stage's recipes that their latest builds no longer make (older versions), removed from the repository. */
+  superseded: string[];
   /** What each recipe's latest build took (this run's, or an earlier run's for a recipe kept): a warm rerun keeps the cold figures. */
   buildTimes: Record<string, number>;
   ms: number;
@@ -105,7 +107,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   requireEnvironmentStages(stage, arch, environmentRepositories);
   const state = new BuildState(repository, arch, opts.cacheDir);
   const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
-  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], buildTimes: {}, ms: 0 };
+  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], superseded: [], buildTimes: {}, ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, jobs: _jobs, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,
@@ -165,6 +167,11 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const position = (name: string) => names.indexOf(name);
   report.built.sort((a, b) => position(a.recipe) - position(b.recipe));
   report.fresh.sort((a, b) => position(a) - position(b));
+  report.superseded = removeSuperseded(
+    repository,
+    arch,
+    names.flatMap((n) => state.outputs(n)),
+  );
   if (opts.signingKey && existsSync(archDir)) {
     indexDirectory(archDir, {
       signingKey: opts.signingKey,
@@ -193,6 +200,27 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   // repository: the figures a later run that keeps everything would not show.
   writeFileAtomic(join(repository, "bootstrap-report.json"), Buffer.from(`${sortedJson(report)}\n`));
   return report;
+}
+
+/**
+ * Removes, with their provenance, the packages of the names the stage's recipes make that are not
+ * among `current` (what their latest builds made): an older version or epoch left by an earlier
+ * run. apk's solver takes the highest version, so a stale package could otherwise enter a later
+ * stage's roots. Packages of other names (a stage seeded by hand) stay. Returns the removed files.
+ */
+function removeSuperseded(repository: string, arch: string, current: string[]): string[] {
+  const archDir = join(repository, arch);
+  const indexFile = join(archDir, "APKINDEX.tar.gz");
+  if (!existsSync(indexFile)) return [];
+  const keep = new Set(current);
+  const entries = readIndexFile(indexFile).entries.map((e) => ({ name: e.name, file: `${e.name}-${e.version}.apk` }));
+  const made = new Set(entries.filter((e) => keep.has(e.file)).map((e) => e.name));
+  const stale = entries.filter((e) => made.has(e.name) && !keep.has(e.file)).map((e) => e.file);
+  for (const file of stale) {
+    rmSync(join(archDir, file), { force: true });
+    for (const suffix of [".provenance.json", ".intoto.jsonl"]) rmSync(join(repository, "provenance", arch, `${file}${suffix}`), { force: true });
+  }
+  return stale.sort();
 }
 
 /** Fails, naming the stage to run first, when a stage this one builds from has no repository yet. */

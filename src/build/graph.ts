@@ -222,6 +222,13 @@ export class BuildState {
     return intact ? state.outputs.map((o) => o.checksum) : undefined;
   }
 
+  /** The package files `name`'s last recorded build made (none when it has no record). */
+  outputs(name: string): string[] {
+    const file = this.file(name);
+    if (!existsSync(file)) return [];
+    return (JSON.parse(readFileSync(file, "utf8")) as { outputs: Array<{ file: string }> }).outputs.map((o) => o.file);
+  }
+
   /** Records what a build made from `inputs`; returns its package checksums. */
   record(name: string, key: string, inputs: string, report: BuildReport): string[] {
     const outputs = report.packages.map((p) => ({ file: basename(p.file), checksum: p.checksum }));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
 import { type BootstrapEvent, buildOrder, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
 import { runCli, tempDir } from "../helpers.js";
 
@@ -70,7 +71,15 @@ describe("bootstrap run order", () => {
     const stages = loadStages(join(dir, "stages.yaml"));
     const events: BootstrapEvent[] = [];
     const out = join(dir, "out");
-    const result = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache"), onEvent: (e) => events.push(e) });
+    const key = loadSigningKey(generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath);
+    const result = await runBootstrap({
+      out,
+      stages: stages.slice(0, 1),
+      jobs: 2,
+      cacheDir: join(dir, "cache"),
+      signingKey: key,
+      onEvent: (e) => events.push(e),
+    });
     const pair = result.stages[0];
     assert.deepEqual(
       pair?.built.map((b) => [b.recipe, b.packages.map((p) => p.file)]),
@@ -90,7 +99,7 @@ describe("bootstrap run order", () => {
     );
     // The same recipes in a stage that builds from itself: one by one, whatever --jobs says.
     const chained: BootstrapEvent[] = [];
-    await runBootstrap({ out, stages: stages.slice(1), jobs: 2, cacheDir: join(dir, "cache"), onEvent: (e) => chained.push(e) });
+    await runBootstrap({ out, stages: stages.slice(1), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key, onEvent: (e) => chained.push(e) });
     assert.deepEqual(order(chained), ["recipe slow", "recipe-done slow", "recipe quick", "recipe-done quick"]);
     // Progress knows what each recipe took in the run before (the pair stage's report): slow slept a second.
     const slowStart = chained.find((e) => e.type === "recipe" && e.recipe === "slow");
@@ -98,7 +107,7 @@ describe("bootstrap run order", () => {
 
     // A warm rerun builds nothing and keeps the cold run's times in the stage's report, where
     // `--list` shows them.
-    const warm = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache") });
+    const warm = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key });
     assert.deepEqual([warm.stages[0]?.built, warm.stages[0]?.fresh], [[], ["slow", "quick"]]);
     assert.deepEqual(Object.keys(warm.stages[0]?.buildTimes ?? {}), ["slow", "quick"]);
     assert.equal(warm.stages[0]?.buildTimes.slow, pair?.buildTimes.slow);
@@ -108,5 +117,24 @@ describe("bootstrap run order", () => {
     const lastTimes = (name: string) => stagesListed.find((st) => st.name === name)?.recipes.map((r) => r.lastMs);
     assert.deepEqual(lastTimes("pair"), [pair?.buildTimes.slow, pair?.buildTimes.quick]);
     assert.ok((lastTimes("chain")?.[0] ?? 0) >= 1000, "the chain stage's own time for slow");
+
+    // A new epoch of slow: its old package (and provenance) leaves the stage's repository, so no
+    // later stage's root can take it; quick's stays.
+    writeFileSync(join(dir, "r/slow.yaml"), recipe("slow", "sleep 1").replace("epoch: 0", "epoch: 1"));
+    const bumped = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key });
+    assert.deepEqual(
+      bumped.stages[0]?.built.map((b) => b.packages.map((p) => p.file)),
+      [["slow-1-r1.apk"]],
+    );
+    assert.deepEqual(bumped.stages[0]?.superseded, ["slow-1-r0.apk"]);
+    const arch = bumped.arch;
+    assert.deepEqual(readdirSync(join(out, "pair", arch)).sort(), ["APKINDEX.tar.gz", "quick-1-r0.apk", "slow-1-r1.apk"]);
+    assert.deepEqual(readdirSync(join(out, "pair", "provenance", arch)).sort(), ["quick-1-r0.apk.provenance.json", "slow-1-r1.apk.provenance.json"]);
+    assert.deepEqual(
+      readIndexFile(join(out, "pair", arch, "APKINDEX.tar.gz"))
+        .entries.map((e) => `${e.name}-${e.version}`)
+        .sort(),
+      ["quick-1-r0", "slow-1-r1"],
+    );
   });
 });

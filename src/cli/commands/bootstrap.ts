@@ -138,6 +138,7 @@ export function registerBootstrap(program: Command, io: Io): void {
         }
         for (const s of report.stages) {
           io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${seconds(s.ms)} → ${s.repository}\n`);
+          for (const file of s.superseded) io.out(`  removed (superseded)  ${file}\n`);
           if (!s.comparison) continue;
           for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);
           for (const p of s.comparison.different) io.out(`  DIFFERENT  ${p.sha256} ≠ ${p.againstSha256}  ${p.file}${p.report ? ` (${p.report})` : ""}\n`);
