@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
+import { generateApkKey, indexDirectory, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
 import { type BootstrapEvent, buildOrder, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
 import { runCli, tempDir } from "../helpers.js";
 
@@ -65,6 +65,9 @@ describe("bootstrap run order", () => {
         "  - name: chain",
         "    environment-from: [self]",
         "    recipes: [r/slow.yaml, r/quick.yaml]",
+        "  - name: seeded",
+        "    environment-from: [self]",
+        "    recipes: [r/slow.yaml]",
         "",
       ].join("\n"),
     );
@@ -99,7 +102,7 @@ describe("bootstrap run order", () => {
     );
     // The same recipes in a stage that builds from itself: one by one, whatever --jobs says.
     const chained: BootstrapEvent[] = [];
-    await runBootstrap({ out, stages: stages.slice(1), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key, onEvent: (e) => chained.push(e) });
+    await runBootstrap({ out, stages: stages.slice(1, 2), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key, onEvent: (e) => chained.push(e) });
     assert.deepEqual(order(chained), ["recipe slow", "recipe-done slow", "recipe quick", "recipe-done quick"]);
     // Progress knows what each recipe took in the run before (the pair stage's report): slow slept a second.
     const slowStart = chained.find((e) => e.type === "recipe" && e.recipe === "slow");
@@ -136,5 +139,17 @@ describe("bootstrap run order", () => {
         .sort(),
       ["quick-1-r0", "slow-1-r1"],
     );
+    // A stage seeded by hand (as the main-job test seeds one with busybox and musl): what it does
+    // not build stays, its own builds' older versions go.
+    const seededDir = join(out, "seeded", arch);
+    mkdirSync(seededDir, { recursive: true });
+    for (const f of ["quick-1-r0.apk", "slow-1-r1.apk"]) copyFileSync(join(out, "pair", arch, f), join(seededDir, f));
+    indexDirectory(seededDir, { signingKey: key, sourceDateEpoch: 0 });
+    writeFileSync(join(dir, "r/slow.yaml"), recipe("slow", "sleep 1").replace("epoch: 0", "epoch: 2"));
+    const seeded = await runBootstrap({ out, stages: stages.slice(2), cacheDir: join(dir, "cache"), signingKey: key });
+    assert.deepEqual(seeded.stages[0]?.superseded, ["slow-1-r1.apk"], "a seeded package of a name the stage builds is an older version");
+    assert.deepEqual(readdirSync(seededDir).sort(), ["APKINDEX.tar.gz", "quick-1-r0.apk", "slow-1-r2.apk"]);
+    const reseeded = await runBootstrap({ out, stages: stages.slice(2), cacheDir: join(dir, "cache"), signingKey: key });
+    assert.deepEqual(reseeded.stages[0]?.fresh, ["slow"]);
   });
 });
