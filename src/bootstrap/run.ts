@@ -121,9 +121,10 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   };
   // What each recipe took in earlier runs (any stage's report): the build order, and what progress expects.
   const recorded = recordedBuildTimes(opts.out);
+  const recipes = stage.recipes.map((file) => ({ file, recipe: loadRecipe(file) }));
+  const names = recipes.map((r) => r.recipe.package.name);
   const buildAt = async (i: number) => {
-    const recipeFile = stage.recipes[i] as string;
-    const recipe = loadRecipe(recipeFile);
+    const { file: recipeFile, recipe } = recipes[i] as (typeof recipes)[number];
     const name = recipe.package.name;
     const inputs = sortedJson({
       recipe: sha256File(recipeFile),
@@ -161,7 +162,6 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   };
   // A stage whose recipes build from each other (`self`) builds them one by one, in file order.
   const jobs = stage.environmentFrom.includes("self") ? 1 : Math.max(1, opts.jobs ?? 1);
-  const names = stage.recipes.map((r) => loadRecipe(r).package.name);
   await inPool(buildOrder(names, recorded, jobs), jobs, buildAt);
   // The report in the stages file's order, whichever build finished first.
   const position = (name: string) => names.indexOf(name);
@@ -238,10 +238,10 @@ function requireEnvironmentStages(stage: Stage, arch: string, repositories: stri
 }
 
 /**
- * The order a stage's recipes (by package name, in the file's order) start in, as indexes. One at a time: the file's
- * order. Several at once: the longest first, by the times an earlier run recorded for the same
- * recipe in any stage under OUT (GCC's half hour then runs beside the short builds instead of
- * after them); recipes never timed keep the file's order, after the timed ones.
+ * The order a stage's recipes (their package names, in the file's order) start in, as indexes.
+ * One at a time: the file's order. Several at once: the longest first, by `recorded` times
+ * (recordedBuildTimes), so GCC's build starts at once and the short ones run beside it; recipes
+ * never timed keep the file's order, after the timed ones.
  */
 export function buildOrder(names: string[], recorded: Map<string, number>, jobs: number): number[] {
   const order = names.map((_, i) => i);
