@@ -33,5 +33,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const extra = process.argv.slice(2).filter((a) => a !== "--slow" && a !== "--peers");
-const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...extra, ...files], { stdio: "inherit" });
+// The slow suites skip themselves unless this is set (test/helpers.ts, SLOW_SUITE_SKIP).
+const env = kind === ".slow.test.js" ? { ...process.env, UNDISTRO_TEST_SLOW: "1" } : process.env;
+const result = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...extra, ...files], { stdio: "inherit", env });
 process.exit(result.status ?? 1);

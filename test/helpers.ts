@@ -16,6 +16,15 @@ export const REFERENCE = join(SHARED, "reference");
 export const FIXTURES = join(REPO_ROOT, "test/fixtures");
 export const BIN = join(REPO_ROOT, "bin/undistro");
 
+/**
+ * A slow suite's `skip` (hours of builds): it runs only when asked for, under `npm run test:slow`
+ * (scripts/run-tests.mjs --slow sets UNDISTRO_TEST_SLOW=1) or with that variable set by hand. A
+ * glob such as `node --test dist/test/bootstrap/*.test.js` matches the slow files too, and would
+ * otherwise start a bootstrap beside whatever else runs.
+ */
+export const SLOW_SUITE_SKIP: string | false =
+  process.env.UNDISTRO_TEST_SLOW === "1" ? false : "a slow suite: run it with `npm run test:slow`, or set UNDISTRO_TEST_SLOW=1";
+
 export function tempDir(t?: { after: (fn: () => void) => void }, prefix = "undistro-test-"): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   if (t) t.after(() => rmSync(dir, { recursive: true, force: true }));

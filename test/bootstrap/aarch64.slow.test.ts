@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
+import { REPO_ROOT, runBin, SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, emulatedShell, undistroOrFail } from "../image/helpers.js";
 
 // Slow suite (npm run test:slow): aarch64 from x86_64, hermetically (docs/bootstrap.md). Needs
@@ -11,7 +11,7 @@ import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, emulatedShell, undistroOrFail } from "../
 // builds the cross-aarch64 and aarch64 stages: two GCC builds, about 80 minutes cold on 2 cores.
 const MIRROR = join(REPO_ROOT, ".cache/mirror");
 
-describe("aarch64, cross-built hermetically", { skip: process.arch !== "x64" && "the cross stages run on x86_64" }, () => {
+describe("aarch64, cross-built hermetically", { skip: SLOW_SUITE_SKIP || (process.arch !== "x64" && "the cross stages run on x86_64") }, () => {
   it("undistro's aarch64 GCC, built by its cross toolchain, compiles and runs a C program under qemu", { timeout: 6 * 3600_000 }, (t) => {
     assert.ok(existsSync(join(BOOTSTRAP_OUT, "stage1/x86_64/APKINDEX.tar.gz")), `stage 1 under ${BOOTSTRAP_OUT}: run the bootstrap's slow suite first`);
     const fetched = spawnSync("bash", ["scripts/fetch-sources.sh", "--bootstrap"], { cwd: REPO_ROOT, encoding: "utf8" });

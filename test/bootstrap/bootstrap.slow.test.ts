@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT, runBin, tempDir } from "../helpers.js";
+import { REPO_ROOT, runBin, SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 
 // Slow suite (npm run test:slow): the bootstrap to its fixpoint (stages 0-3; the `extra` stage is
 // the Go chain, tested by test/image/go.slow.test.ts), GCC four times (cold: hours on 2 cores; the
@@ -12,7 +12,7 @@ const OUT = process.env.UNDISTRO_BOOTSTRAP_OUT ?? join(REPO_ROOT, ".cache/bootst
 const KEY = join(OUT, "keys/undistro.rsa");
 const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
 
-describe("the bootstrap", () => {
+describe("the bootstrap", { skip: SLOW_SUITE_SKIP }, () => {
   it("builds the toolchain from the host's compiler to a fixpoint, then a hermetic probe with it", { timeout: 12 * 3600_000 }, (t) => {
     const fetched = spawnSync("bash", ["scripts/fetch-sources.sh", "--bootstrap"], { cwd: REPO_ROOT, encoding: "utf8" });
     assert.equal(fetched.status, 0, fetched.stderr);

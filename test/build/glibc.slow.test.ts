@@ -6,12 +6,12 @@ import { describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readPackage } from "../../src/apk/index.js";
 import { buildRecipe } from "../../src/build/index.js";
 import { installPackages } from "../../src/image/index.js";
-import { REPO_ROOT, tempDir } from "../helpers.js";
+import { REPO_ROOT, SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 
 const MIRROR = join(REPO_ROOT, ".cache/mirror");
 
 // Slow suite (npm run test:slow): glibc from its release tarball takes about 5 minutes on 2 cores.
-describe("the glibc flavour", () => {
+describe("the glibc flavour", { skip: SLOW_SUITE_SKIP }, () => {
   it("builds glibc 2.36 from source; a program runs in a root holding only our glibc", { timeout: 90 * 60_000 }, async (t) => {
     const fetched = spawnSync("bash", ["scripts/fetch-sources.sh", "glibc"], { cwd: REPO_ROOT, encoding: "utf8" });
     assert.equal(fetched.status, 0, fetched.stderr);

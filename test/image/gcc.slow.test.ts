@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { REPO_ROOT, tempDir } from "../helpers.js";
+import { REPO_ROOT, SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 import { buildExtraImage, publishAndVerify, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): the gcc image of distro/extra, from the bootstrap's packages
@@ -12,7 +12,7 @@ import { buildExtraImage, publishAndVerify, runcShell } from "./helpers.js";
 const OUT = process.env.UNDISTRO_BOOTSTRAP_OUT ?? join(REPO_ROOT, ".cache/bootstrap");
 const STAGE = process.env.UNDISTRO_GCC_STAGE ?? "stage2";
 
-describe("the gcc image (distro/extra, from the bootstrap)", () => {
+describe("the gcc image (distro/extra, from the bootstrap)", { skip: SLOW_SUITE_SKIP }, () => {
   let layout = "";
   let dir = "";
   let repo = "";

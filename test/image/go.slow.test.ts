@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { readIndexFile, readPackage } from "../../src/apk/index.js";
 import { BUILD_RECORD_FILE, parseBuildRecord } from "../../src/build/index.js";
-import { REPO_ROOT, tempDir } from "../helpers.js";
+import { REPO_ROOT, SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 import { BOOTSTRAP_KEY, BOOTSTRAP_OUT, bootstrapExtraStage, buildExtraImage, buildWithBootstrapKey, publishAndVerify, runcShell } from "./helpers.js";
 
 // Slow suite (npm run test:slow): Go from source by its bootstrap chain, with no compiler of the
@@ -31,7 +31,7 @@ function record(name: string) {
   return parseBuildRecord(bytes, apk);
 }
 
-describe("the go image (distro/extra), Go built from undistro's gccgo up", { timeout: 6 * 3600_000 }, () => {
+describe("the go image (distro/extra), Go built from undistro's gccgo up", { skip: SLOW_SUITE_SKIP, timeout: 6 * 3600_000 }, () => {
   let dir: string;
   let layout: string;
 

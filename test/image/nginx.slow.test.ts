@@ -4,7 +4,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { tempDir } from "../helpers.js";
+import { SLOW_SUITE_SKIP, tempDir } from "../helpers.js";
 import { BOOTSTRAP_KEY, bootstrapExtraStage, buildExtraImage, publishAndVerify } from "./helpers.js";
 
 // Slow suite (npm run test:slow): distro/extra's OpenSSL, pcre2, nginx and tzdata built hermetically
@@ -39,7 +39,7 @@ function curlIn(pid: number, args: string[]) {
   return spawnSync("nsenter", ["-t", String(pid), "-n", "curl", "-sS", "--max-time", "10", ...args], { encoding: "utf8" });
 }
 
-describe("the nginx image (distro/extra)", { timeout: 3 * 3600_000 }, () => {
+describe("the nginx image (distro/extra)", { skip: SLOW_SUITE_SKIP, timeout: 3 * 3600_000 }, () => {
   let dir: string;
   let layout: string;
   let extra: string;
