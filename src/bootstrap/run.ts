@@ -289,9 +289,11 @@ export function readStageReport(repository: string): { buildTimes: Record<string
 /**
  * Every package of `stage` (as its index lists them) against the file of the same name in the
  * other stage's repository, by sha256. A difference is reported with diffoscope when it is
- * installed (its text report beside the logs).
+ * installed (its text report beside the logs). Reports of earlier comparisons go first: the stage's
+ * log directory shows what differs now, not what differed before a fix.
  */
 export function compareStages(stage: Stage, repository: string, against: string, arch: string, logDir?: string): Comparison {
+  if (logDir && existsSync(logDir)) for (const name of readdirSync(logDir)) if (name.endsWith(DIFFOSCOPE_SUFFIX)) rmSync(join(logDir, name), { force: true });
   const mine = readIndexFile(join(repository, arch, "APKINDEX.tar.gz")).entries.map((e) => `${e.name}-${e.version}.apk`);
   const out: Comparison = { against: stage.compareWith ?? against, identical: [], different: [], missing: [] };
   for (const file of mine.sort()) {
@@ -308,10 +310,12 @@ export function compareStages(stage: Stage, repository: string, against: string,
   return out;
 }
 
+const DIFFOSCOPE_SUFFIX = ".diffoscope.txt";
+
 function diffoscope(a: string, b: string, logDir: string | undefined): { report?: string } {
   if (!logDir || spawnSync("diffoscope", ["--version"], { stdio: "ignore" }).status !== 0) return {};
   mkdirSync(logDir, { recursive: true });
-  const report = join(logDir, `${basename(a)}.diffoscope.txt`);
+  const report = join(logDir, `${basename(a)}${DIFFOSCOPE_SUFFIX}`);
   // diffoscope exits 1 when the files differ: that is the expected case here.
   spawnSync("diffoscope", ["--text", report, "--max-report-size", String(16 << 20), a, b], { stdio: "ignore", timeout: 30 * 60_000 });
   return existsSync(report) ? { report } : {};

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generateApkKey, indexDirectory, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
-import { type BootstrapEvent, buildOrder, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
+import { type BootstrapEvent, buildOrder, compareStages, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
 import { runCli, tempDir } from "../helpers.js";
 
 const recipe = (name: string, script: string) =>
@@ -151,5 +151,45 @@ describe("bootstrap run order", () => {
     assert.deepEqual(readdirSync(seededDir).sort(), ["APKINDEX.tar.gz", "quick-1-r0.apk", "slow-1-r2.apk"]);
     const reseeded = await runBootstrap({ out, stages: stages.slice(2), cacheDir: join(dir, "cache"), signingKey: key });
     assert.deepEqual(reseeded.stages[0]?.fresh, ["slow"]);
+  });
+
+  it("a stage compared with another: a differing package gets a diffoscope report, and a later comparison drops the reports of the one before", async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, "r"));
+    writeFileSync(join(dir, "r/probe.yaml"), recipe("probe", "true"));
+    writeFileSync(
+      join(dir, "stages.yaml"),
+      "stages:\n  - name: a\n    recipes: [r/probe.yaml]\n  - name: b\n    compare-with: a\n    recipes: [r/probe.yaml]\n",
+    );
+    const stages = loadStages(join(dir, "stages.yaml"));
+    const out = join(dir, "out");
+    const key = loadSigningKey(generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath);
+    const { arch } = await runBootstrap({ out, stages: stages.slice(0, 1), cacheDir: join(dir, "cache"), signingKey: key });
+    // Stage b: a's repository, with its package's last byte changed after indexing.
+    mkdirSync(join(out, "b", arch), { recursive: true });
+    for (const f of readdirSync(join(out, "a", arch))) copyFileSync(join(out, "a", arch, f), join(out, "b", arch, f));
+    const apk = join(out, "b", arch, "probe-1-r0.apk");
+    const bytes = readFileSync(apk);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
+    writeFileSync(apk, bytes);
+    const logDir = join(dir, "logs");
+    mkdirSync(logDir);
+    writeFileSync(join(logDir, "probe-0-r0.apk.diffoscope.txt"), "a report from an earlier run\n");
+    writeFileSync(join(logDir, "probe-1-r0.x86_64.log"), "a build log\n");
+    const stageB = stages[1] as (typeof stages)[number];
+    const differing = compareStages(stageB, join(out, "b"), join(out, "a"), arch, logDir);
+    assert.deepEqual(differing.identical, []);
+    assert.deepEqual(
+      differing.different.map((d) => d.file),
+      ["probe-1-r0.apk"],
+    );
+    // diffoscope (scripts/setup.sh installs it) writes the report; the earlier one is gone, the build log stays.
+    assert.equal(differing.different[0]?.report, join(logDir, "probe-1-r0.apk.diffoscope.txt"));
+    assert.deepEqual(readdirSync(logDir).sort(), ["probe-1-r0.apk.diffoscope.txt", "probe-1-r0.x86_64.log"]);
+    // Fixed: the same bytes again. The comparison is clean, and so is the log directory.
+    copyFileSync(join(out, "a", arch, "probe-1-r0.apk"), apk);
+    const same = compareStages(stageB, join(out, "b"), join(out, "a"), arch, logDir);
+    assert.deepEqual([same.identical.map((p) => p.file), same.different], [["probe-1-r0.apk"], []]);
+    assert.deepEqual(readdirSync(logDir), ["probe-1-r0.x86_64.log"]);
   });
 });
