@@ -97,10 +97,14 @@ export interface BuildOptions {
   /** The workspace through disorderfs: every directory listing in a shuffled order (rebuild-check). */
   shuffleDirectories?: boolean;
   onEvent?: (e: BuildEvent) => void;
+  /** How often a running step reports it is still running (`step-progress`); default a minute. */
+  stepProgressEveryMs?: number;
 }
 
 export type BuildEvent =
   | { type: "step-start"; package: string; index: number; total: number; name: string; where: string }
+  /** A step still running: how long so far and the last line it printed (GCC's build step is most of an hour). */
+  | { type: "step-progress"; package: string; index: number; total: number; name: string; ms: number; lastLine?: string }
   | { type: "step-end"; package: string; index: number; total: number; name: string; ms: number }
   | { type: "source"; uri: string; from: string }
   | { type: "package"; name: string; file: string }
@@ -560,21 +564,27 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
     ctx.steps.push(recordedStep(label, step));
     const t0 = Date.now();
     log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
+    const heartbeat = stepHeartbeat(opts, { package: label, index: i + 1, total: steps.length, name: step.name }, t0);
     let result: SandboxResult;
-    if (step.kind === "run") {
-      result = await runInSandbox({
-        workspace: ws,
-        workdir: step.workdir,
-        script: step.script,
-        env: { ...env, ...step.env },
-        logStream: log,
-        readOnly,
-        ...placement,
-      });
-    } else if (step.kind === "fetch") {
-      result = await fetchStep(step, ws, recipe, env, log, ctx.sources, opts.cacheDir ?? defaultCacheDir(), opts, recipeDir, placement);
-    } else {
-      result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
+    try {
+      if (step.kind === "run") {
+        result = await runInSandbox({
+          workspace: ws,
+          workdir: step.workdir,
+          script: step.script,
+          env: { ...env, ...step.env },
+          logStream: log,
+          onLine: heartbeat.line,
+          readOnly,
+          ...placement,
+        });
+      } else if (step.kind === "fetch") {
+        result = await fetchStep(step, ws, recipe, env, log, ctx.sources, opts.cacheDir ?? defaultCacheDir(), opts, recipeDir, placement);
+      } else {
+        result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
+      }
+    } finally {
+      heartbeat.stop();
     }
     if (result.timedOut) throw stepTimedOut(recipe, step, stepTimeout, result.tail, logFile);
     const missing = result.code === 127 ? missingCommand(result.tail) : undefined;
@@ -582,6 +592,40 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
     if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
     opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
   }
+}
+
+/**
+ * While a step runs, a `step-progress` event every `stepProgressEveryMs` with the time so far and
+ * the last non-blank line the step printed (control characters dropped: the line is the recipe's
+ * output, shown on the user's terminal; cut to 160 characters).
+ */
+function stepHeartbeat(opts: BuildOptions, step: { package: string; index: number; total: number; name: string }, started: number) {
+  const every = opts.stepProgressEveryMs ?? 60_000;
+  let last = "";
+  const beat = () => {
+    const lastLine = printableLine(last);
+    opts.onEvent?.({ type: "step-progress", ...step, ms: Date.now() - started, ...(lastLine ? { lastLine } : {}) });
+  };
+  const timer = opts.onEvent && every > 0 ? setInterval(beat, every) : undefined;
+  timer?.unref();
+  return {
+    // Called for every line of output (GCC prints hundreds of thousands): keep it cheap.
+    line(text: string) {
+      if (text.length && text.trim()) last = text;
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+function printableLine(text: string): string {
+  // Terminal escape sequences (colours, cursor moves) whole, then any other control character.
+  const printable = text
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "")
+    .replace(/[\x00-\x1f\x7f-\x9f]/g, "")
+    .trim();
+  return printable.length > 160 ? `${printable.slice(0, 159)}…` : printable;
 }
 
 function recordedStep(label: string, step: PlannedStep): RecordedStep {

@@ -24,6 +24,17 @@ export function printJson(io: Io, value: unknown): void {
 /** "1 package", "2 packages": a count and its noun, plural by adding "s". */
 export const counted = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
+/** A duration for progress lines: "4.2 s" under a minute, else "12 min 5 s" (whole seconds). */
+export function duration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const total = Math.round(ms / 1000);
+  return `${Math.floor(total / 60)} min ${total % 60} s`;
+}
+
+/** A running step's heartbeat: `PREFIX   still running, 12 min 0 s: LAST LINE`. */
+export const stillRunning = (prefix: string, ms: number, lastLine?: string): string =>
+  `${prefix}   still running, ${duration(ms)}${lastLine ? `: ${lastLine}` : ""}\n`;
+
 /** Exit codes: 0 ok, 1 a check or operation failed, 2 bad usage, 70 internal error. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, internal: 70 } as const;
 

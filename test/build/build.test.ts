@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { before, describe, it } from "node:test";
 import Ajv2019 from "ajv/dist/2019.js";
 import { ApkKeyring, extractPackage, generateApkKey, loadSigningKey, readIndexFile, readPackage, verifyIndex, verifyPackage } from "../../src/apk/index.js";
-import { buildRecipe, parseBuildRecord } from "../../src/build/index.js";
+import { type BuildEvent, buildRecipe, parseBuildRecord } from "../../src/build/index.js";
 import { verifyDsse } from "../../src/sign/index.js";
 import { UndistroError } from "../../src/util/index.js";
 import { REFERENCE, REPO_ROOT, tempDir } from "../helpers.js";
@@ -170,6 +170,28 @@ describe("building GNU hello from its upstream tarball", () => {
     const again = readFileSync(join(dir, "logs/fails-late-1.0-r0.x86_64.log"), "utf8");
     assert.equal(again.match(/^undistro .* building /gm)?.length, 1, again);
     assert.doesNotMatch(again, /the workspace is kept at /);
+  });
+
+  it("a long step reports it is still running, with the time so far and its last printed line, cleaned of control characters", async () => {
+    const recipe = join(dir, "slow-step.yaml");
+    writeFileSync(
+      recipe,
+      `package:\n  name: slow-step\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - name: quick\n    runs: echo fast\n  - name: long\n    runs: |\n      printf 'make[2]: Entering directory libfoo \\033[31mred\\033[0m\\n\\n'\n      sleep 1.5\n`,
+    );
+    const events: BuildEvent[] = [];
+    await buildRecipe(recipe, { outDir: join(dir, "out-slow"), signingKey: loadSigningKey(key), stepProgressEveryMs: 400, onEvent: (e) => events.push(e) });
+    const beats = events.filter((e) => e.type === "step-progress");
+    assert.ok(beats.length >= 2, JSON.stringify(events));
+    // Only the long step beat, after the step started and with growing times.
+    assert.deepEqual([...new Set(beats.map((e) => e.type === "step-progress" && e.name))], ["long"]);
+    const times = beats.map((e) => (e.type === "step-progress" ? e.ms : 0));
+    assert.ok(times[0] !== undefined && times[0] >= 400 && times.every((ms, i) => i === 0 || ms > (times[i - 1] ?? 0)), times.join(", "));
+    // The blank line after it is not the last line; the escape sequences are gone.
+    const last = beats.at(-1);
+    assert.equal(last?.type === "step-progress" && last.lastLine, "make[2]: Entering directory libfoo red");
+    // None after the step ended.
+    const ended = events.findIndex((e) => e.type === "step-end" && e.name === "long");
+    assert.ok(events.slice(ended).every((e) => e.type !== "step-progress"));
   });
 
   it("writes the recipe's replaces (and its priority) into the package, where apk and undistro's installer read them", async () => {

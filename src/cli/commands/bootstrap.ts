@@ -15,7 +15,7 @@ import {
 } from "../../bootstrap/index.js";
 import { loadRecipe } from "../../recipe/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
-import { counted, EXIT, type Io, printJson } from "../output.js";
+import { counted, duration, EXIT, type Io, printJson, stillRunning } from "../output.js";
 import { action, collect, parseDuration } from "./shared.js";
 
 interface BootstrapFlags {
@@ -33,18 +33,19 @@ interface BootstrapFlags {
   quiet?: boolean;
 }
 
-const seconds = (ms: number) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s` : `${(ms / 1000).toFixed(1)} s`);
-
 function progress(io: Io): (e: BootstrapEvent) => void {
   return (e) => {
     if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${counted(e.recipes, "recipe")}\n`);
     else if (e.type === "recipe")
-      io.err(`[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : e.earlierMs ? `: took ${seconds(e.earlierMs)} before` : ""}\n`);
-    else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${counted(e.packages, "package")} in ${seconds(e.ms)}\n`);
+      io.err(
+        `[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : e.earlierMs ? `: took ${duration(e.earlierMs)} before` : ""}\n`,
+      );
+    else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${counted(e.packages, "package")} in ${duration(e.ms)}\n`);
     else if (e.type === "build" && e.event.type === "step-start")
       io.err(`[${e.stage}] [${e.event.package}] (${e.event.index}/${e.event.total}) ${e.event.name}\n`);
+    else if (e.type === "build" && e.event.type === "step-progress") io.err(stillRunning(`[${e.stage}] [${e.event.package}]`, e.event.ms, e.event.lastLine));
     else if (e.type === "build" && e.event.type === "step-end" && e.event.ms > 10_000)
-      io.err(`[${e.stage}] [${e.event.package}]   done in ${seconds(e.event.ms)}\n`);
+      io.err(`[${e.stage}] [${e.event.package}]   done in ${duration(e.event.ms)}\n`);
     else if (e.type === "compare")
       io.err(`[${e.stage}] against ${e.against}: ${e.identical} identical${e.different.length ? `, different: ${e.different.join(", ")}` : ""}\n`);
   };
@@ -80,7 +81,7 @@ function listStages(io: Io, stages: Stage[], out: string, json: boolean): void {
   }
   for (const s of listed) {
     io.out(`${s.name}${s.hermetic ? " (hermetic)" : ""}: ${s.description}\n`);
-    for (const r of s.recipes) io.out(`  ${r.file}${r.lastMs !== undefined ? `  (${seconds(r.lastMs)} last time)` : ""}\n`);
+    for (const r of s.recipes) io.out(`  ${r.file}${r.lastMs !== undefined ? `  (${duration(r.lastMs)} last time)` : ""}\n`);
   }
 }
 
@@ -137,7 +138,7 @@ export function registerBootstrap(program: Command, io: Io): void {
           return failure ? EXIT.failed : EXIT.ok;
         }
         for (const s of report.stages) {
-          io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${seconds(s.ms)} → ${s.repository}\n`);
+          io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${duration(s.ms)} → ${s.repository}\n`);
           for (const file of s.superseded) io.out(`  removed (superseded)  ${file}\n`);
           if (!s.comparison) continue;
           for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);

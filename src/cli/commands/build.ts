@@ -4,7 +4,7 @@ import { loadSigningKey } from "../../apk/index.js";
 import { addToMirror, type BuildEvent, buildGraph, buildRecipe, formatPlanDot, formatPlanText, hostArch, planGraph } from "../../build/index.js";
 import { loadCosignPrivateKey } from "../../sign/index.js";
 import { loadProjectConfig, UndistroError } from "../../util/index.js";
-import { counted, type Io, printJson } from "../output.js";
+import { counted, duration, type Io, printJson, stillRunning } from "../output.js";
 import { action, collect, keyPassword, parseDuration } from "./shared.js";
 
 interface BuildFlags {
@@ -68,7 +68,8 @@ export function registerBuild(program: Command, io: Io): void {
         const onEvent = (e: BuildEvent) => {
           if (f.json) return;
           if (e.type === "step-start") io.err(`[${e.package}] (${e.index}/${e.total}) ${e.name}\n`);
-          else if (e.type === "step-end" && e.ms > 2000) io.err(`[${e.package}]   done in ${(e.ms / 1000).toFixed(1)} s\n`);
+          else if (e.type === "step-progress") io.err(stillRunning(`[${e.package}]`, e.ms, e.lastLine));
+          else if (e.type === "step-end" && e.ms > 2000) io.err(`[${e.package}]   done in ${duration(e.ms)}\n`);
           else if (e.type === "source") io.err(`source ${e.uri} (from ${e.from})\n`);
           else if (e.type === "skip") io.err(`skipped: ${e.reason}\n`);
         };
