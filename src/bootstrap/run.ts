@@ -35,7 +35,7 @@ export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermeti
 
 export type BootstrapEvent =
   | { type: "stage"; stage: string; index: number; total: number; description: string; recipes: number }
-  | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean; earlierMs?: number }
+  | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean; earlierMs?: number; why?: string }
   | { type: "recipe-done"; stage: string; recipe: string; ms: number; packages: number }
   | { type: "build"; stage: string; event: BuildEvent }
   | { type: "compare"; stage: string; against: string; identical: number; different: string[] };
@@ -148,6 +148,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       total: stage.recipes.length,
       fresh: fresh !== undefined,
       ...(earlierMs !== undefined ? { earlierMs } : {}),
+      ...(fresh ? {} : { why: state.whyStale(name, inputs) }),
     });
     if (fresh) {
       report.fresh.push(name);

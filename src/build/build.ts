@@ -108,7 +108,9 @@ export type BuildEvent =
   | { type: "step-end"; package: string; index: number; total: number; name: string; ms: number }
   | { type: "source"; uri: string; from: string }
   | { type: "package"; name: string; file: string }
-  | { type: "skip"; reason: string };
+  | { type: "skip"; reason: string }
+  /** A recipe built again (a graph build or the bootstrap): why its earlier build does not stand. */
+  | { type: "stale"; recipe: string; reason: string };
 
 export interface BuiltPackage {
   name: string;

@@ -222,6 +222,25 @@ export class BuildState {
     return intact ? state.outputs.map((o) => o.checksum) : undefined;
   }
 
+  /**
+   * Why `name` is built again from `inputs` (the sortedJson its key hashes), for progress: what
+   * differs from the recorded build's inputs, or that its packages are gone. Only called when
+   * `fresh` said no.
+   */
+  whyStale(name: string, inputs: string): string {
+    const file = this.file(name);
+    if (!existsSync(file)) return "no earlier build here";
+    let recorded: Record<string, unknown>;
+    try {
+      recorded = (JSON.parse(readFileSync(file, "utf8")) as { inputs?: Record<string, unknown> }).inputs ?? {};
+    } catch {
+      return "its earlier build's record is unreadable";
+    }
+    const now = JSON.parse(inputs) as Record<string, unknown>;
+    const reasons = staleReasons(recorded, now);
+    return reasons.length ? reasons.join("; ") : "its packages are missing from the repository or changed there";
+  }
+
   /** The package files `name`'s last recorded build made (none when it has no record). */
   outputs(name: string): string[] {
     const file = this.file(name);
@@ -235,6 +254,50 @@ export class BuildState {
     writeFileAtomic(this.file(name), Buffer.from(`${sortedJson({ key, inputs: JSON.parse(inputs), outputs })}\n`));
     return outputs.map((o) => o.checksum);
   }
+}
+
+const INPUT_NAMES: Record<string, string> = {
+  recipe: "the recipe changed",
+  pipelines: "a pipeline it uses changed",
+  dependencies: "a recipe it depends on was rebuilt",
+  arch: "another architecture",
+  epoch: "SOURCE_DATE_EPOCH changed",
+  hermetic: "hermetic changed",
+};
+
+/** What differs between two builds' inputs, in words (the environment package by package). */
+function staleReasons(before: Record<string, unknown>, now: Record<string, unknown>): string[] {
+  const reasons: string[] = [];
+  for (const field of [...new Set([...Object.keys(before), ...Object.keys(now)])].sort()) {
+    if (sortedJson(before[field]) === sortedJson(now[field])) continue;
+    if (field === "environment") reasons.push(`its build root changed: ${environmentChanges(before[field], now[field])}`);
+    else if (field === "builder") reasons.push(`undistro's builder changed (${String(before[field])} → ${String(now[field])})`);
+    else reasons.push(INPUT_NAMES[field] ?? `${field} changed`);
+  }
+  return reasons;
+}
+
+/** Environment entries are `name-version:checksum` (sysroot ones prefixed `sysroot:ARCH:`). */
+function environmentChanges(before: unknown, now: unknown): string {
+  const byName = (list: unknown) => {
+    const out = new Map<string, { version: string; checksum: string }>();
+    for (const entry of Array.isArray(list) ? list : []) {
+      const m = /^(.+)-(\d[^-]*-r\d+):(.*)$/.exec(String(entry));
+      if (m) out.set(m[1] as string, { version: m[2] as string, checksum: m[3] as string });
+      else out.set(String(entry), { version: "", checksum: "" });
+    }
+    return out;
+  };
+  const [was, is] = [byName(before), byName(now)];
+  const changes: string[] = [];
+  for (const [name, p] of [...is].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const old = was.get(name);
+    if (!old) changes.push(`+${name} ${p.version}`.trim());
+    else if (old.version !== p.version) changes.push(`${name} ${old.version} → ${p.version}`);
+    else if (old.checksum !== p.checksum) changes.push(`${name} ${p.version} rebuilt`);
+  }
+  for (const name of [...was.keys()].sort()) if (!is.has(name)) changes.push(`-${name}`);
+  return changes.length > 6 ? `${changes.slice(0, 6).join(", ")} and ${changes.length - 6} more` : changes.join(", ");
 }
 
 /** environmentKey, or a marker naming why it cannot resolve (the build then fails with its own error). */
@@ -303,6 +366,7 @@ export async function buildGraph(path: string, opts: GraphBuildOptions): Promise
           opts.onEvent?.({ type: "skip", reason: `${name}: inputs unchanged` });
           return { checksums: fresh };
         }
+        opts.onEvent?.({ type: "stale", recipe: name, reason: state.whyStale(name, inputs) });
         const report = await buildRecipe(node.recipe, { ...opts, arch });
         built.push(report);
         return { checksums: state.record(name, key, inputs, report) };

@@ -124,7 +124,23 @@ describe("bootstrap run order", () => {
     // A new epoch of slow: its old package (and provenance) leaves the stage's repository, so no
     // later stage's root can take it; quick's stays.
     writeFileSync(join(dir, "r/slow.yaml"), recipe("slow", "sleep 1").replace("epoch: 0", "epoch: 1"));
-    const bumped = await runBootstrap({ out, stages: stages.slice(0, 1), jobs: 2, cacheDir: join(dir, "cache"), signingKey: key });
+    const bumpedEvents: BootstrapEvent[] = [];
+    const bumped = await runBootstrap({
+      out,
+      stages: stages.slice(0, 1),
+      jobs: 2,
+      cacheDir: join(dir, "cache"),
+      signingKey: key,
+      onEvent: (e) => bumpedEvents.push(e),
+    });
+    // Progress says why slow is built again.
+    assert.deepEqual(
+      bumpedEvents.flatMap((e) => (e.type === "recipe" ? [[e.recipe, e.fresh, e.why]] : [])),
+      [
+        ["slow", false, "the recipe changed"],
+        ["quick", true, undefined],
+      ],
+    );
     assert.deepEqual(
       bumped.stages[0]?.built.map((b) => b.packages.map((p) => p.file)),
       [["slow-1-r1.apk"]],

@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generateApkKey, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
-import { buildGraph, formatPlanDot, PipelineRegistry, planGraph, recipePipelinesDigest } from "../../src/build/index.js";
+import { type BuildReport, BuildState, buildGraph, formatPlanDot, PipelineRegistry, planGraph, recipePipelinesDigest } from "../../src/build/index.js";
 import { loadRecipe } from "../../src/recipe/index.js";
-import { UndistroError } from "../../src/util/index.js";
+import { sortedJson, UndistroError } from "../../src/util/index.js";
 import { REPO_ROOT, runCli, tempDir } from "../helpers.js";
 
 function recipe(dir: string, name: string, needs: string[], extra = ""): void {
@@ -39,15 +39,20 @@ describe("build graph", () => {
     recipe(recipes, "loner", []);
     const key = loadSigningKey(generateApkKey(join(dir, "k"), { bits: 2048 }).privateKeyPath);
     const opts = { outDir: join(dir, "out"), signingKey: key, arch: "x86_64", sourceDateEpoch: 1, jobs: 2, cacheDir: join(dir, "cache") };
-    const first = await buildGraph(recipes, opts);
+    const firstWhy: string[] = [];
+    const first = await buildGraph(recipes, { ...opts, onEvent: (e) => e.type === "stale" && firstWhy.push(e.reason) });
     assert.deepEqual(first.plan.order, ["base", "loner", "middle", "top"]);
+    assert.deepEqual(firstWhy, Array(4).fill("no earlier build here"));
     assert.equal(first.built.length, 4);
     assert.equal(readIndexFile(join(dir, "out/x86_64/APKINDEX.tar.gz")).entries.length, 4);
     const second = await buildGraph(recipes, opts);
     assert.deepEqual(second.built, []);
     assert.deepEqual(second.skipped.sort(), ["base", "loner", "middle", "top"]);
     recipe(recipes, "middle", ["base"], " changed");
-    const third = await buildGraph(recipes, opts);
+    const why: string[] = [];
+    const third = await buildGraph(recipes, { ...opts, onEvent: (e) => e.type === "stale" && why.push(`${e.recipe}: ${e.reason}`) });
+    // Progress says why each is built again: middle's recipe, top's root (middle, rebuilt).
+    assert.deepEqual(why.sort(), ["middle: the recipe changed", "top: a recipe it depends on was rebuilt; its build root changed: middle 1.0-r0 rebuilt"]);
     assert.deepEqual(third.built.map((r) => r.packages[0]?.name).sort(), ["middle", "top"]);
     assert.deepEqual(third.skipped.sort(), ["base", "loner"]);
     const { readdirSync } = await import("node:fs");
@@ -85,9 +90,36 @@ describe("build graph", () => {
     // The tool in user's environment changes: user is built again.
     recipe(lower, "tool", [], " changed");
     await buildGraph(lower, opts);
+    const why: string[] = [];
     assert.deepEqual(
-      (await buildGraph(upper, opts)).built.map((r) => r.packages[0]?.name),
+      (await buildGraph(upper, { ...opts, onEvent: (e) => e.type === "stale" && why.push(e.reason) })).built.map((r) => r.packages[0]?.name),
       ["user"],
+    );
+    assert.deepEqual(why, ["its build root changed: tool 1.0-r0 rebuilt"]);
+  });
+
+  it("says why a recipe is built again: each input that changed, its root package by package", (t) => {
+    const dir = tempDir(t);
+    const state = new BuildState(join(dir, "out"), "x86_64", join(dir, "cache"));
+    const inputs = (over: Record<string, unknown>) =>
+      sortedJson({
+        recipe: "aa",
+        builder: "0.1.0",
+        pipelines: "pp",
+        arch: "x86_64",
+        epoch: 0,
+        hermetic: true,
+        environment: ["busybox-1.37.0-r1:Q1a=", "gcc-14.2.0-r0:Q1g=", "perl-5.42.3-r0:Q1p=", "zlib-1.3.1-r0:Q1z="],
+        ...over,
+      });
+    assert.equal(state.whyStale("perl", inputs({})), "no earlier build here");
+    const before = inputs({});
+    state.record("perl", BuildState.key(before), before, { packages: [] } as unknown as BuildReport);
+    assert.equal(state.whyStale("perl", before), "its packages are missing from the repository or changed there");
+    assert.equal(state.whyStale("perl", inputs({ recipe: "bb", builder: "0.2.0" })), "undistro's builder changed (0.1.0 → 0.2.0); the recipe changed");
+    assert.equal(
+      state.whyStale("perl", inputs({ environment: ["busybox-1.37.0-r1:Q1b=", "gcc-14.2.0-r0:Q1g=", "make-4.4.1-r0:Q1m=", "perl-5.42.3-r1:Q1q="], epoch: 1 })),
+      "its build root changed: busybox 1.37.0-r1 rebuilt, +make 4.4.1-r0, perl 5.42.3-r0 → 5.42.3-r1, -zlib; SOURCE_DATE_EPOCH changed",
     );
   });
 

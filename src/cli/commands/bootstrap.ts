@@ -38,7 +38,7 @@ function progress(io: Io): (e: BootstrapEvent) => void {
     if (e.type === "stage") io.err(`== ${e.stage} (${e.index}/${e.total}): ${e.description} — ${counted(e.recipes, "recipe")}\n`);
     else if (e.type === "recipe")
       io.err(
-        `[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : e.earlierMs ? `: took ${duration(e.earlierMs)} before` : ""}\n`,
+        `[${e.stage}] ${e.recipe} (${e.index}/${e.total})${e.fresh ? ": unchanged, kept" : `: ${e.why ?? "building"}`}${e.earlierMs ? `; took ${duration(e.earlierMs)} before` : ""}\n`,
       );
     else if (e.type === "recipe-done") io.err(`[${e.stage}] ${e.recipe}: ${counted(e.packages, "package")} in ${duration(e.ms)}\n`);
     else if (e.type === "build" && e.event.type === "step-start")

@@ -72,6 +72,7 @@ export function registerBuild(program: Command, io: Io): void {
           else if (e.type === "step-end" && e.ms > 2000) io.err(`[${e.package}]   done in ${duration(e.ms)}\n`);
           else if (e.type === "source") io.err(`source ${e.uri} (from ${e.from})\n`);
           else if (e.type === "skip") io.err(`skipped: ${e.reason}\n`);
+          else if (e.type === "stale") io.err(`building ${e.recipe}: ${e.reason}\n`);
         };
         const opts: Parameters<typeof buildRecipe>[1] = {
           outDir: out,
