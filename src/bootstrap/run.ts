@@ -45,7 +45,8 @@ export interface StageReport {
   /** What the stage built for (a cross stage's target). */
   arch: string;
   repository: string;
-  built: Array<{ recipe: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
+  /** What was built, with why (what changed since the recorded build) and how long it took. */
+  built: Array<{ recipe: string; why: string; ms: number; packages: Array<{ file: string; sha256: string }> }>;
   fresh: string[];
   /** Packages of this stage's recipes that their latest builds no longer make (older versions), removed from the repository. */
   superseded: string[];
@@ -140,6 +141,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     const key = BuildState.key(inputs);
     const fresh = state.fresh(name, key);
     const earlierMs = fresh ? undefined : recorded.get(name);
+    const why = fresh ? undefined : state.whyStale(name, inputs);
     opts.onEvent?.({
       type: "recipe",
       stage: stage.name,
@@ -148,7 +150,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       total: stage.recipes.length,
       fresh: fresh !== undefined,
       ...(earlierMs !== undefined ? { earlierMs } : {}),
-      ...(fresh ? {} : { why: state.whyStale(name, inputs) }),
+      ...(why ? { why } : {}),
     });
     if (fresh) {
       report.fresh.push(name);
@@ -158,7 +160,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     const built = await buildRecipe(recipeFile, { ...buildOptions, onEvent: (event) => opts.onEvent?.({ type: "build", stage: stage.name, event }) });
     state.record(name, key, inputs, built);
     const ms = Date.now() - r0;
-    report.built.push({ recipe: name, ms, packages: built.packages.map((p) => ({ file: basename(p.file), sha256: sha256File(p.file) })) });
+    report.built.push({ recipe: name, why: why ?? "", ms, packages: built.packages.map((p) => ({ file: basename(p.file), sha256: sha256File(p.file) })) });
     opts.onEvent?.({ type: "recipe-done", stage: stage.name, recipe: name, ms, packages: built.packages.length });
   };
   // A stage whose recipes build from each other (`self`) builds them one by one, in file order.

@@ -146,6 +146,10 @@ describe("bootstrap run order", () => {
       [["slow-1-r1.apk"]],
     );
     assert.deepEqual(bumped.stages[0]?.superseded, ["slow-1-r0.apk"]);
+    assert.deepEqual(
+      bumped.stages[0]?.built.map((b) => [b.recipe, b.why]),
+      [["slow", "the recipe changed"]],
+    );
     const arch = bumped.arch;
     assert.deepEqual(readdirSync(join(out, "pair", arch)).sort(), ["APKINDEX.tar.gz", "quick-1-r0.apk", "slow-1-r1.apk"]);
     assert.deepEqual(readdirSync(join(out, "pair", "provenance", arch)).sort(), ["quick-1-r0.apk.provenance.json", "slow-1-r1.apk.provenance.json"]);
