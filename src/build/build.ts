@@ -42,6 +42,7 @@ import {
 } from "./environment.js";
 import { PipelineRegistry, type PlannedStep, planSteps } from "./pipelines.js";
 import { BUILD_RECORD_FILE, BUILD_RECORD_TYPE, type BuildRecord, formatBuildRecord, RECIPE_RECORD_FILE, type RecordedStep, recipeDigest } from "./record.js";
+import { checkResumedEnvironment, checkSkippedStep, clearEnvironment, environmentAtoms, loadResumeState, type ResumeState, saveResumeState } from "./resume.js";
 import { BASE_PATH, openLog, runInSandbox, type SandboxResult, type SandboxVariation, shellQuote } from "./sandbox.js";
 import { analyzePackage, walkPackageDir } from "./sca.js";
 import { defaultCacheDir, type FetchedSource, fetchSource } from "./sources.js";
@@ -68,6 +69,12 @@ export interface BuildOptions {
   keepWorkspace?: boolean;
   /** Keep the workspace of a build that fails (its path is added to the error's hint): an hour of GCC is not lost to find out why. */
   keepFailedWorkspace?: boolean;
+  /**
+   * A failed build's kept directory (the parent of its ws/): run again from the step that failed,
+   * the steps before it skipped if each is unchanged and the root resolves to the same packages
+   * (src/build/resume.ts). A failure keeps the directory again; success removes it.
+   */
+  resume?: string;
   /** Each step is killed after this long (default DEFAULT_STEP_TIMEOUT_MS). */
   stepTimeoutMs?: number;
   /** Run every step in a root made only of the recipe's environment packages from the repository. */
@@ -109,6 +116,8 @@ export type BuildEvent =
   | { type: "source"; uri: string; from: string }
   | { type: "package"; name: string; file: string }
   | { type: "skip"; reason: string }
+  /** A resumed build: the steps before `from` ran in the failed build and are skipped. */
+  | { type: "resume"; from: string; skipped: number; dir: string }
   /** A recipe built again (a graph build or the bootstrap): why its earlier build does not stand. */
   | { type: "stale"; recipe: string; reason: string };
 
@@ -139,6 +148,8 @@ export interface BuildReport {
   logFile: string;
   skipped?: string;
   durationMs: number;
+  /** A resumed build (--resume): the step it started at; the ones before ran in the failed build. */
+  resumedFrom?: string;
 }
 
 /** A tool or package the build ran with, as the SBOM and the provenance name it. */
@@ -393,9 +404,13 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     throw new UndistroError("BUILD_INVALID_VERSION", `${recipePath}: ${bad.path}: ${bad.message}`, {
       hint: "use an APK version: digits and dots, optional letter, _alpha/_beta/_pre/_rc/_p suffixes",
     });
-  const root = mkdtempSync(join(tmpdir(), "undistro-build-"));
+  const resume = opts.resume ? loadResumeState(opts.resume, recipePath, recipe.package.name, arch.arch) : undefined;
+  if (resume && (opts.shuffleDirectories || opts.variation))
+    throw new UndistroError("USAGE", "--resume cannot vary the build (rebuild-check builds from the start)");
+  const root = resume?.dir ?? mkdtempSync(join(tmpdir(), "undistro-build-"));
   const log = openLog(logFile);
   log.write(`undistro ${BUILDER_VERSION} building ${recipePath} for ${arch.arch}\n`);
+  if (resume) log.write(`resumed from ${resume.failedStep} in ${resume.dir}: the steps before it ran in the failed build\n`);
   const ctx: BuildContext = {
     recipe,
     recipePath,
@@ -407,23 +422,51 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
     ws: join(root, "ws"),
     log,
     logFile,
-    sources: [],
+    sources: resume ? [...resume.sources] : [],
     steps: [],
+    nextStep: 0,
+    ...(resume ? { resume } : {}),
   };
   let unmount: (() => void) | undefined;
   let keep = opts.keepWorkspace ?? false;
+  let environment: BuildEnvironment | undefined;
   try {
     unmount = prepareWorkspace(ctx);
-    const environment = await assembleEnvironment(recipe, opts, arch.arch, root, recipeVars(recipe, arch));
+    if (resume) clearEnvironment(root);
+    environment = await assembleEnvironment(recipe, opts, arch.arch, root, recipeVars(recipe, arch));
+    if (resume) checkResumedEnvironment(resume, environment);
     log.write(`${describeEnvironment(environment)}\n`);
     await runPipelines(ctx, environment);
     const packages = await packageOutputs(ctx, environment);
-    return { recipe: recipePath, arch: arch.arch, packages, sources: ctx.sources, logFile, durationMs: Date.now() - started };
+    return {
+      recipe: recipePath,
+      arch: arch.arch,
+      packages,
+      sources: ctx.sources,
+      logFile,
+      durationMs: Date.now() - started,
+      ...(resume ? { resumedFrom: resume.failedStep } : {}),
+    };
   } catch (err) {
-    if (!opts.keepFailedWorkspace) throw err;
+    if (!opts.keepFailedWorkspace && !resume) throw err;
     keep = true;
+    if (environment && ctx.failed)
+      saveResumeState({
+        dir: root,
+        recipe: resolve(recipePath),
+        package: recipe.package.name,
+        arch: arch.arch,
+        environment: environmentAtoms(environment),
+        sources: ctx.sources,
+        ...ctx.failed,
+        steps: ctx.steps,
+      });
     log.write(`\nthe workspace is kept at ${ctx.ws}\n`);
-    throw keptWorkspaceError(err, ctx.ws);
+    throw keptWorkspaceError(
+      err,
+      ctx.ws,
+      environment && ctx.failed ? `after a fix, \`--resume ${root}\` runs it again from ${ctx.failed.failedStep}` : undefined,
+    );
   } finally {
     unmount?.();
     // Wait until the log is on disk: the error's hint points at it, and a reader must see every line.
@@ -433,8 +476,8 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
 }
 
 /** The build's error, its hint naming the workspace kept for a look inside. */
-function keptWorkspaceError(err: unknown, ws: string): UndistroError {
-  const kept = `the workspace is kept at ${ws} (remove it when done)`;
+function keptWorkspaceError(err: unknown, ws: string, resumable?: string): UndistroError {
+  const kept = `the workspace is kept at ${ws} (remove it when done)${resumable ? `; ${resumable}` : ""}`;
   if (err instanceof UndistroError) return new UndistroError(err.code, err.message, { hint: err.hint ? `${err.hint}; ${kept}` : kept, cause: err.cause });
   return new UndistroError("BUILD_FAILED", err instanceof Error ? err.message : String(err), { hint: kept, cause: err });
 }
@@ -455,6 +498,11 @@ interface BuildContext {
   sources: FetchedSource[];
   /** Every step as it ran, for the build record. */
   steps: RecordedStep[];
+  /** The next step's number, counted over every package's pipeline from 0. */
+  nextStep: number;
+  /** Set when a step fails: where a resume starts. */
+  failed?: { failedAt: number; failedStep: string };
+  resume?: ResumeState;
 }
 
 /**
@@ -562,8 +610,18 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
   if (environment.dir && !environment.hermetic) readOnly.push([environment.dir, SYSROOT]);
   if (environment.sysroot) readOnly.push([environment.sysroot.dir, SYSROOT]);
   for (const [i, step] of steps.entries()) {
+    const ordinal = ctx.nextStep++;
+    const recorded = recordedStep(label, step);
+    if (ctx.resume && ordinal < ctx.resume.failedAt) {
+      checkSkippedStep(ctx.resume, ordinal, recorded);
+      ctx.steps.push(recorded);
+      if (ordinal === ctx.resume.failedAt - 1)
+        opts.onEvent?.({ type: "resume", from: ctx.resume.failedStep, skipped: ctx.resume.failedAt, dir: ctx.resume.dir });
+      continue;
+    }
+    ctx.failed = { failedAt: ordinal, failedStep: `${label}: ${step.where} (${step.name})` };
     opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
-    ctx.steps.push(recordedStep(label, step));
+    ctx.steps.push(recorded);
     const t0 = Date.now();
     log.write(`\n==> [${label}] ${step.where}: ${step.name}\n`);
     const heartbeat = stepHeartbeat(opts, { package: label, index: i + 1, total: steps.length, name: step.name }, t0);
@@ -594,6 +652,8 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
     if (result.code !== 0) throw stepFailure(recipe, step, result.code, result.tail, logFile);
     opts.onEvent?.({ type: "step-end", package: label, index: i + 1, total: steps.length, name: step.name, ms: Date.now() - t0 });
   }
+  // Past every step: a failure now (packaging) resumes after them.
+  ctx.failed = { failedAt: ctx.nextStep, failedStep: "packaging (after every step)" };
 }
 
 /**

@@ -157,7 +157,10 @@ describe("building GNU hello from its upstream tarball", () => {
       (e: unknown) => {
         assert.ok(e instanceof UndistroError);
         assert.equal(e.code, "BUILD_STEP_FAILED");
-        assert.match(e.hint ?? "", /full log: .*fails-late-1\.0-r0\.x86_64\.log; the workspace is kept at (\S+) \(remove it when done\)$/);
+        assert.match(
+          e.hint ?? "",
+          /full log: .*fails-late-1\.0-r0\.x86_64\.log; the workspace is kept at (\S+) \(remove it when done\); after a fix, `--resume \S+` runs it again from fails-late: pipeline\[1\] \(exit 4\)$/,
+        );
         kept = /kept at (\S+)/.exec(e.hint ?? "")?.[1] ?? "";
         return true;
       },
@@ -170,6 +173,54 @@ describe("building GNU hello from its upstream tarball", () => {
     const again = readFileSync(join(dir, "logs/fails-late-1.0-r0.x86_64.log"), "utf8");
     assert.equal(again.match(/^undistro .* building /gm)?.length, 1, again);
     assert.doesNotMatch(again, /the workspace is kept at /);
+  });
+
+  it("--resume: a failed build runs again from the failed step in its kept workspace, only if the steps before it and the root are unchanged", async () => {
+    const recipe = join(dir, "resumable.yaml");
+    const write = (first: string, second: string) =>
+      writeFileSync(
+        recipe,
+        `package:\n  name: resumable\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - name: slow part\n    runs: |\n      ${first}\n  - name: late part\n    runs: |\n      ${second}\n`,
+      );
+    const slow = "echo ran >> count; echo one > a";
+    write(slow, "exit 6");
+    const opts = { outDir: join(dir, "out-resume"), signingKey: loadSigningKey(key), logDir: join(dir, "logs") };
+    let kept = "";
+    await assert.rejects(buildRecipe(recipe, { ...opts, keepFailedWorkspace: true }), (e: unknown) => {
+      assert.ok(e instanceof UndistroError && e.code === "BUILD_STEP_FAILED");
+      kept = /`--resume (\S+)` runs it again from resumable: pipeline\[1\] \(late part\)/.exec(e.hint ?? "")?.[1] ?? "";
+      return kept !== "";
+    });
+    // A changed earlier step: refused (its effects in the workspace are the old step's).
+    write("echo two > a", "exit 6");
+    await assert.rejects(buildRecipe(recipe, { ...opts, resume: kept }), (e: unknown) => {
+      assert.ok(e instanceof UndistroError);
+      assert.equal(e.code, "BUILD_RESUME_REFUSED");
+      assert.match(e.message, /step pipeline\[0\] \(slow part\) of resumable is not the one the failed build ran/);
+      return true;
+    });
+    // Another recipe's kept directory: refused.
+    await assert.rejects(buildRecipe(HELLO, { ...opts, resume: kept }), /it is a build of resumable/);
+    // The fix is in the failed step: it runs, the first does not run again.
+    write(slow, 'mkdir -p "${{targets.destdir}}/usr/share/r" && cp a count "${{targets.destdir}}/usr/share/r/"');
+    const events: BuildEvent[] = [];
+    const resumed = await buildRecipe(recipe, { ...opts, resume: kept, onEvent: (e) => events.push(e) });
+    assert.equal(resumed.resumedFrom, "resumable: pipeline[1] (late part)");
+    assert.deepEqual(
+      events.filter((e) => e.type === "resume" || e.type === "step-start").map((e) => (e.type === "resume" ? `resume ${e.skipped}` : e.name)),
+      ["resume 1", "late part"],
+    );
+    const unpacked = join(dir, "resumed-root");
+    extractPackage(readPackage(resumed.packages[0]?.file as string), unpacked);
+    assert.equal(readFileSync(join(unpacked, "usr/share/r/count"), "utf8"), "ran\n", "the first step ran once, in the failed build");
+    assert.equal(readFileSync(join(unpacked, "usr/share/r/a"), "utf8"), "one\n");
+    // The record lists both steps, as a build from the start would.
+    const record = parseBuildRecord(readPackage(resumed.packages[0]?.file as string).controlFiles[".undistro-build.json"] ?? Buffer.alloc(0), "resumable");
+    assert.deepEqual(
+      record.steps.map((st) => st.name),
+      ["slow part", "late part"],
+    );
+    assert.equal(existsSync(kept), false, "a successful resume removes the kept directory");
   });
 
   it("a long step reports it is still running, with the time so far and its last printed line, cleaned of control characters", async () => {

@@ -17,6 +17,7 @@ interface BuildFlags {
   logDir?: string;
   keepWorkspace?: boolean;
   keepFailedWorkspace?: boolean;
+  resume?: string;
   stepTimeout: string;
   hermetic?: boolean;
   repositoryAppend: string[];
@@ -40,6 +41,10 @@ export function registerBuild(program: Command, io: Io): void {
     .option("--log-dir <dir>", "keep full build logs here")
     .option("--keep-workspace", "do not delete the build workspace (debugging)")
     .option("--keep-failed-workspace", "keep the workspace of a build that fails (the error names it)")
+    .option(
+      "--resume <dir>",
+      "a failed build's kept directory (the error's hint names it): run again from the failed step; the steps before it are skipped only if unchanged, in the same root",
+    )
     .option("--step-timeout <duration>", "kill a build step that runs longer than this (30m, 6h, …)", "6h")
     .option("--hermetic", "run every step in a root made only of the recipe's environment packages from the repository (nothing of the host)")
     .option("--repository-append <dir>", "another repository for environment packages, after --out's (repeatable; as melange's)", collect, [])
@@ -73,6 +78,8 @@ export function registerBuild(program: Command, io: Io): void {
           else if (e.type === "source") io.err(`source ${e.uri} (from ${e.from})\n`);
           else if (e.type === "skip") io.err(`skipped: ${e.reason}\n`);
           else if (e.type === "stale") io.err(`building ${e.recipe}: ${e.reason}\n`);
+          else if (e.type === "resume")
+            io.err(`resumed from ${e.from}: ${counted(e.skipped, "step")} before it ran in the failed build (${e.dir}); for a release, build from the start\n`);
         };
         const opts: Parameters<typeof buildRecipe>[1] = {
           outDir: out,
@@ -90,6 +97,10 @@ export function registerBuild(program: Command, io: Io): void {
           onEvent,
         };
         if (f.logDir) opts.logDir = f.logDir;
+        if (f.resume) {
+          if (isDir) throw new UndistroError("USAGE", "--resume takes the one recipe the failed build was of, not a directory");
+          opts.resume = f.resume;
+        }
         if (f.attestKey) opts.attestKey = loadCosignPrivateKey(f.attestKey, await keyPassword(io));
         if (isDir) {
           const jobs = Number(f.jobs);
