@@ -221,6 +221,9 @@ describe("building GNU hello from its upstream tarball", () => {
       ["slow part", "late part"],
     );
     assert.equal(existsSync(kept), false, "a successful resume removes the kept directory");
+    // The same package as a build from the start of the fixed recipe.
+    const clean = await buildRecipe(recipe, { ...opts, outDir: join(dir, "out-resume-clean") });
+    assert.equal(clean.packages[0]?.checksum, resumed.packages[0]?.checksum);
   });
 
   it("a long step reports it is still running, with the time so far and its last printed line, cleaned of control characters", async () => {
