@@ -450,29 +450,28 @@ export async function buildRecipe(recipePath: string, opts: BuildOptions): Promi
   } catch (err) {
     if (!opts.keepFailedWorkspace && !resume) throw err;
     keep = true;
-    if (environment && ctx.failed)
-      saveResumeState({
-        dir: root,
-        recipe: resolve(recipePath),
-        package: recipe.package.name,
-        arch: arch.arch,
-        environment: environmentAtoms(environment),
-        sources: ctx.sources,
-        ...ctx.failed,
-        steps: ctx.steps,
-      });
-    log.write(`\nthe workspace is kept at ${ctx.ws}\n`);
-    throw keptWorkspaceError(
-      err,
-      ctx.ws,
-      environment && ctx.failed ? `after a fix, \`--resume ${root}\` runs it again from ${ctx.failed.failedStep}` : undefined,
-    );
+    throw keepFailedBuild(ctx, environment, err);
   } finally {
     unmount?.();
     // Wait until the log is on disk: the error's hint points at it, and a reader must see every line.
     await new Promise<void>((done) => log.end(done));
     if (!keep) rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * A failed build whose workspace stays: what a resume must match goes beside it (once the
+ * environment is installed and a step has run), and the error's hint names both.
+ */
+function keepFailedBuild(ctx: BuildContext, environment: BuildEnvironment | undefined, err: unknown): UndistroError {
+  const failed = environment ? ctx.failed : undefined;
+  if (environment && failed) {
+    const { recipe, recipePath, arch } = ctx;
+    const state = { dir: ctx.root, recipe: resolve(recipePath), package: recipe.package.name, arch: arch.arch, ...failed };
+    saveResumeState({ ...state, environment: environmentAtoms(environment), sources: ctx.sources, steps: ctx.steps });
+  }
+  ctx.log.write(`\nthe workspace is kept at ${ctx.ws}\n`);
+  return keptWorkspaceError(err, ctx.ws, failed ? `after a fix, \`--resume ${ctx.root}\` runs it again from ${failed.failedStep}` : undefined);
 }
 
 /** The build's error, its hint naming the workspace kept for a look inside. */
@@ -612,13 +611,7 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
   for (const [i, step] of steps.entries()) {
     const ordinal = ctx.nextStep++;
     const recorded = recordedStep(label, step);
-    if (ctx.resume && ordinal < ctx.resume.failedAt) {
-      checkSkippedStep(ctx.resume, ordinal, recorded);
-      ctx.steps.push(recorded);
-      if (ordinal === ctx.resume.failedAt - 1)
-        opts.onEvent?.({ type: "resume", from: ctx.resume.failedStep, skipped: ctx.resume.failedAt, dir: ctx.resume.dir });
-      continue;
-    }
+    if (skippedOnResume(ctx, ordinal, recorded)) continue;
     ctx.failed = { failedAt: ordinal, failedStep: `${label}: ${step.where} (${step.name})` };
     opts.onEvent?.({ type: "step-start", package: label, index: i + 1, total: steps.length, name: step.name, where: step.where });
     ctx.steps.push(recorded);
@@ -628,21 +621,11 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
     let result: SandboxResult;
     try {
       if (step.kind === "run") {
-        result = await runInSandbox({
-          workspace: ws,
-          workdir: step.workdir,
-          script: step.script,
-          env: { ...env, ...step.env },
-          logStream: log,
-          onLine: heartbeat.line,
-          readOnly,
-          ...placement,
-        });
+        const run = { workspace: ws, workdir: step.workdir, script: step.script, env: { ...env, ...step.env }, logStream: log, onLine: heartbeat.line };
+        result = await runInSandbox({ ...run, readOnly, ...placement });
       } else if (step.kind === "fetch") {
         result = await fetchStep(step, ws, recipe, env, log, ctx.sources, opts.cacheDir ?? defaultCacheDir(), opts, recipeDir, placement);
-      } else {
-        result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
-      }
+      } else result = await gitCheckoutStep(step, ws, recipe, env, log, placement);
     } finally {
       heartbeat.stop();
     }
@@ -654,6 +637,16 @@ async function runSteps(ctx: BuildContext, environment: BuildEnvironment, label:
   }
   // Past every step: a failure now (packaging) resumes after them.
   ctx.failed = { failedAt: ctx.nextStep, failedStep: "packaging (after every step)" };
+}
+
+/** A resumed build's step before the failed one: checked to be the one that ran, recorded, not run. */
+function skippedOnResume(ctx: BuildContext, ordinal: number, recorded: RecordedStep): boolean {
+  const resume = ctx.resume;
+  if (!resume || ordinal >= resume.failedAt) return false;
+  checkSkippedStep(resume, ordinal, recorded);
+  ctx.steps.push(recorded);
+  if (ordinal === resume.failedAt - 1) ctx.opts.onEvent?.({ type: "resume", from: resume.failedStep, skipped: resume.failedAt, dir: resume.dir });
+  return true;
 }
 
 /**
