@@ -5,9 +5,11 @@ export {
   buildOrder,
   type Comparison,
   compareStages,
+  planBootstrap,
   readStageReport,
   recordedBuildTimes,
   runBootstrap,
+  type StagePlan,
   type StageReport,
   stageRepository,
 } from "./run.js";

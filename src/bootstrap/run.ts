@@ -20,7 +20,7 @@ import {
   PipelineRegistry,
   recipePipelinesDigest,
 } from "../build/index.js";
-import { loadRecipe } from "../recipe/index.js";
+import { loadRecipe, type Recipe } from "../recipe/index.js";
 import { inPool, sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import type { Stage } from "./stages.js";
 
@@ -99,16 +99,18 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRep
   return { arch, stages: reports, ms: Date.now() - started };
 }
 
-async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Promise<StageReport> {
-  const t0 = Date.now();
+/** What a stage's builds share: its repository, where environments come from, its build state. */
+interface StageSetup {
+  repository: string;
+  archDir: string;
+  state: BuildState;
+  pipelines: PipelineRegistry;
+  buildOptions: BuildOptions;
+}
+
+function stageSetup(stage: Stage, arch: string, opts: BootstrapOptions): StageSetup {
   const repository = stageRepository(opts.out, stage.name);
-  const archDir = join(repository, arch);
-  mkdirSync(archDir, { recursive: true });
   const environmentRepositories = stage.environmentFrom.map((s) => (s === "self" ? repository : stageRepository(opts.out, s)));
-  requireEnvironmentStages(stage, arch, environmentRepositories);
-  const state = new BuildState(repository, arch, opts.cacheDir);
-  const pipelines = PipelineRegistry.standard(opts.pipelineDirs ?? []);
-  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], superseded: [], buildTimes: {}, ms: 0 };
   const { onEvent: _progress, out: _out, stages: _stages, jobs: _jobs, ...common } = opts;
   const buildOptions: BuildOptions = {
     ...common,
@@ -120,6 +122,32 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
     environmentRepositories,
     environmentAppend: stage.environmentAppend,
   };
+  const state = new BuildState(repository, arch, opts.cacheDir);
+  return { repository, archDir: join(repository, arch), state, pipelines: PipelineRegistry.standard(opts.pipelineDirs ?? []), buildOptions };
+}
+
+/** The inputs a recipe's build in a stage is kept by (their hash is its build-state key). */
+function recipeInputs(setup: StageSetup, stage: Stage, recipeFile: string, recipe: Recipe, opts: BootstrapOptions): string {
+  return sortedJson({
+    recipe: sha256File(recipeFile),
+    builder: BUILDER_VERSION,
+    pipelines: recipePipelinesDigest(recipe, setup.pipelines),
+    arch: setup.buildOptions.arch,
+    epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
+    hermetic: stage.hermetic,
+    // What the environment resolves to: a recipe is rebuilt when its build root changes, not
+    // whenever another package of the repository it comes from does.
+    environment: environmentKey(recipeFile, setup.buildOptions),
+  });
+}
+
+async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Promise<StageReport> {
+  const t0 = Date.now();
+  const setup = stageSetup(stage, arch, opts);
+  const { repository, archDir, state, buildOptions } = setup;
+  mkdirSync(archDir, { recursive: true });
+  requireEnvironmentStages(stage, arch, buildOptions.environmentRepositories ?? []);
+  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], superseded: [], buildTimes: {}, ms: 0 };
   // What each recipe took in earlier runs (any stage's report): the build order, and what progress expects.
   const recorded = recordedBuildTimes(opts.out);
   const recipes = stage.recipes.map((file) => ({ file, recipe: loadRecipe(file) }));
@@ -127,17 +155,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const buildAt = async (i: number) => {
     const { file: recipeFile, recipe } = recipes[i] as (typeof recipes)[number];
     const name = recipe.package.name;
-    const inputs = sortedJson({
-      recipe: sha256File(recipeFile),
-      builder: BUILDER_VERSION,
-      pipelines: recipePipelinesDigest(recipe, pipelines),
-      arch,
-      epoch: opts.sourceDateEpoch ?? sourceDateEpoch(),
-      hermetic: stage.hermetic,
-      // What the environment resolves to: a recipe is rebuilt when its build root changes, not
-      // whenever another package of the repository it comes from does.
-      environment: environmentKey(recipeFile, buildOptions),
-    });
+    const inputs = recipeInputs(setup, stage, recipeFile, recipe, opts);
     const key = BuildState.key(inputs);
     const fresh = state.fresh(name, key);
     const earlierMs = fresh ? undefined : recorded.get(name);
@@ -203,6 +221,86 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   // repository: the figures a later run that keeps everything would not show.
   writeFileAtomic(join(repository, "bootstrap-report.json"), Buffer.from(`${sortedJson(report)}\n`));
   return report;
+}
+
+/** A stage's recipes as a run would find them now: kept, or built and why. */
+export interface StagePlan {
+  stage: string;
+  arch: string;
+  build: Array<{ recipe: string; why: string; lastMs?: number }>;
+  kept: string[];
+  /** Stages of this plan that build something and that this stage's roots come from: a kept recipe here may build once they have. */
+  after: string[];
+}
+
+/**
+ * What `runBootstrap` would build, stage by stage, against the repositories as they are now
+ * (`bootstrap --dry-run`). A stage whose roots come from a stage that builds something can only
+ * be told about its present roots: `after` names those stages.
+ */
+export function planBootstrap(opts: BootstrapOptions): StagePlan[] {
+  const recorded = recordedBuildTimes(opts.out);
+  const building = new Set<string>();
+  return opts.stages.map((stage) => {
+    const arch = stage.arch ?? opts.arch ?? hostArch();
+    const setup = stageSetup(stage, arch, opts);
+    const plan: StagePlan = { stage: stage.name, arch, build: [], kept: [], after: [] };
+    // In a stage that builds from itself, what an earlier recipe rebuilds changes a later one's root
+    // where the root holds this stage's own package (not another stage's of the same version).
+    const rebuilt = new Map<string, string>();
+    const own = stage.environmentFrom.includes("self") ? indexedPackages(setup.repository) : new Set<string>();
+    for (const file of stage.recipes) {
+      const recipe = loadRecipe(file);
+      const name = recipe.package.name;
+      const lastMs = recorded.get(name);
+      const build = (why: string) => {
+        plan.build.push({ recipe: name, why, ...(lastMs !== undefined ? { lastMs } : {}) });
+        for (const pkg of [name, ...setup.state.outputs(name).map(packageNameOf)]) rebuilt.set(pkg, name);
+      };
+      let inputs: string;
+      try {
+        inputs = recipeInputs(setup, stage, file, recipe, opts);
+      } catch (err) {
+        if (!(err instanceof UndistroError)) throw err;
+        build(`its environment does not resolve yet (${err.code})`);
+        continue;
+      }
+      if (!setup.state.fresh(name, BuildState.key(inputs))) {
+        build(setup.state.whyStale(name, inputs));
+        continue;
+      }
+      const fromSelf = ownPackagesIn(inputs, own).find((n) => rebuilt.has(n));
+      if (fromSelf) build(`its root holds this stage's ${fromSelf}, which ${rebuilt.get(fromSelf)} builds first`);
+      else plan.kept.push(name);
+    }
+    plan.after = stage.environmentFrom.map((from) => (from === "self" ? stage.name : from)).filter((from) => building.has(from) && from !== stage.name);
+    if (plan.build.length) building.add(stage.name);
+    return plan;
+  });
+}
+
+/** Every `name-version:checksum` a repository's indexes (any architecture) list. */
+function indexedPackages(repository: string): Set<string> {
+  const out = new Set<string>();
+  for (const arch of existsSync(repository) ? readdirSync(repository) : []) {
+    const index = join(repository, arch, "APKINDEX.tar.gz");
+    if (existsSync(index)) for (const e of readIndexFile(index).entries) out.add(`${e.name}-${e.version}:${e.checksum}`);
+  }
+  return out;
+}
+
+/** The names of the environment packages (root and sysroot) of `inputs` that are among `own`. */
+function ownPackagesIn(inputs: string, own: ReadonlySet<string>): string[] {
+  const environment = (JSON.parse(inputs) as { environment?: string[] }).environment ?? [];
+  return environment
+    .map((e) => e.replace(/^sysroot:[^:]+:/, ""))
+    .filter((e) => own.has(e))
+    .map((e) => packageNameOf(e.replace(/:[^:]*$/, "")));
+}
+
+/** `gcc-14.2.0-r0.apk` or `gcc-14.2.0-r0` → `gcc`. */
+function packageNameOf(file: string): string {
+  return /^(.+)-\d[^-]*-r\d+(\.apk)?$/.exec(file)?.[1] ?? file;
 }
 
 /**

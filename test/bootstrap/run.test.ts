@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { generateApkKey, indexDirectory, loadSigningKey, readIndexFile } from "../../src/apk/index.js";
-import { type BootstrapEvent, buildOrder, compareStages, loadStages, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
+import { type BootstrapEvent, buildOrder, compareStages, loadStages, planBootstrap, recordedBuildTimes, runBootstrap } from "../../src/bootstrap/index.js";
 import { runCli, tempDir } from "../helpers.js";
 
 const recipe = (name: string, script: string) =>
@@ -211,5 +211,52 @@ describe("bootstrap run order", () => {
     const same = compareStages(stageB, join(out, "b"), join(out, "a"), arch, logDir);
     assert.deepEqual([same.identical.map((p) => p.file), same.different], [["probe-1-r0.apk"], []]);
     assert.deepEqual(readdirSync(logDir), ["probe-1-r0.x86_64.log"]);
+  });
+
+  it("--dry-run's plan: kept recipes, what builds and why, and a later recipe whose root holds a package its stage rebuilds first", async (t) => {
+    const dir = tempDir(t);
+    mkdirSync(join(dir, "r"));
+    writeFileSync(join(dir, "r/base.yaml"), recipe("base", "true"));
+    writeFileSync(join(dir, "r/top.yaml"), recipe("top", "true").replace("pipeline:", "environment:\n  contents:\n    packages: [base]\npipeline:"));
+    writeFileSync(join(dir, "r/loner.yaml"), recipe("loner", "true"));
+    writeFileSync(
+      join(dir, "stages.yaml"),
+      "stages:\n  - name: chain\n    environment-from: [self]\n    recipes: [r/base.yaml, r/top.yaml, r/loner.yaml]\n  - name: next\n    environment-from: [chain]\n    recipes: [r/loner.yaml]\n",
+    );
+    const stages = loadStages(join(dir, "stages.yaml"));
+    const out = join(dir, "out");
+    const common = { out, stages, cacheDir: join(dir, "cache") };
+    const before = planBootstrap(common);
+    assert.deepEqual(
+      before.map((p) => [p.stage, p.build.map((b) => `${b.recipe}: ${b.why}`), p.kept, p.after]),
+      [
+        ["chain", ["base: no earlier build here", "top: no earlier build here", "loner: no earlier build here"], [], []],
+        ["next", ["loner: no earlier build here"], [], ["chain"]],
+      ],
+    );
+    const key = loadSigningKey(generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath);
+    await runBootstrap({ ...common, signingKey: key });
+    const warm = planBootstrap(common);
+    assert.deepEqual(
+      warm.map((p) => [p.build, p.kept, p.after]),
+      [
+        [[], ["base", "top", "loner"], []],
+        [[], ["loner"], []],
+      ],
+    );
+    // base changes: it builds, and so does top, whose root holds this stage's base.
+    writeFileSync(join(dir, "r/base.yaml"), recipe("base", "echo changed"));
+    const changed = planBootstrap(common);
+    assert.deepEqual(
+      changed[0]?.build.map((b) => `${b.recipe}: ${b.why}`),
+      ["base: the recipe changed", "top: its root holds this stage's base, which base builds first"],
+    );
+    assert.deepEqual([changed[0]?.kept, changed[1]?.after], [["loner"], ["chain"]]);
+    // The plan is what the run does.
+    const ran = await runBootstrap({ ...common, signingKey: key });
+    assert.deepEqual(
+      ran.stages.map((s) => s.built.map((b) => b.recipe)),
+      [["base", "top"], []],
+    );
   });
 });

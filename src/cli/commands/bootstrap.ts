@@ -7,9 +7,11 @@ import {
   type BootstrapReport,
   type Comparison,
   loadStages,
+  planBootstrap,
   readStageReport,
   runBootstrap,
   type Stage,
+  type StagePlan,
   selectStages,
   stageRepository,
 } from "../../bootstrap/index.js";
@@ -21,6 +23,7 @@ import { action, collect, parseDuration } from "./shared.js";
 interface BootstrapFlags {
   stagesFile?: string;
   stages: string;
+  dryRun?: boolean;
   out?: string;
   signingKey?: string;
   sourceMirror: string[];
@@ -63,6 +66,22 @@ function notReproduced(report: BootstrapReport): UndistroError | undefined {
   );
 }
 
+/** `--dry-run`: per stage, what would be built and why, and what is kept. */
+function printPlan(io: Io, plan: StagePlan[], json: boolean): void {
+  if (json) {
+    printJson(io, plan);
+    return;
+  }
+  for (const s of plan) {
+    const after = s.after.length
+      ? `; its roots come from ${s.after.join(", ")}, which ${s.after.length === 1 ? "builds" : "build"} first: more may build then`
+      : "";
+    io.out(`${s.stage}: ${s.build.length} of ${s.build.length + s.kept.length} to build${after}\n`);
+    for (const b of s.build) io.out(`  ${b.recipe}: ${b.why}${b.lastMs !== undefined ? ` (took ${duration(b.lastMs)} before)` : ""}\n`);
+    if (s.kept.length) io.out(`  kept: ${s.kept.join(", ")}\n`);
+  }
+}
+
 /** The stages and their recipes, with what each recipe's latest build in that stage took under OUT. */
 function listStages(io: Io, stages: Stage[], out: string, json: boolean): void {
   const listed = stages.map((s) => {
@@ -101,6 +120,7 @@ export function registerBootstrap(program: Command, io: Io): void {
     .option("-j, --jobs <n>", "recipes built at once in a stage whose recipes do not build from each other (the longest first, by earlier runs' times)", "1")
     .option("--keep-failed-workspace", "keep the workspace of a recipe whose build fails (the error names it; a GCC tree is gigabytes)")
     .option("--list", "print the stages and their recipes, build nothing")
+    .option("--dry-run", "print what a run would build now, and why (the recipe, its root package by package, …), build nothing")
     .option("--json", "print the report as JSON on stdout (progress still goes to stderr)")
     .option("--quiet", "no progress on stderr")
     .action(
@@ -111,6 +131,10 @@ export function registerBootstrap(program: Command, io: Io): void {
         const out = f.out ?? join(project.dir, "out/bootstrap");
         if (f.list) {
           listStages(io, stages, out, f.json === true);
+          return;
+        }
+        if (f.dryRun) {
+          printPlan(io, planBootstrap({ out, stages, ...(project.cacheDir ? { cacheDir: project.cacheDir } : {}) }), f.json === true);
           return;
         }
         const signingKey = f.signingKey ?? (project.signingKey && existsSync(project.signingKey) ? project.signingKey : undefined);
