@@ -652,7 +652,7 @@ function skippedOnResume(ctx: BuildContext, ordinal: number, recorded: RecordedS
 /**
  * While a step runs, a `step-progress` event every `stepProgressEveryMs` with the time so far and
  * the last non-blank line the step printed (control characters dropped: the line is the recipe's
- * output, shown on the user's terminal; cut to 160 characters).
+ * output, shown on the user's terminal; a long line keeps its start and its end).
  */
 function stepHeartbeat(opts: BuildOptions, step: { package: string; index: number; total: number; name: string }, started: number) {
   const every = opts.stepProgressEveryMs ?? 60_000;
@@ -680,7 +680,8 @@ function printableLine(text: string): string {
     .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "")
     .replace(/[\x00-\x1f\x7f-\x9f]/g, "")
     .trim();
-  return printable.length > 160 ? `${printable.slice(0, 159)}…` : printable;
+  // A compiler's command line is long and alike from file to file: its start names the tool, its end the file.
+  return printable.length > 160 ? `${printable.slice(0, 60)} … ${printable.slice(-96)}` : printable;
 }
 
 function recordedStep(label: string, step: PlannedStep): RecordedStep {

@@ -230,7 +230,7 @@ describe("building GNU hello from its upstream tarball", () => {
     const recipe = join(dir, "slow-step.yaml");
     writeFileSync(
       recipe,
-      `package:\n  name: slow-step\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - name: quick\n    runs: echo fast\n  - name: long\n    runs: |\n      printf 'make[2]: Entering directory libfoo \\033[31mred\\033[0m\\n\\n'\n      sleep 1.5\n`,
+      `package:\n  name: slow-step\n  version: 1.0\n  epoch: 0\n  copyright:\n    - license: MIT\npipeline:\n  - name: quick\n    runs: echo fast\n  - name: long\n    runs: |\n      printf 'x86_64-undistro-linux-musl-g++ %0200d -o libfoo.o ../src/libfoo.cc\\n'\n      sleep 1\n      printf 'make[2]: Entering directory libfoo \\033[31mred\\033[0m\\n\\n'\n      sleep 1.5\n`,
     );
     const events: BuildEvent[] = [];
     await buildRecipe(recipe, { outDir: join(dir, "out-slow"), signingKey: loadSigningKey(key), stepProgressEveryMs: 400, onEvent: (e) => events.push(e) });
@@ -240,6 +240,12 @@ describe("building GNU hello from its upstream tarball", () => {
     assert.deepEqual([...new Set(beats.map((e) => e.type === "step-progress" && e.name))], ["long"]);
     const times = beats.map((e) => (e.type === "step-progress" ? e.ms : 0));
     assert.ok(times[0] !== undefined && times[0] >= 400 && times.every((ms, i) => i === 0 || ms > (times[i - 1] ?? 0)), times.join(", "));
+    // A long line: its start and its end.
+    const long = beats.find((e) => e.type === "step-progress" && e.lastLine?.startsWith("x86_64"));
+    assert.match(
+      long?.type === "step-progress" ? (long.lastLine ?? "") : "",
+      /^x86_64-undistro-linux-musl-g\+\+ 0{29} … 0{67} -o libfoo\.o \.\.\/src\/libfoo\.cc$/,
+    );
     // The blank line after it is not the last line; the escape sequences are gone.
     const last = beats.at(-1);
     assert.equal(last?.type === "step-progress" && last.lastLine, "make[2]: Entering directory libfoo red");
