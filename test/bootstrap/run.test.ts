@@ -9,6 +9,15 @@ import { runCli, tempDir } from "../helpers.js";
 const recipe = (name: string, script: string) =>
   `package:\n  name: ${name}\n  version: '1'\n  epoch: 0\n  copyright:\n    - license: CC0-1.0\npipeline:\n  - runs: |\n      ${script}\n      mkdir -p "\${{targets.destdir}}/usr/share/${name}"\n      echo ${name} > "\${{targets.destdir}}/usr/share/${name}/name"\n`;
 
+/** A directory with recipes under r/ and a stages file naming them; its stages and an OUT beside. */
+function stagesFixture(t: { after: (fn: () => void) => void }, recipes: Record<string, string>, stagesYaml: string) {
+  const dir = tempDir(t);
+  mkdirSync(join(dir, "r"));
+  for (const [name, text] of Object.entries(recipes)) writeFileSync(join(dir, `r/${name}.yaml`), text);
+  writeFileSync(join(dir, "stages.yaml"), stagesYaml);
+  return { dir, stages: loadStages(join(dir, "stages.yaml")), out: join(dir, "out") };
+}
+
 const report = (built: Array<[string, number]>) => JSON.stringify({ built: built.map(([recipe, ms]) => ({ recipe, ms, packages: [] })) });
 
 describe("bootstrap run order", () => {
@@ -174,15 +183,11 @@ describe("bootstrap run order", () => {
   });
 
   it("a stage compared with another: a differing package gets a diffoscope report, and a later comparison drops the reports of the one before", async (t) => {
-    const dir = tempDir(t);
-    mkdirSync(join(dir, "r"));
-    writeFileSync(join(dir, "r/probe.yaml"), recipe("probe", "true"));
-    writeFileSync(
-      join(dir, "stages.yaml"),
+    const { dir, stages, out } = stagesFixture(
+      t,
+      { probe: recipe("probe", "true") },
       "stages:\n  - name: a\n    recipes: [r/probe.yaml]\n  - name: b\n    compare-with: a\n    recipes: [r/probe.yaml]\n",
     );
-    const stages = loadStages(join(dir, "stages.yaml"));
-    const out = join(dir, "out");
     const key = loadSigningKey(generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath);
     const { arch } = await runBootstrap({ out, stages: stages.slice(0, 1), cacheDir: join(dir, "cache"), signingKey: key });
     // Stage b: a's repository, with its package's last byte changed after indexing.
@@ -214,17 +219,15 @@ describe("bootstrap run order", () => {
   });
 
   it("--dry-run's plan: kept recipes, what builds and why, and a later recipe whose root holds a package its stage rebuilds first", async (t) => {
-    const dir = tempDir(t);
-    mkdirSync(join(dir, "r"));
-    writeFileSync(join(dir, "r/base.yaml"), recipe("base", "true"));
-    writeFileSync(join(dir, "r/top.yaml"), recipe("top", "true").replace("pipeline:", "environment:\n  contents:\n    packages: [base]\npipeline:"));
-    writeFileSync(join(dir, "r/loner.yaml"), recipe("loner", "true"));
-    writeFileSync(
-      join(dir, "stages.yaml"),
+    const { dir, stages, out } = stagesFixture(
+      t,
+      {
+        base: recipe("base", "true"),
+        top: recipe("top", "true").replace("pipeline:", "environment:\n  contents:\n    packages: [base]\npipeline:"),
+        loner: recipe("loner", "true"),
+      },
       "stages:\n  - name: chain\n    environment-from: [self]\n    recipes: [r/base.yaml, r/top.yaml, r/loner.yaml]\n  - name: next\n    environment-from: [chain]\n    recipes: [r/loner.yaml]\n",
     );
-    const stages = loadStages(join(dir, "stages.yaml"));
-    const out = join(dir, "out");
     const common = { out, stages, cacheDir: join(dir, "cache") };
     const before = planBootstrap(common);
     assert.deepEqual(
