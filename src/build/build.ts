@@ -851,7 +851,7 @@ async function packageOne(
     .filter(Boolean)
     .join(" AND ");
   const dest = join(ws, "melange-out", u.name);
-  const sca = analyzePackage(walkPackageDir(dest), fullVersion, u.options ?? {});
+  const sca = analyzePackage(walkPackageDir(dest), fullVersion, u.options ?? {}, ctx.arch.elfMachine);
   for (const [k, why] of Object.entries(sca.reasons)) log.write(`[${u.name}] ${k}: ${why}\n`);
   const provides = [...new Set([...u.declared.provides, ...sca.provides])];
   const providedNames = new Set(provides.map((p) => parseDependency(p, "provides", false).name).concat(u.name));

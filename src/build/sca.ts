@@ -87,12 +87,16 @@ function shebangInterpreter(content: Buffer): string | undefined {
 
 /**
  * Computes depends and provides. `fullVersion` is the package's version-rEPOCH (cmd: provides carry
- * it); `options` mirror melange's no-provides / no-depends / no-commands.
+ * it); `options` mirror melange's no-provides / no-depends / no-commands. With `machine` (the
+ * package's architecture's ELF e_machine), ELF files of another machine give no so: provides or
+ * needs: a cross compiler's target libraries (gcc-aarch64's aarch64 libstdc++ in an x86_64
+ * package) are not libraries this architecture's programs can load, nor do they need its libc.
  */
 export function analyzePackage(
   files: readonly ScaFile[],
   fullVersion: string,
   options: { noProvides?: boolean; noDepends?: boolean; noCommands?: boolean } = {},
+  machine?: number,
 ): ScaResult {
   const depends = new Map<string, string>();
   const provides = new Map<string, string>();
@@ -107,6 +111,7 @@ export function analyzePackage(
     if (elf.soname) record.soname = elf.soname;
     if (elf.interpreter) record.interpreter = elf.interpreter;
     elfs.push(record);
+    if (machine !== undefined && elf.machine !== machine) continue;
     if (elf.interpreter) needed.push({ lib: basename(elf.interpreter), from: `${f.path} (program interpreter ${elf.interpreter})` });
     for (const lib of elf.needed) needed.push({ lib, from: `${f.path} (DT_NEEDED)` });
     if (elf.soname && elf.type === 3 && elf.soname.includes(".so")) {

@@ -27,14 +27,16 @@ export interface ArchInfo {
   goarch: string;
   tripletGnu: string;
   tripletRust: string;
+  /** The ELF e_machine of its programs and libraries (EM_X86_64, EM_AARCH64). */
+  elfMachine: number;
 }
 
 export function archInfo(arch: string): ArchInfo {
   switch (arch) {
     case "x86_64":
-      return { arch, goarch: "amd64", tripletGnu: "x86_64-pc-linux-gnu", tripletRust: "x86_64-unknown-linux-gnu" };
+      return { arch, goarch: "amd64", tripletGnu: "x86_64-pc-linux-gnu", tripletRust: "x86_64-unknown-linux-gnu", elfMachine: 62 };
     case "aarch64":
-      return { arch, goarch: "arm64", tripletGnu: "aarch64-unknown-linux-gnu", tripletRust: "aarch64-unknown-linux-gnu" };
+      return { arch, goarch: "arm64", tripletGnu: "aarch64-unknown-linux-gnu", tripletRust: "aarch64-unknown-linux-gnu", elfMachine: 183 };
     default:
       throw new UndistroError("BUILD_UNKNOWN_ARCH", `architecture ${arch} is not supported`, { hint: "use x86_64 or aarch64" });
   }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { readPackage } from "../../src/apk/index.js";
-import { analyzePackage, readElf, type ScaFile } from "../../src/build/index.js";
+import { analyzePackage, archInfo, readElf, type ScaFile } from "../../src/build/index.js";
 import { REFERENCE } from "../helpers.js";
 
 const SCA = join(REFERENCE, "melange/pkg/sca/testdata");
@@ -58,6 +58,22 @@ describe("dependency detection against melange's SCA test packages", () => {
     const r = analyzePackage(g.files, g.version);
     assert.ok(r.provides.includes("so:libaws-c-s3.so.0unstable=0unstable"));
     assert.ok(r.elf.some((e) => e.soname === "libaws-c-s3.so.0unstable" && e.interpreter === undefined));
+  });
+
+  it("an ELF file of another architecture gives no so: provides or needs (a cross compiler's target libraries)", () => {
+    const g = filesOf(join(SCA, "aws-c-s3-0.4.9-r0.apk"));
+    const [x86_64, aarch64] = [archInfo("x86_64").elfMachine, archInfo("aarch64").elfMachine];
+    const asAarch64 = analyzePackage(g.files, g.version, {}, aarch64);
+    assert.deepEqual([asAarch64.depends, asAarch64.provides], [g.depends, g.provides], "its own architecture: as melange computed");
+    const inX86 = analyzePackage(g.files, g.version, {}, x86_64);
+    assert.deepEqual(
+      [...inX86.depends, ...inX86.provides].filter((d) => d.startsWith("so:")),
+      [],
+    );
+    assert.ok(
+      inX86.elf.some((e) => e.soname === "libaws-c-s3.so.0unstable"),
+      "still listed among the package's ELF files",
+    );
   });
 
   it("reads a host binary's interpreter and needed libraries", () => {
