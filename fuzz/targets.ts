@@ -247,6 +247,28 @@ export const TARGETS: FuzzTarget[] = [
     },
   },
   {
+    name: "resume-state",
+    json: true,
+    description: "a failed build's resume.json, read back from its kept directory by build --resume",
+    seeds: () => [
+      Buffer.from(
+        JSON.stringify({
+          recipe: "/r/gcc.yaml",
+          package: "gcc",
+          arch: "x86_64",
+          environment: ["busybox-1.37.0-r1:Q1a=", "sysroot:aarch64:musl-1.2.5-r0:Q1m="],
+          failedAt: 1,
+          failedStep: "gcc: pipeline[1] (build)",
+          stepDigests: ["a".repeat(64)],
+          steps: [{ package: "gcc", where: "pipeline[0]", name: "unpack", kind: "run", script: "tar xf x" }],
+          sources: [{ uri: "https://x/y.tar.gz", path: "/c/y", fileName: "y.tar.gz", sha256: "b".repeat(64), from: "mirror" }],
+        }),
+      ),
+    ],
+    dictionary: ['"failedAt":', '"stepDigests":', '"environment":', '"sources":', "null", "[]", "{}", "-1", "1e400"],
+    run: (data, ctx) => ctx.lib.build.parseResumeState(text(data), ctx.scratch),
+  },
+  {
     name: "stages",
     description: "bootstrap stages file (distro/bootstrap/stages.yaml)",
     seeds: () => seedFiles([join(REPO, "distro/bootstrap"), join(FIXTURES, "bootstrap")], (n) => n === "stages.yaml"),

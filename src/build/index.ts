@@ -37,6 +37,7 @@ export {
   type RecordedStep,
   recipeDigest,
 } from "./record.js";
+export { parseResumeState } from "./resume.js";
 export { BASE_PATH, checkSandbox, clockCanVary, runInSandbox, type SandboxResult, type SandboxRun, type SandboxVariation, sandboxArgs } from "./sandbox.js";
 export { analyzePackage, type ScaFile, type ScaResult, walkPackageDir } from "./sca.js";
 export { addToMirror, defaultCacheDir, downloadSource, type FetchedSource, fetchSource, type SourceRequest } from "./sources.js";

@@ -55,6 +55,33 @@ function refused(dir: string, message: string, hint = "build from the start (wit
   return new UndistroError("BUILD_RESUME_REFUSED", `--resume ${dir}: ${message}`, { hint });
 }
 
+/**
+ * A kept directory's resume.json, checked field by field: it is read back from disk, and a build
+ * must not trust what it finds there more than any other file.
+ */
+export function parseResumeState(text: string, dir: string): ResumeState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw refused(dir, `${RESUME_FILE} is not JSON (${(err as Error).message})`);
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw refused(dir, `${RESUME_FILE} is not an object`);
+  const o = raw as Record<string, unknown>;
+  const strings = ["recipe", "package", "arch", "failedStep"] as const;
+  const arrays = ["environment", "stepDigests", "steps", "sources"] as const;
+  const absent = ["recipe", "package", "arch", "environment", "failedAt", "stepDigests", "steps", "sources", "failedStep"].filter((f) => o[f] === undefined);
+  if (absent.length) throw refused(dir, `${RESUME_FILE} lacks ${absent.join(", ")}`);
+  for (const f of strings) if (typeof o[f] !== "string") throw refused(dir, `${RESUME_FILE}: ${f} is not a string`);
+  for (const f of arrays) if (!Array.isArray(o[f])) throw refused(dir, `${RESUME_FILE}: ${f} is not a list`);
+  if (!Number.isSafeInteger(o.failedAt) || (o.failedAt as number) < 0) throw refused(dir, `${RESUME_FILE}: failedAt is not a step number`);
+  const listOf = (f: (typeof arrays)[number], kind: "string" | "object") =>
+    (o[f] as unknown[]).every((x) => (kind === "string" ? typeof x === "string" : Boolean(x) && typeof x === "object" && !Array.isArray(x)));
+  if (!listOf("environment", "string") || !listOf("stepDigests", "string")) throw refused(dir, `${RESUME_FILE}: environment and stepDigests hold strings`);
+  if (!listOf("steps", "object") || !listOf("sources", "object")) throw refused(dir, `${RESUME_FILE}: steps and sources hold objects`);
+  return { ...(o as unknown as ResumeState), dir };
+}
+
 /** The kept build `dir` left for `recipe`, or a clear refusal. */
 export function loadResumeState(dir: string, recipePath: string, packageName: string, arch: string): ResumeState {
   const file = join(dir, RESUME_FILE);
@@ -64,19 +91,11 @@ export function loadResumeState(dir: string, recipePath: string, packageName: st
       `no ${RESUME_FILE} here: not a failed build's kept directory`,
       "give the directory the failed build's hint names (the parent of its ws/)",
     );
-  let state: ResumeState;
-  try {
-    state = JSON.parse(readFileSync(file, "utf8")) as ResumeState;
-  } catch (err) {
-    throw refused(dir, `${RESUME_FILE} is not JSON (${(err as Error).message})`);
-  }
-  const fields: Array<keyof ResumeState> = ["recipe", "package", "arch", "environment", "failedAt", "stepDigests", "steps", "sources"];
-  const absent = fields.filter((f) => state[f] === undefined);
-  if (absent.length) throw refused(dir, `${RESUME_FILE} lacks ${absent.join(", ")}`);
+  const state = parseResumeState(readFileSync(file, "utf8"), dir);
   if (state.package !== packageName || resolve(state.recipe) !== resolve(recipePath))
     throw refused(dir, `it is a build of ${state.package} (${state.recipe}), not of ${recipePath}`);
   if (state.arch !== arch) throw refused(dir, `it is a build for ${state.arch}, not for ${arch}`);
-  return { ...state, dir };
+  return state;
 }
 
 /** The installed environment must be the one the skipped steps ran in. */

@@ -20,6 +20,21 @@ describe("resuming a kept build", () => {
     assert.throws(() => loadResumeState(dir, "gcc.yaml", "gcc", "x86_64"), refused(/resume\.json is not JSON/));
     writeFileSync(join(dir, RESUME_FILE), JSON.stringify({ recipe: "gcc.yaml" }));
     assert.throws(() => loadResumeState(dir, "gcc.yaml", "gcc", "x86_64"), refused(/lacks package, arch, environment, failedAt/));
+    // Wrong types are refused by name, not met later as a crash.
+    const base = { recipe: "gcc.yaml", package: "gcc", arch: "x86_64", failedStep: "s", failedAt: 0, environment: [], stepDigests: [], steps: [], sources: [] };
+    const wrong: Array<[Record<string, unknown>, RegExp]> = [
+      [{ environment: "busybox" }, /environment is not a list/],
+      [{ failedAt: -1 }, /failedAt is not a step number/],
+      [{ sources: [1] }, /steps and sources hold objects/],
+      [{ stepDigests: [{}] }, /environment and stepDigests hold strings/],
+      [{ package: 7 }, /package is not a string/],
+    ];
+    for (const [bad, pattern] of wrong) {
+      writeFileSync(join(dir, RESUME_FILE), JSON.stringify({ ...base, ...bad }));
+      assert.throws(() => loadResumeState(dir, "gcc.yaml", "gcc", "x86_64"), refused(pattern));
+    }
+    writeFileSync(join(dir, RESUME_FILE), "[]");
+    assert.throws(() => loadResumeState(dir, "gcc.yaml", "gcc", "x86_64"), refused(/is not an object/));
     saveResumeState({
       dir,
       recipe: join(process.cwd(), "gcc.yaml"),
