@@ -15,9 +15,11 @@ import {
   type BuildOptions,
   BuildState,
   buildRecipe,
+  environmentEntry,
   environmentKey,
   hostArch,
   PipelineRegistry,
+  parseEnvironmentEntry,
   recipePipelinesDigest,
 } from "../build/index.js";
 import { loadRecipe, type Recipe } from "../recipe/index.js";
@@ -292,10 +294,10 @@ function indexedPackages(repository: string): Set<string> {
 /** The names of the environment packages (root and sysroot) of `inputs` that are among `own`. */
 function ownPackagesIn(inputs: string, own: ReadonlySet<string>): string[] {
   const environment = (JSON.parse(inputs) as { environment?: string[] }).environment ?? [];
-  return environment
-    .map((e) => e.replace(/^sysroot:[^:]+:/, ""))
-    .filter((e) => own.has(e))
-    .map((e) => packageNameOf(e.replace(/:[^:]*$/, "")));
+  return environment.flatMap((e) => {
+    const p = parseEnvironmentEntry(e);
+    return p && own.has(environmentEntry(p)) ? [p.name] : [];
+  });
 }
 
 /** `gcc-14.2.0-r0.apk` or `gcc-14.2.0-r0` → `gcc`. */

@@ -37,6 +37,7 @@ import {
   missingCommand,
   plannedEnvironment,
   sysrootAtoms,
+  sysrootEntry,
   sysrootEnvironment,
   targetSysroot,
 } from "./environment.js";
@@ -278,7 +279,7 @@ export function environmentKey(recipePath: string, opts: BuildOptions): string[]
   const { wanted, rootArch, repositories, sysroot } = environmentRequest(recipe, opts, arch.arch, recipeVars(recipe, arch));
   const root = plannedEnvironment(wanted, repositories, rootArch, opts.hermetic ?? false);
   if (!sysroot?.atoms.length) return root;
-  return [...root, ...plannedEnvironment(sysroot.atoms, sysroot.repositories, sysroot.arch, true).map((p) => `sysroot:${sysroot.arch}:${p}`)];
+  return [...root, ...plannedEnvironment(sysroot.atoms, sysroot.repositories, sysroot.arch, true).map((p) => sysrootEntry(sysroot.arch, p))];
 }
 
 /** The repositories (with an index for `arch`) environment packages come from. */

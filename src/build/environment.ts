@@ -104,6 +104,22 @@ export async function sysrootEnvironment(
   return { dir, packages: installed.packages, hostProvided, hermetic: false };
 }
 
+/** How build keys and resume files name an environment package: `name-version:checksum`. */
+export function environmentEntry(p: { name: string; version: string; checksum: string }): string {
+  return `${p.name}-${p.version}:${p.checksum}`;
+}
+
+/** A target-side (/sysroot) entry: the same, prefixed `sysroot:ARCH:`. */
+export function sysrootEntry(arch: string, entry: string): string {
+  return `sysroot:${arch}:${entry}`;
+}
+
+/** An entry back into its parts (sysroot prefix dropped); undefined for a marker such as `missing:…`. */
+export function parseEnvironmentEntry(entry: string): { name: string; version: string; checksum: string } | undefined {
+  const m = /^(?:sysroot:[^:]+:)?(.+)-(\d[^-]*-r\d+):(.*)$/.exec(entry);
+  return m ? { name: m[1] as string, version: m[2] as string, checksum: m[3] as string } : undefined;
+}
+
 /**
  * The packages (name-version and checksum) an environment would install, resolved without
  * installing anything: what a build cache keys on, so a recipe is rebuilt when its environment
@@ -117,7 +133,7 @@ export function plannedEnvironment(wanted: string[], repositories: string[], arc
   const missing = hermetic ? wanted.filter((a) => !available.includes(a)).map((a) => `missing:${a}`) : [];
   if (!available.length) return missing;
   const set = openRepositories(repositories.map((url) => loadRepository({ url }, arch)));
-  return [...resolveIn(set, available, arch).packages.map((p) => `${p.name}-${p.version}:${p.checksum}`), ...missing];
+  return [...resolveIn(set, available, arch).packages.map(environmentEntry), ...missing];
 }
 
 /**

@@ -11,6 +11,7 @@ import { indexDirectory, parseDependency, readIndexFile, readPackage } from "../
 import { findRecipes, loadRecipe, type PipelineStep, type Recipe } from "../recipe/index.js";
 import { sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
 import { BUILDER_VERSION, type BuildOptions, type BuildReport, buildRecipe, environmentKey, hostArch } from "./build.js";
+import { parseEnvironmentEntry } from "./environment.js";
 import { PipelineRegistry } from "./pipelines.js";
 import { defaultCacheDir } from "./sources.js";
 import { archInfo, recipeVars, substitute } from "./substitute.js";
@@ -282,8 +283,10 @@ function environmentChanges(before: unknown, now: unknown): string {
   const byName = (list: unknown) => {
     const out = new Map<string, { version: string; checksum: string }>();
     for (const entry of Array.isArray(list) ? list : []) {
-      const m = /^(.+)-(\d[^-]*-r\d+):(.*)$/.exec(String(entry));
-      if (m) out.set(m[1] as string, { version: m[2] as string, checksum: m[3] as string });
+      const parsed = parseEnvironmentEntry(String(entry));
+      // A sysroot entry keeps its prefix in the name: the target's musl is not the root's.
+      const prefix = /^sysroot:[^:]+:/.exec(String(entry))?.[0] ?? "";
+      if (parsed) out.set(`${prefix}${parsed.name}`, { version: parsed.version, checksum: parsed.checksum });
       else out.set(String(entry), { version: "", checksum: "" });
     }
     return out;

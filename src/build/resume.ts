@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { sortedJson, UndistroError, writeFileAtomic } from "../util/index.js";
-import type { BuildEnvironment } from "./environment.js";
+import { type BuildEnvironment, environmentEntry, sysrootEntry } from "./environment.js";
 import type { RecordedStep } from "./record.js";
 import type { FetchedSource } from "./sources.js";
 
@@ -40,9 +40,8 @@ export function stepDigest(step: RecordedStep): string {
 }
 
 export function environmentAtoms(environment: BuildEnvironment): string[] {
-  const atoms = environment.packages.map((p) => `${p.name}-${p.version}:${p.checksum}`);
   const target = environment.sysroot;
-  return [...atoms, ...(target?.packages ?? []).map((p) => `sysroot:${target?.arch}:${p.name}-${p.version}:${p.checksum}`)];
+  return [...environment.packages.map(environmentEntry), ...(target ? target.packages.map((p) => sysrootEntry(target.arch, environmentEntry(p))) : [])];
 }
 
 /** Written when a build fails with its workspace kept and its environment installed. */
