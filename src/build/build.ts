@@ -32,6 +32,7 @@ export { hostArch };
 import {
   type BuildEnvironment,
   commandProviders,
+  crossRecipeEnvironment,
   environmentRepositories,
   hermeticEnvironment,
   missingCommand,
@@ -552,8 +553,10 @@ function stepEnvironment(ctx: BuildContext, environment: BuildEnvironment): Reco
     env.PKG_CONFIG_SYSROOT_DIR = SYSROOT;
   }
   const vars = recipeVars(ctx.recipe, ctx.arch);
-  for (const [k, v] of Object.entries(ctx.recipe.environment.environment)) env[k] = substitute(v, vars, `environment.environment.${k}`);
-  return env;
+  const own: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.recipe.environment.environment)) own[k] = substitute(v, vars, `environment.environment.${k}`);
+  const target = environment.sysroot;
+  return { ...env, ...(target ? crossRecipeEnvironment(own, SYSROOT, target.dir, ctx.recipePath) : own) };
 }
 
 /** Runs the main package's pipeline, then each subpackage's, every step in the sandbox. */

@@ -42,6 +42,45 @@ export function sysrootAtoms(wanted: readonly string[], produced: ReadonlySet<st
   return atoms.filter((a) => !produced.has(parseDependency(a, "environment", false).name));
 }
 
+/** Wrappers a recipe names for the C compiler against undistro's C library (written for builds on the host's gcc). */
+const TARGET_WRAPPERS = new Set(["musl-gcc"]);
+
+/**
+ * The recipe's own environment variables as a hermetic cross build's steps get them. A recipe asks
+ * for a compiler against musl by its wrapper's name (`CC: musl-gcc`); in a cross build that is the
+ * target's wrapper, the one a cross build on the host's toolchain finds on PATH at /sysroot/usr/bin
+ * (from the target's musl-dev, which sysrootAtoms puts there). The root's own musl-gcc is the build
+ * machine's: its specs name the build machine's start files, and the cross linker refuses them.
+ * The wrapper is a shell script, so the target's runs here; it drives REALGCC, the cross compiler.
+ * Only the first word of a value is a command; anything else is left as the recipe wrote it.
+ */
+export function crossRecipeEnvironment(
+  recipeEnvironment: Readonly<Record<string, string>>,
+  sysroot: string,
+  sysrootDir: string,
+  where: string,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(recipeEnvironment)) {
+    const [command = "", ...rest] = value.split(" ");
+    if (!TARGET_WRAPPERS.has(command)) {
+      env[key] = value;
+      continue;
+    }
+    if (!existsSync(join(sysrootDir, "usr/bin", command))) {
+      throw new UndistroError(
+        "BUILD_NO_TARGET_WRAPPER",
+        `${where}: environment.environment.${key} names ${command}, which the target's side of this cross build lacks`,
+        {
+          hint: "list musl-dev (or build-base) in environment.contents.packages: the target's musl-dev installs its musl-gcc at /sysroot",
+        },
+      );
+    }
+    env[key] = [`${sysroot}/usr/bin/${command}`, ...rest].join(" ");
+  }
+  return env;
+}
+
 /**
  * Where environment packages come from: the output repository, then the appended ones (melange's
  * --repository-append: the bootstrap's earlier stages). Only repositories with an index for `arch`.

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { sysrootAtoms } from "../../src/build/environment.js";
+import { crossRecipeEnvironment, sysrootAtoms } from "../../src/build/environment.js";
+import { UndistroError } from "../../src/util/index.js";
 
 describe("a hermetic cross build's target side", () => {
   it("takes the environment's development packages, and the C library's when it holds a compiler", () => {
@@ -26,5 +30,39 @@ describe("a hermetic cross build's target side", () => {
   it("leaves out what the recipe makes itself: musl for a new architecture has no musl-dev yet", () => {
     assert.deepEqual(sysrootAtoms(["build-base"], new Set(["musl", "musl-dev"])), []);
     assert.deepEqual(sysrootAtoms(["build-base"], new Set(["linux-headers"])), ["musl-dev"]);
+  });
+});
+
+describe("a recipe's own environment in a hermetic cross build", () => {
+  it("names the target's musl-gcc, from the target's musl-dev at /sysroot", () => {
+    const dir = mkdtempSync(join(tmpdir(), "undistro-sysroot-"));
+    try {
+      mkdirSync(join(dir, "usr/bin"), { recursive: true });
+      writeFileSync(join(dir, "usr/bin/musl-gcc"), "#!/bin/sh\n");
+      chmodSync(join(dir, "usr/bin/musl-gcc"), 0o755);
+      const env = crossRecipeEnvironment(
+        { CC: "musl-gcc", LD_CC: "musl-gcc -static", TZ: "UTC", HOSTCC: "gcc", NOTE: "not musl-gcc" },
+        "/sysroot",
+        dir,
+        "r.yaml",
+      );
+      assert.deepEqual(env, { CC: "/sysroot/usr/bin/musl-gcc", LD_CC: "/sysroot/usr/bin/musl-gcc -static", TZ: "UTC", HOSTCC: "gcc", NOTE: "not musl-gcc" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a musl-gcc the target's side lacks, naming the variable", () => {
+    const dir = mkdtempSync(join(tmpdir(), "undistro-sysroot-"));
+    try {
+      assert.deepEqual(crossRecipeEnvironment({ TZ: "UTC" }, "/sysroot", dir, "r.yaml"), { TZ: "UTC" });
+      assert.throws(
+        () => crossRecipeEnvironment({ CC: "musl-gcc" }, "/sysroot", dir, "r.yaml"),
+        (e: unknown) =>
+          e instanceof UndistroError && e.code === "BUILD_NO_TARGET_WRAPPER" && /r\.yaml: environment\.environment\.CC names musl-gcc/.test(e.message),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

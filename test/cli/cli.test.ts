@@ -206,18 +206,28 @@ describe("README main job", () => {
     const sysrootMember = hermeticForAarch64("sysroot-probe.yaml");
     const sysrootSeen = (f: string) => sysrootMember(`usr/share/sysroot-probe/${f}`);
     assert.equal(sysrootSeen("machines"), `/: ${arch === "x86_64" ? "3e" : "b7"}\n/sysroot: b7\n`);
-    assert.deepEqual(sysrootSeen("sysroot-installed").trim().split("\n").sort(), ["P:musl\tA:aarch64", "P:zlib\tA:aarch64", "P:zlib-dev\tA:aarch64"]);
+    assert.deepEqual(sysrootSeen("sysroot-installed").trim().split("\n").sort(), [
+      "P:musl\tA:aarch64",
+      "P:musl-dev\tA:aarch64",
+      "P:zlib\tA:aarch64",
+      "P:zlib-dev\tA:aarch64",
+    ]);
     assert.equal(sysrootSeen("variables"), "/sysroot\n/sysroot/usr/lib/pkgconfig:/sysroot/usr/share/pkgconfig\n/sysroot\n");
     assert.equal(sysrootSeen("sysroot-mode"), "read-only\n");
+    // CC: musl-gcc is the target's wrapper, whose specs give aarch64's start files and dynamic
+    // linker (the root's own would give this machine's: the cross linker refuses them).
+    assert.equal(sysrootSeen("cc"), "/sysroot/usr/bin/musl-gcc\n");
+    assert.equal(sysrootSeen("target-files"), "/sysroot/usr/lib/Scrt1.o\nld-musl-aarch64.so.1\n");
     const sysrootRecord = JSON.parse(sysrootMember(".undistro-build.json")) as {
       environment: { packages: { name: string; arch: string }[]; sysroot?: { arch: string; packages: { name: string; arch: string }[] } };
     };
     assert.deepEqual(
       sysrootRecord.environment.packages.map((p) => `${p.name}/${p.arch}`).sort(),
-      ["busybox", "musl", "zlib", "zlib-dev"].map((n) => `${n}/${arch}`).sort(),
+      ["busybox", "musl", "musl-dev", "zlib", "zlib-dev"].map((n) => `${n}/${arch}`).sort(),
     );
     assert.equal(sysrootRecord.environment.sysroot?.arch, "aarch64");
     assert.deepEqual(sysrootRecord.environment.sysroot?.packages.map((p) => `${p.name}/${p.arch}`).sort(), [
+      "musl-dev/aarch64",
       "musl/aarch64",
       "zlib-dev/aarch64",
       "zlib/aarch64",
