@@ -339,13 +339,13 @@ describe("README main job", () => {
     const difference = (failed.stages[0]?.comparison as { different: { report?: string }[] } | undefined)?.different[0]?.report;
     assert.ok(difference, "a diffoscope report for the differing package");
     assert.match(readFileSync(difference, "utf8"), /host-files/);
-    // A cross stage: its packages are aarch64's, its roots this machine's (seed's busybox and zlib),
-    // its /sysroot from its own repository (seeded here with the job's aarch64 zlib).
-    for (const f of repo.filter((f) => /^zlib(-dev)?-\d.*\.apk$/.test(f))) copyFileSync(join(out, "repo", arch, f), join(seed, f));
+    // A cross stage: its packages are aarch64's, its roots this machine's (seed's busybox, zlib and
+    // musl-dev), its /sysroot from its own repository (seeded here with the job's aarch64 zlib and musl-dev).
+    for (const f of repo.filter((f) => /^(zlib|zlib-dev|musl-dev)-\d.*\.apk$/.test(f))) copyFileSync(join(out, "repo", arch, f), join(seed, f));
     assert.equal(runBin(["index", seed, "--signing-key", join(out, "keys/undistro.rsa")]).code, 0);
     const crossSeed = join(bs, "cross/aarch64");
     mkdirSync(crossSeed, { recursive: true });
-    for (const f of readdirSync(join(out, "repo/aarch64")).filter((f) => /^(musl|zlib|zlib-dev)-\d.*\.apk$/.test(f)))
+    for (const f of readdirSync(join(out, "repo/aarch64")).filter((f) => /^(musl|musl-dev|zlib|zlib-dev)-\d.*\.apk$/.test(f)))
       copyFileSync(join(out, "repo/aarch64", f), join(crossSeed, f));
     assert.equal(runBin(["index", crossSeed, "--signing-key", join(out, "keys/undistro.rsa")]).code, 0);
     const cross = bootstrap("cross");
