@@ -73,6 +73,31 @@ describe("bootstrap stages", () => {
     }
   });
 
+  it("a stage for another architecture makes everything its packages depend on (its repository installs on its own)", () => {
+    const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
+    for (const stage of stages.filter((s) => s.arch !== undefined)) {
+      // The stages a target's packages can come from: its own and those of its architecture it takes roots from.
+      const feeding = stages.filter((s) => s === stage || (s.arch === stage.arch && stage.environmentFrom.includes(s.name)));
+      const recipes = feeding.flatMap((s) => s.recipes.map((f) => loadRecipe(f)));
+      const named = (r: ReturnType<typeof loadRecipe>, text: string) =>
+        text.replaceAll("${{package.name}}", r.package.name).replaceAll("${{package.version}}", r.package.version);
+      const made = new Set<string>();
+      for (const r of recipes) {
+        for (const [name, deps] of [[r.package.name, r.package.dependencies], ...r.subpackages.map((sp) => [sp.name, sp.dependencies] as const)] as const) {
+          made.add(named(r, name));
+          for (const p of deps.provides) made.add(named(r, p).split("=")[0] ?? "");
+        }
+      }
+      for (const r of stage.recipes.map((f) => loadRecipe(f))) {
+        const runtime = [r.package.dependencies, ...r.subpackages.map((sp) => sp.dependencies)].flatMap((d) => d.runtime);
+        for (const dep of runtime.map((d) => named(r, d).split(/[<>=~]/)[0] ?? "")) {
+          if (/^(so|cmd|pc):/.test(dep)) continue;
+          assert.ok(made.has(dep), `${stage.name}: ${r.package.name} depends on ${dep}, which no ${stage.arch} stage it draws on makes`);
+        }
+      }
+    }
+  });
+
   it("selects stages by name, index, range and list, in file order", () => {
     const stages = loadStages(join(REPO_ROOT, "distro/bootstrap/stages.yaml"));
     const pick = (spec: string) => selectStages(stages, spec).map((s) => s.name);
