@@ -1,3 +1,4 @@
+export { checkInstallable, type Uninstallable } from "./installable.js";
 export {
   type BootstrapEvent,
   type BootstrapOptions,

@@ -24,6 +24,7 @@ import {
 } from "../build/index.js";
 import { loadRecipe, type Recipe } from "../recipe/index.js";
 import { inPool, sha256Hex, sortedJson, sourceDateEpoch, UndistroError, writeFileAtomic } from "../util/index.js";
+import { checkInstallable, type Uninstallable } from "./installable.js";
 import type { Stage } from "./stages.js";
 
 export interface BootstrapOptions extends Omit<BuildOptions, "outDir" | "hermetic" | "environmentRepositories" | "environmentAppend" | "onEvent"> {
@@ -40,7 +41,8 @@ export type BootstrapEvent =
   | { type: "recipe"; stage: string; recipe: string; index: number; total: number; fresh: boolean; earlierMs?: number; why?: string }
   | { type: "recipe-done"; stage: string; recipe: string; ms: number; packages: number }
   | { type: "build"; stage: string; event: BuildEvent }
-  | { type: "compare"; stage: string; against: string; identical: number; different: string[] };
+  | { type: "compare"; stage: string; against: string; identical: number; different: string[] }
+  | { type: "installable"; stage: string; packages: number; uninstallable: Uninstallable[] };
 
 export interface StageReport {
   name: string;
@@ -56,6 +58,8 @@ export interface StageReport {
   buildTimes: Record<string, number>;
   ms: number;
   comparison?: Comparison;
+  /** The stage's packages that do not install from its repository and its architecture's earlier ones (empty when all do). */
+  uninstallable: Uninstallable[];
 }
 
 export interface Comparison {
@@ -149,7 +153,7 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
   const { repository, archDir, state, buildOptions } = setup;
   mkdirSync(archDir, { recursive: true });
   requireEnvironmentStages(stage, arch, buildOptions.environmentRepositories ?? []);
-  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], superseded: [], buildTimes: {}, ms: 0 };
+  const report: StageReport = { name: stage.name, arch, repository, built: [], fresh: [], superseded: [], buildTimes: {}, ms: 0, uninstallable: [] };
   // What each recipe took in earlier runs (any stage's report): the build order, and what progress expects.
   const recorded = recordedBuildTimes(opts.out);
   const recipes = stage.recipes.map((file) => ({ file, recipe: loadRecipe(file) }));
@@ -202,6 +206,9 @@ async function runStage(stage: Stage, arch: string, opts: BootstrapOptions): Pro
       description: opts.distro ?? "undistro",
     });
   }
+  const installable = checkInstallable(repository, arch, buildOptions.environmentRepositories ?? []);
+  report.uninstallable = installable.uninstallable;
+  opts.onEvent?.({ type: "installable", stage: stage.name, ...installable });
   if (stage.compareWith) {
     report.comparison = compareStages(stage, repository, stageRepository(opts.out, stage.compareWith), arch, buildOptions.logDir);
     const c = report.comparison;

@@ -11,7 +11,7 @@ export {
   hostToolchain,
 } from "./build.js";
 export { type ElfInfo, isElf, readElf } from "./elf.js";
-export { environmentEntry, parseEnvironmentEntry } from "./environment.js";
+export { environmentEntry, environmentRepositories, parseEnvironmentEntry } from "./environment.js";
 export {
   type BuildPlan,
   BuildState,

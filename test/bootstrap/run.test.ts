@@ -218,6 +218,48 @@ describe("bootstrap run order", () => {
     assert.deepEqual(readdirSync(logDir), ["probe-1-r0.x86_64.log"]);
   });
 
+  it("a stage whose package needs what no repository it offers has fails with BOOTSTRAP_NOT_INSTALLABLE, naming both; made, it passes", async (t) => {
+    const needsHelper = recipe("probe", "true").replace("  epoch: 0\n", "  epoch: 0\n  dependencies:\n    runtime:\n      - helper\n");
+    const { dir, out } = stagesFixture(
+      t,
+      { probe: needsHelper, helper: recipe("helper", "true") },
+      "stages:\n  - name: a\n    recipes: [r/probe.yaml]\n  - name: b\n    environment-from: [a]\n    recipes: [r/helper.yaml]\n  - name: c\n    recipes: [r/probe.yaml, r/helper.yaml]\n",
+    );
+    const keyPath = generateApkKey(join(dir, "builder"), { bits: 2048 }).privateKeyPath;
+    const bootstrap = (stages: string) =>
+      runCli(["bootstrap", "--stages-file", join(dir, "stages.yaml"), "--stages", stages, "--out", out, "--signing-key", keyPath, "--json"]);
+    const failed = await bootstrap("a");
+    assert.equal(failed.code, 1, failed.stderr);
+    const report = JSON.parse(failed.stdout) as {
+      stages: { name: string; uninstallable: { package: string; problems: string[] }[] }[];
+      error: { code: string; message: string; hint: string };
+    };
+    assert.deepEqual(
+      report.stages[0]?.uninstallable.map((u) => u.package),
+      ["probe-1-r0"],
+    );
+    assert.match(report.stages[0]?.uninstallable[0]?.problems.join("\n") ?? "", /helper \(no such package\)/);
+    assert.equal(report.error.code, "BOOTSTRAP_NOT_INSTALLABLE");
+    assert.match(report.error.message, /^a: probe-1-r0 \(helper \(no such package\)/);
+    assert.match(failed.stderr, /\[a\] NOT INSTALLABLE from its repositories: probe-1-r0/);
+    // A later stage of the same architecture that makes helper does not mend a's repository (a is
+    // not offered with b's), and b's own package installs: b passes, the run still names a.
+    const both = await bootstrap("a,b");
+    assert.equal(both.code, 1);
+    const bothReport = JSON.parse(both.stdout) as typeof report;
+    assert.deepEqual(
+      bothReport.stages.map((st) => [st.name, st.uninstallable.length]),
+      [
+        ["a", 1],
+        ["b", 0],
+      ],
+    );
+    // A stage that makes both installs on its own.
+    const whole = await bootstrap("c");
+    assert.equal(whole.code, 0, whole.stdout);
+    assert.match(whole.stderr, /\[c\] all 2 packages install from the stage's repositories/);
+  });
+
   it("--dry-run's plan: kept recipes, what builds and why, and a later recipe whose root holds a package its stage rebuilds first", async (t) => {
     const { dir, stages, out } = stagesFixture(
       t,

@@ -49,6 +49,12 @@ function progress(io: Io): (e: BootstrapEvent) => void {
     else if (e.type === "build" && e.event.type === "step-progress") io.err(stillRunning(`[${e.stage}] [${e.event.package}]`, e.event.ms, e.event.lastLine));
     else if (e.type === "build" && e.event.type === "step-end" && e.event.ms > 10_000)
       io.err(`[${e.stage}] [${e.event.package}]   done in ${duration(e.event.ms)}\n`);
+    else if (e.type === "installable")
+      io.err(
+        e.uninstallable.length
+          ? `[${e.stage}] NOT INSTALLABLE from its repositories: ${e.uninstallable.map((u) => u.package).join(", ")}\n`
+          : `[${e.stage}] all ${counted(e.packages, "package")} install from the stage's repositories\n`,
+      );
     else if (e.type === "compare")
       io.err(`[${e.stage}] against ${e.against}: ${e.identical} identical${e.different.length ? `, different: ${e.different.join(", ")}` : ""}\n`);
   };
@@ -63,6 +69,17 @@ function notReproduced(report: BootstrapReport): UndistroError | undefined {
     "BOOTSTRAP_NOT_REPRODUCED",
     failed.map((s) => `${s.name} differs from ${s.comparison?.against}: ${s.comparison ? what(s.comparison) : ""}`).join("; "),
     { hint: "the diffoscope reports beside the stage's logs show where; a difference means the toolchain does not reproduce itself" },
+  );
+}
+
+/** The error for stages whose packages do not install from what the stage offers (its repository, its architecture's earlier ones). */
+function notInstallable(report: BootstrapReport): UndistroError | undefined {
+  const failed = report.stages.filter((s) => s.uninstallable.length);
+  if (!failed.length) return undefined;
+  return new UndistroError(
+    "BOOTSTRAP_NOT_INSTALLABLE",
+    failed.map((s) => `${s.name}: ${s.uninstallable.map((u) => `${u.package} (${u.problems.join("; ")})`).join(", ")}`).join("; "),
+    { hint: "add the recipe that makes what is missing to the stage (or to a stage of the same architecture it takes its roots from)" },
   );
 }
 
@@ -155,15 +172,16 @@ export function registerBootstrap(program: Command, io: Io): void {
           // Progress goes to stderr whatever stdout carries: a bootstrap runs for hours.
           ...(f.quiet ? {} : { onEvent: progress(io) }),
         });
-        const failure = notReproduced(report);
+        const failure = notReproduced(report) ?? notInstallable(report);
         if (f.json) {
-          // One JSON document: the report, with the failure in it when the fixpoint does not hold.
+          // One JSON document: the report, with the failure in it when the fixpoint does not hold or a package does not install.
           printJson(io, failure ? { ...report, error: failure.toJSON() } : report);
           return failure ? EXIT.failed : EXIT.ok;
         }
         for (const s of report.stages) {
           io.out(`${s.name}: ${s.built.length} built, ${s.fresh.length} unchanged, ${duration(s.ms)} → ${s.repository}\n`);
           for (const file of s.superseded) io.out(`  removed (superseded)  ${file}\n`);
+          for (const u of s.uninstallable) io.out(`  NOT INSTALLABLE  ${u.package}: ${u.problems.join("; ")}\n`);
           if (!s.comparison) continue;
           for (const p of s.comparison.identical) io.out(`  identical  ${p.sha256}  ${p.file}\n`);
           for (const p of s.comparison.different) io.out(`  DIFFERENT  ${p.sha256} ≠ ${p.againstSha256}  ${p.file}${p.report ? ` (${p.report})` : ""}\n`);
