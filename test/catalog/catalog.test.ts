@@ -349,6 +349,8 @@ describe("the catalogue", () => {
       t.skip("no chromium");
       return;
     }
+    // The docs' screenshots are rewritten only on request: a test run leaves the checkout as it was.
+    const screenshots = process.env.UNDISTRO_UPDATE_SCREENSHOTS === "1" ? join(REPO_ROOT, "docs/catalogue") : tempDir(t);
     const { chromium } = await import("playwright-core");
     const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
     const { server, url } = await serve(site);
@@ -375,8 +377,7 @@ describe("the catalogue", () => {
       assert.deepEqual(await results("CVE-2026-12345"), ["libfoo"]);
       assert.deepEqual(await results("CVE-2026-22222"), ["foo"], "an image by a CVE open in it");
       await results("foo-tools");
-      mkdirSync(join(REPO_ROOT, "docs/catalogue"), { recursive: true });
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/search.png") });
+      await page.screenshot({ path: join(screenshots, "search.png") });
 
       await page.click("#results li a >> text=foo-tools");
       await page.waitForURL(/packages\/foo-tools\.html$/);
@@ -384,7 +385,7 @@ describe("the catalogue", () => {
       await page.getByRole("link", { name: "libfoo", exact: true }).first().click();
       await page.waitForURL(/packages\/libfoo\.html$/);
       assert.equal(await page.textContent("h1"), "libfoo");
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/package.png"), fullPage: true });
+      await page.screenshot({ path: join(screenshots, "package.png"), fullPage: true });
       const sbom = (await page.evaluate(`fetch(document.querySelector("a[download]").href).then((r) => r.json())`)) as { spdxVersion: string };
       assert.equal(sbom.spdxVersion, "SPDX-2.3");
 
@@ -392,7 +393,7 @@ describe("the catalogue", () => {
       await page.getByRole("link", { name: "foo", exact: true }).click();
       await page.waitForURL(/images\/foo\.html$/);
       assert.equal(await page.textContent("h1"), "foo");
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/image.png"), fullPage: true });
+      await page.screenshot({ path: join(screenshots, "image.png"), fullPage: true });
       const imageSbom = (await page.evaluate(`fetch(document.querySelector("a[download][href$='.spdx.json']").href).then((r) => r.json())`)) as {
         spdxVersion: string;
       };
@@ -406,7 +407,7 @@ describe("the catalogue", () => {
       await page.selectOption("#from", digests[0] as string);
       await page.selectOption("#to", digests[1] as string);
       assert.match(await diffText(), /removed foo-tools 1\.2-r0.*Vulnerabilities gained: none; lost: UNDISTRO-CVE-2026-22222\./s);
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/compare.png") });
+      await page.screenshot({ path: join(screenshots, "compare.png") });
 
       for (const path of [
         "index.html",
@@ -429,13 +430,13 @@ describe("the catalogue", () => {
         assert.deepEqual(serious, [], `${path}: ${JSON.stringify(violations)}`);
       }
       await page.goto(`${url}advisories.html`);
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/advisories.png") });
+      await page.screenshot({ path: join(screenshots, "advisories.png") });
       await page.goto(`${url}graph.html`);
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/graph.png") });
+      await page.screenshot({ path: join(screenshots, "graph.png") });
       await page.goto(`${url}images.html`);
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/images.png") });
+      await page.screenshot({ path: join(screenshots, "images.png") });
       await page.goto(`${url}rebuilds.html`);
-      await page.screenshot({ path: join(REPO_ROOT, "docs/catalogue/rebuilds.png"), fullPage: true });
+      await page.screenshot({ path: join(screenshots, "rebuilds.png"), fullPage: true });
     } finally {
       await browser.close();
       server.close();
