@@ -242,6 +242,12 @@ describe("bootstrap run order", () => {
     assert.equal(report.error.code, "BOOTSTRAP_NOT_INSTALLABLE");
     assert.match(report.error.message, /^a: probe-1-r0 \(helper \(no such package\)/);
     assert.match(failed.stderr, /\[a\] NOT INSTALLABLE from its repositories: probe-1-r0/);
+    // Without --json: the package and its problem on stdout, the error with its hint on stderr.
+    const text = await runCli(["bootstrap", "--stages-file", join(dir, "stages.yaml"), "--stages", "a", "--out", out, "--signing-key", keyPath]);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /^ {2}NOT INSTALLABLE {2}probe-1-r0: helper \(no such package\)/m);
+    assert.match(text.stderr, /error\[BOOTSTRAP_NOT_INSTALLABLE\]: a: probe-1-r0/);
+    assert.match(text.stderr, /hint: add the recipe that makes what is missing/);
     // A later stage of the same architecture that makes helper does not mend a's repository (a is
     // not offered with b's), and b's own package installs: b passes, the run still names a.
     const both = await bootstrap("a,b");
