@@ -35,6 +35,7 @@ import {
   crossRecipeEnvironment,
   environmentRepositories,
   hermeticEnvironment,
+  inLockOrder,
   missingCommand,
   plannedEnvironment,
   sysrootAtoms,
@@ -305,11 +306,13 @@ async function assembleEnvironment(
 ): Promise<BuildEnvironment> {
   const { wanted, rootArch, repositories, sysroot } = environmentRequest(recipe, opts, arch, vars);
   const keyring = environmentKeyring(opts, root);
-  if (!opts.hermetic) return sysrootEnvironment(wanted, repositories, keyring, arch, root);
-  const environment = await hermeticEnvironment(recipe.file, wanted, repositories, keyring, rootArch, root);
+  // A build from a record lists its root in the record's order (inLockOrder says why).
+  const locked = (e: BuildEnvironment): BuildEnvironment => ({ ...e, packages: inLockOrder(e.packages, opts.environmentLock) });
+  if (!opts.hermetic) return locked(await sysrootEnvironment(wanted, repositories, keyring, arch, root));
+  const environment = locked(await hermeticEnvironment(recipe.file, wanted, repositories, keyring, rootArch, root));
   // hermeticEnvironment has refused a missing keyring already.
   const target = sysroot && keyring ? await targetSysroot(recipe.file, sysroot.atoms, sysroot.repositories, keyring, sysroot.arch, root) : undefined;
-  return target ? { ...environment, sysroot: target } : environment;
+  return target ? { ...environment, sysroot: { ...target, packages: inLockOrder(target.packages, opts.sysrootLock) } } : environment;
 }
 
 /** The public keys environment packages must be signed with: given, or the signing key's own. */

@@ -42,6 +42,23 @@ export function sysrootAtoms(wanted: readonly string[], produced: ReadonlySet<st
   return atoms.filter((a) => !produced.has(parseDependency(a, "environment", false).name));
 }
 
+/**
+ * Packages in a lock's order (`name=version` atoms, as a build record lists its root). The solver's
+ * install order follows the request as well as the set: a rebuild that asks for the recorded list
+ * gets the same packages in another order than the build that asked for the recipe's atoms plus an
+ * appended cross compiler, and its record, SBOM and so its package would differ for that alone.
+ * Packages the lock does not name keep their order, after those it does.
+ */
+export function inLockOrder(packages: readonly ResolvedPackage[], lock: readonly string[] | undefined): ResolvedPackage[] {
+  if (!lock?.length) return [...packages];
+  const position = new Map(lock.map((atom, i) => [atom, i]));
+  const at = (p: ResolvedPackage) => position.get(`${p.name}=${p.version}`) ?? lock.length;
+  return packages
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => at(a.p) - at(b.p) || a.i - b.i)
+    .map(({ p }) => p);
+}
+
 /** Wrappers a recipe names for the C compiler against undistro's C library (written for builds on the host's gcc). */
 const TARGET_WRAPPERS = new Set(["musl-gcc"]);
 

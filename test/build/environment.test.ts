@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { crossRecipeEnvironment, sysrootAtoms } from "../../src/build/environment.js";
+import { crossRecipeEnvironment, inLockOrder, sysrootAtoms } from "../../src/build/environment.js";
+import type { ResolvedPackage } from "../../src/solver/index.js";
 import { UndistroError } from "../../src/util/index.js";
 
 describe("a hermetic cross build's target side", () => {
@@ -64,5 +65,32 @@ describe("a recipe's own environment in a hermetic cross build", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a root rebuilt from its record", () => {
+  it("lists its packages in the record's order, whatever order the solver installed them in", () => {
+    const pkg = (name: string, version = "1-r0") => ({ name, version, arch: "x86_64" }) as ResolvedPackage;
+    // As the aarch64 busybox's rebuild resolved them, against the order its build recorded.
+    const solved = [pkg("musl", "1.2.5-r0"), pkg("binutils-aarch64", "2.44-r0"), pkg("busybox"), pkg("gcc-aarch64", "14.2.0-r1")];
+    const lock = ["musl=1.2.5-r0", "busybox=1-r0", "binutils-aarch64=2.44-r0", "gcc-aarch64=14.2.0-r1"];
+    assert.deepEqual(
+      inLockOrder(solved, lock).map((p) => p.name),
+      ["musl", "busybox", "binutils-aarch64", "gcc-aarch64"],
+    );
+    // No lock (a build from the recipe): the solver's order stands; a package the lock does not
+    // name (another version) comes after those it does, in the solver's order.
+    assert.deepEqual(
+      inLockOrder(solved, undefined).map((p) => p.name),
+      solved.map((p) => p.name),
+    );
+    assert.deepEqual(
+      inLockOrder([pkg("a", "2-r0"), pkg("b"), pkg("c")], ["c=1-r0", "b=1-r0", "a=1-r0"]).map((p) => p.name),
+      ["c", "b", "a"],
+    );
+    assert.deepEqual(
+      inLockOrder([pkg("x"), pkg("a", "2-r0"), pkg("b")], ["b=1-r0"]).map((p) => p.name),
+      ["b", "x", "a"],
+    );
   });
 });
