@@ -1,5 +1,4 @@
-import { join, resolve } from "node:path";
-import { readIndexFile } from "../apk/index.js";
+import { resolve } from "node:path";
 import { environmentRepositories } from "../build/index.js";
 import { loadRepository, openRepositories, resolveIn } from "../solver/index.js";
 import { isUndistroError } from "../util/index.js";
@@ -22,9 +21,10 @@ export interface Uninstallable {
 export function checkInstallable(repository: string, arch: string, environmentFrom: readonly string[]): { packages: number; uninstallable: Uninstallable[] } {
   const repositories = environmentRepositories(undefined, [repository, ...environmentFrom], arch);
   if (!repositories.includes(resolve(repository))) return { packages: 0, uninstallable: [] };
-  const set = openRepositories(repositories.map((url) => loadRepository({ url }, arch)));
+  const loaded = repositories.map((url) => loadRepository({ url }, arch));
+  const set = openRepositories(loaded);
   const found: Uninstallable[] = [];
-  const entries = readIndexFile(join(repository, arch, "APKINDEX.tar.gz")).entries;
+  const entries = loaded[repositories.indexOf(resolve(repository))]?.entries ?? [];
   for (const entry of entries) {
     try {
       resolveIn(set, [`${entry.name}=${entry.version}`], arch);
